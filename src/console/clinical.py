@@ -1,0 +1,185 @@
+"""The clinical protocol in force: alarm limits, delays, guardrails, phase intervals.
+
+Defaults ship in ``resources/clinical_protocol.json`` (CLINICAL.md's numbers); a site may
+replace the file. Nothing clinical is hard-coded elsewhere: widgets and the alarm engine
+read their limits from here, and the session record keeps a fingerprint of what was in force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from console.resources import read_text
+
+Priority = Literal["high", "medium", "low"]
+PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Band(_Strict):
+    """One priority's limits for a metric: alarm when value < below or value > above."""
+
+    priority: Priority
+    below: float | None = None
+    above: float | None = None
+    delay_s: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_side_at_least(self) -> Band:
+        if self.below is None and self.above is None:
+            raise ValueError("a band needs 'below', 'above' or both")
+        if self.below is not None and self.above is not None and self.below >= self.above:
+            raise ValueError("'below' must be less than 'above'")
+        return self
+
+    def violated_by(self, value: float) -> bool:
+        return (self.below is not None and value < self.below) or (
+            self.above is not None and value > self.above
+        )
+
+
+class MetricLimits(_Strict):
+    label: str
+    unit: str
+    hysteresis: float = Field(ge=0)
+    adjust_bounds: tuple[float, float]
+    episodic: bool = False
+    bands: tuple[Band, ...]
+
+    def band(self, priority: Priority) -> Band | None:
+        return next((b for b in self.bands if b.priority == priority), None)
+
+    def outer_range(self) -> tuple[float | None, float | None]:
+        """The least strict limits (the first band that fires), for showing on a tile."""
+        lows = [b.below for b in self.bands if b.below is not None]
+        highs = [b.above for b in self.bands if b.above is not None]
+        return (max(lows) if lows else None, min(highs) if highs else None)
+
+
+class Guardrail(_Strict):
+    soft_min: float | None = None
+    soft_max: float | None = None
+    hard_min: float | None = None
+    hard_max: float | None = None
+
+
+class DoseGuardrails(_Strict):
+    dose_mg_per_kg: Guardrail
+    duration_min: Guardrail
+    weight_kg: Guardrail
+    rate_ml_per_h: Guardrail
+
+
+class BaselineBp(_Strict):
+    systolic: float
+    diastolic: float
+
+
+class Discharge(_Strict):
+    sbp_within_pct: float
+    hr_within_pct: float
+    spo2_min: float
+    moaas: int
+
+
+class Phases(_Strict):
+    baseline_min_spo2_hr_s: float
+    baseline_bp_advisory: BaselineBp
+    cuff_interval_baseline_min: float
+    cuff_interval_infusion_min: float
+    cuff_interval_recovery_min: float
+    recovery_min: float
+    discharge: Discharge
+
+
+class Apnoea(_Strict):
+    priority: Priority
+    delay_s: float
+
+
+class RiseOverBaseline(_Strict):
+    priority: Priority
+    systolic: float
+    diastolic: float
+
+
+class Technical(_Strict):
+    link_lost_s: float
+    metric_stale_s: float
+    link_error_fraction: float
+    link_error_window_s: float
+    plan_mismatch_fraction: float
+    plan_mismatch_delay_s: float
+    overdelivery_fraction: float
+    overrun_min: float
+
+
+class AudioPattern(_Strict):
+    pulses: tuple[int, ...]
+    repeat_s: float | None
+
+
+class Audio(_Strict):
+    pulse_ms: float
+    gap_ms: float
+    high: AudioPattern
+    medium: AudioPattern
+    low: AudioPattern
+
+
+class Signalling(_Strict):
+    flash_hz: dict[Priority, float]
+    audio: Audio
+    audio_pause_s: float
+    acknowledged_reminder_s: float
+    alarm_off_max_min: float
+    escalation_s: float
+    not_switchable_off: tuple[str, ...]
+
+
+class ClinicalProtocol(_Strict):
+    schema_: int = Field(alias="schema")
+    name: str
+    source: str
+    dose_guardrails: DoseGuardrails
+    phases: Phases
+    limits: dict[str, MetricLimits]
+    apnoea: Apnoea
+    rise_over_baseline: RiseOverBaseline
+    technical: Technical
+    signalling: Signalling
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings in force, recorded with each session."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class ProtocolFileError(Exception):
+    """The clinical protocol file is missing or invalid; the message names the file and field."""
+
+
+DEFAULT_PROTOCOL_FILE = "clinical_protocol.json"
+
+
+def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
+    """Load a site's protocol file, or the shipped defaults when ``path`` is None."""
+    where = str(path) if path else f"bundled {DEFAULT_PROTOCOL_FILE}"
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else read_text(DEFAULT_PROTOCOL_FILE)
+        return ClinicalProtocol.model_validate(json.loads(text))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProtocolFileError(f"cannot read clinical protocol {where}: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProtocolFileError(f"invalid clinical protocol {where}: {problems}") from exc
