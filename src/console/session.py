@@ -1,0 +1,378 @@
+"""The session: the one place that owns what the console knows about this patient.
+
+The transport hands ``Received`` records and ``LinkEvent`` s over a queue; ``Session.ingest``
+is the only writer. Views read it (latest values with their availability, waveform rings,
+whole-session trends, device state) and never change it. All time is session-clock seconds
+passed in or read from the injected clock, so tests drive it with a FakeClock.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from console.buffers import Ring, Series
+from console.clinical import ClinicalProtocol
+from console.clock import Clock
+from console.dose import DosePlan
+from console.patient import Patient
+from console.records import (
+    PUMP_NUMBERS,
+    VITALS_METRICS,
+    DecoderStats,
+    Device,
+    LinkEvent,
+    MasimoReading,
+    Received,
+    Rejection,
+    Sentence,
+    WaveformChunk,
+)
+from console.timebase import DeviceTimebase
+
+WAVEFORM_SECONDS = 12.0  # ring length per channel: the widest sweep window plus margin
+DOSE_SERIES = "DOSE_MG"  # cumulative delivered dose (VI x CONC), a derived trend
+
+# Masimo EXC bits (PROTOCOL.md): which mean the probe cannot measure.
+MASIMO_PROBE_PROBLEM = 0x001 | 0x002 | 0x020 | 0x080
+MASIMO_SIGNAL_QUALITY = 0x004 | 0x010 | 0x400
+
+# Which device reports each metric (for link-loss and "has this device ever sent it").
+METRIC_DEVICE: dict[str, Device] = {m: "vitals" for m in VITALS_METRICS} | {
+    m: "pump" for m in PUMP_NUMBERS
+}
+# A metric left unavailable because of a sensor state says so instead of "no data".
+SENSOR_OF = {"SPO2": "SPO2_PROBE", "PR": "SPO2_PROBE", "PI": "SPO2_PROBE", "HR": "ECG_LEADS"}
+SENSOR_OFF_TEXT = {"SPO2_PROBE": "probe off", "ECG_LEADS": "leads off"}
+
+
+@dataclass(slots=True)
+class Reading:
+    """A metric as a view must show it: a value, or why there is none."""
+
+    value: float | None
+    time: float | None  # session time of the value (device time mapped)
+    reason: str = ""  # "" when current; otherwise "no data", "probe off", "link lost", ...
+
+    @property
+    def available(self) -> bool:
+        return self.value is not None and not self.reason
+
+
+@dataclass(slots=True)
+class NibpReading:
+    systolic: int
+    diastolic: int
+    mean: int
+    taken_at: float  # session time the cuff measured
+
+
+LinkShown = Literal["waiting", "connecting", "up", "lost", "down"]
+
+
+@dataclass
+class DeviceState:
+    device: Device
+    url: str = ""
+    transport_state: str = "connecting"
+    transport_reason: str = ""
+    last_valid_rx: float | None = None  # session time of the last accepted sentence
+    model: str = ""
+    serial: str = ""
+    firmware: str = ""
+    proto: str = ""
+    unsupported_protocol: str | None = None
+    accepted: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    stats: DecoderStats | None = None  # the decoder's own counts (noise, sequence losses)
+    timebase: DeviceTimebase = field(default_factory=DeviceTimebase)
+    signal_quality_low: bool = False  # Masimo low perfusion / interference / low IQ
+
+
+@dataclass(slots=True)
+class SessionEvent:
+    time: float
+    kind: str  # "link", "alarm", "marker", "note", ...
+    text: str
+
+
+@dataclass(slots=True)
+class _Latest:
+    value: float | int | str | list | None
+    time: float  # mapped device time
+    rx_time: float
+
+
+class Session:
+    def __init__(
+        self,
+        protocol: ClinicalProtocol,
+        clock: Clock,
+        *,
+        plan: DosePlan | None = None,
+        patient: Patient | None = None,
+        simulated: bool = False,
+        scenario: str | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.clock = clock
+        self.plan = plan
+        self.patient = patient
+        self.simulated = simulated
+        self.scenario = scenario
+        self.devices: dict[Device, DeviceState] = {
+            "vitals": DeviceState("vitals"), "pump": DeviceState("pump"),
+        }
+        self.latest: dict[str, _Latest] = {}
+        self.seen: set[str] = set()  # metrics some device has sent a value for this session
+        self.trends: dict[str, Series] = {}
+        self.waveforms: dict[str, Ring] = {}
+        self.waveform_rates: dict[str, int] = {}
+        self.nibp: NibpReading | None = None
+        self.nibp_history: list[NibpReading] = []
+        self.events: list[SessionEvent] = []
+        self.pump_first_running: float | None = None
+        self.items_ingested = 0
+        self.link_timeout_s = protocol.technical.link_lost_s
+        self.stale_s = protocol.technical.metric_stale_s
+
+    # ------------------------------------------------------------------ writing
+    def drain(self, q: queue.SimpleQueue, limit: int = 100_000) -> int:
+        """Take what the transport has queued (bounded, so one frame never stalls)."""
+        n = 0
+        while n < limit:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            self.ingest(item)
+            n += 1
+        return n
+
+    def ingest(self, item: Received | LinkEvent) -> None:
+        self.items_ingested += 1
+        if isinstance(item, LinkEvent):
+            self._link_event(item)
+            return
+        dev = self.devices[item.device]
+        rec = item.item
+        if isinstance(rec, Rejection):
+            dev.rejected[rec.reason] += 1
+            if rec.unsupported_protocol is not None:
+                dev.unsupported_protocol = rec.unsupported_protocol
+                self._event(item.rx_time, "link", f"{item.device} speaks unsupported protocol "
+                            f"version {rec.unsupported_protocol}: its data is ignored")
+            return
+        if dev.unsupported_protocol is not None and not (
+            isinstance(rec, Sentence) and rec.type == "ID"
+        ):
+            # A device that announced a protocol we do not speak: its data may mean
+            # something else, so it is not shown (the technical alarm says why).
+            dev.rejected["unsupported_protocol"] += 1
+            return
+        dev.accepted += 1
+        dev.last_valid_rx = item.rx_time
+        if isinstance(rec, WaveformChunk):
+            self._waveform(dev, rec, item.rx_time)
+        elif isinstance(rec, Sentence):
+            if rec.type == "ID":
+                self._identity(dev, rec)
+            else:
+                t = dev.timebase.to_session(rec.ms, item.rx_time)
+                self._values(dev, rec.values, t, item.rx_time)
+        elif isinstance(rec, MasimoReading):
+            # Masimo lines carry a wall-clock time of second resolution and no zone:
+            # the receive time is the better time stamp (documented in docs/protocol.md).
+            self._masimo(dev, rec, item.rx_time)
+
+    def _event(self, t: float, kind: str, text: str) -> None:
+        self.events.append(SessionEvent(t, kind, text))
+
+    def _link_event(self, ev: LinkEvent) -> None:
+        dev = self.devices[ev.device]
+        changed = ev.state != dev.transport_state or ev.reason != dev.transport_reason
+        dev.transport_state, dev.transport_reason = ev.state, ev.reason
+        if ev.state == "down":
+            dev.timebase.reset()
+            self._break_lines(ev.device, ev.rx_time)
+        if changed:
+            self._event(ev.rx_time, "link", f"{ev.device} link {ev.state}"
+                        + (f": {ev.reason}" if ev.reason else ""))
+
+    def _break_lines(self, device: Device, t: float) -> None:
+        """A NaN in every trend and waveform of the device: a dropout is a gap, not a line."""
+        for metric, series in self.trends.items():
+            if METRIC_DEVICE.get(metric, "pump" if metric == DOSE_SERIES else "vitals") == device:
+                last = series.last()
+                if last is not None and not math.isnan(last[1]):
+                    series.append(max(t, last[0]), math.nan)
+        if device == "vitals":
+            for ring in self.waveforms.values():
+                if ring.count and not math.isnan(ring.window(1)[1][0]):
+                    lt = ring.last_time
+                    ring.extend(np.array([lt]), np.array([np.nan]))
+
+    def _identity(self, dev: DeviceState, rec: Sentence) -> None:
+        v = rec.values
+        dev.model = str(v.get("MODEL") or "")
+        dev.serial = str(v.get("SERIAL") or "")
+        dev.firmware = str(v.get("FW") or "")
+        dev.proto = str(v.get("PROTO") or "")
+        dev.unsupported_protocol = None  # a valid ID (PROTO=1) clears an earlier refusal
+
+    def _trend(self, metric: str, t: float, value: float | None) -> None:
+        series = self.trends.get(metric)
+        if series is None:
+            series = self.trends[metric] = Series()
+        last = series.last()
+        if last is not None and t < last[0]:
+            t = last[0]  # keep trend times non-decreasing (device clock re-anchoring)
+        series.append(t, math.nan if value is None else float(value))
+
+    def _set(self, metric: str, value, t: float, rx: float) -> None:
+        self.latest[metric] = _Latest(value, t, rx)
+        if value is not None:
+            self.seen.add(metric)
+
+    def _values(self, dev: DeviceState, values: dict, t: float, rx: float) -> None:
+        nibp = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
+        for metric, value in values.items():
+            if metric in nibp or metric == "NIBP_MS":
+                continue
+            self._set(metric, value, t, rx)
+            if metric in VITALS_METRICS or metric in PUMP_NUMBERS:
+                self._trend(metric, t, value)
+        if values.get("NIBP_SYS") is not None:
+            ms = values.get("NIBP_MS")
+            taken = dev.timebase.to_session(ms, rx) if isinstance(ms, int) else t
+            reading = NibpReading(values["NIBP_SYS"], values["NIBP_DIA"], values["NIBP_MEAN"], taken)
+            self.nibp = reading
+            self.nibp_history.append(reading)
+            for metric in nibp:
+                self._set(metric, values[metric], taken, rx)
+                self._trend(metric, taken, values[metric])
+        if dev.device == "pump":
+            self._pump(values, t)
+
+    def _pump(self, values: dict, t: float) -> None:
+        if values.get("PUMP_STATE") == "RUNNING" and self.pump_first_running is None:
+            self.pump_first_running = t
+            self._event(t, "pump", "pump first running: infusion started")
+        vi, conc = values.get("PUMP_VI"), values.get("PUMP_CONC")
+        if vi is not None and conc is not None:
+            self._trend(DOSE_SERIES, t, vi * conc)
+
+    def _masimo(self, dev: DeviceState, rec: MasimoReading, rx: float) -> None:
+        v = rec.values
+        exc = v.get("EXC") if isinstance(v.get("EXC"), int) else 0
+        values = {"SPO2": v.get("SPO2"), "PR": v.get("PR"), "PI": v.get("PI"),
+                  "SPO2_PROBE": "OFF" if exc & MASIMO_PROBE_PROBLEM else "OK"}
+        dev.signal_quality_low = bool(exc & MASIMO_SIGNAL_QUALITY)
+        self._values(dev, values, rx, rx)
+
+    def _waveform(self, dev: DeviceState, rec: WaveformChunk, rx: float) -> None:
+        t0 = dev.timebase.to_session(rec.ms, rx)
+        ring = self.waveforms.get(rec.channel)
+        if ring is None:
+            cap = int(WAVEFORM_SECONDS * rec.rate) + 64
+            ring = self.waveforms[rec.channel] = Ring(cap)
+        self.waveform_rates[rec.channel] = rec.rate
+        step = 1.0 / rec.rate
+        last = ring.last_time
+        if last is not None:
+            if t0 < last + 0.5 * step:
+                # Overlap from the clock estimate tightening: continue the line instead of
+                # folding it back on itself (the record keeps the device's own times).
+                t0 = last + step
+            elif t0 > last + 2.5 * step and not math.isnan(ring.window(1)[1][0]):
+                # Samples are missing: break the line so the gap shows.
+                ring.extend(np.array([last + step]), np.array([np.nan]))
+        n = len(rec.samples)
+        t = t0 + np.arange(n) * step
+        ring.extend(t, np.asarray(rec.samples, dtype=np.float64))
+
+    # ------------------------------------------------------------------ reading
+    def now(self) -> float:
+        return self.clock.now()
+
+    def link_shown(self, device: Device, now: float | None = None) -> LinkShown:
+        """What the devices panel says of a link: the session judges 'lost' (no valid
+        sentence for link_lost_s) on top of the transport's own state."""
+        dev = self.devices[device]
+        now = self.now() if now is None else now
+        if dev.transport_state == "down":
+            return "down"
+        if dev.last_valid_rx is None:
+            return "connecting" if dev.transport_state == "connecting" else "waiting"
+        if now - dev.last_valid_rx > self.link_timeout_s:
+            return "lost"
+        return "up"
+
+    def reading(self, metric: str, now: float | None = None) -> Reading:
+        """The value a tile may show now, or why it must show none."""
+        now = self.now() if now is None else now
+        device = METRIC_DEVICE.get(metric, "vitals")
+        latest = self.latest.get(metric)
+        link = self.link_shown(device, now)
+        if link in ("lost", "down"):
+            return Reading(None, latest.time if latest else None, f"{device} link lost")
+        if self.devices[device].unsupported_protocol is not None:
+            return Reading(None, None, "unsupported protocol")
+        if latest is None:
+            return Reading(None, None, "no data")
+        sensor = SENSOR_OF.get(metric)
+        if sensor:
+            state = self.latest.get(sensor)
+            if state is not None and state.value == "OFF":
+                return Reading(None, latest.time, SENSOR_OFF_TEXT[sensor])
+        if latest.value is None:
+            return Reading(None, latest.time, "not measured")
+        if self.protocol.limits.get(metric, None) is not None and self.protocol.limits[metric].episodic:
+            return Reading(float(latest.value), latest.time)  # episodic: age shown, never stale
+        age = now - latest.rx_time
+        if age > self.stale_s:
+            return Reading(None, latest.time, f"no data for {age:.0f} s")
+        return Reading(float(latest.value), latest.time)
+
+    def word(self, metric: str) -> str | list | None:
+        latest = self.latest.get(metric)
+        return None if latest is None else latest.value
+
+    def heart_rate_source(self) -> str:
+        """HR from ECG; PR stands in when no ECG has sent HR (CLINICAL.md section 4)."""
+        return "HR" if "HR" in self.seen or "PR" not in self.seen else "PR"
+
+    def delivered_mg(self) -> float | None:
+        vi, conc = self.word("PUMP_VI"), self.word("PUMP_CONC")
+        if isinstance(vi, (int, float)) and isinstance(conc, (int, float)):
+            return vi * conc
+        return None
+
+    def elapsed_infusion_s(self, now: float | None = None) -> float | None:
+        if self.pump_first_running is None:
+            return None
+        return (self.now() if now is None else now) - self.pump_first_running
+
+    def next_cuff_due(self) -> float | None:
+        """Session time the next cuff reading is due, by the phase's interval."""
+        if self.nibp is None:
+            return None
+        ph = self.protocol.phases
+        if self.pump_first_running is None:
+            interval = ph.cuff_interval_baseline_min
+        elif self.word("PUMP_STATE") in ("RUNNING", "PAUSED", "ALARM"):
+            interval = ph.cuff_interval_infusion_min
+        else:
+            interval = ph.cuff_interval_recovery_min
+        return self.nibp.taken_at + interval * 60.0
+
+    def set_decoder_stats(self, device: Device, stats: DecoderStats) -> None:
+        self.devices[device].stats = stats
+
+    def set_device_url(self, device: Device, url: str) -> None:
+        self.devices[device].url = url
