@@ -138,6 +138,8 @@ class Session:
         self.events: list[SessionEvent] = []
         self.pump_first_running: float | None = None
         self.items_ingested = 0
+        # Called with every ingested item (the session record listens here).
+        self.listeners: list = []
         self.link_timeout_s = protocol.technical.link_lost_s
         self.stale_s = protocol.technical.metric_stale_s
 
@@ -156,6 +158,8 @@ class Session:
 
     def ingest(self, item: Received | LinkEvent) -> None:
         self.items_ingested += 1
+        for listener in self.listeners:
+            listener(item)
         if isinstance(item, LinkEvent):
             self._link_event(item)
             return

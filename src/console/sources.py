@@ -1,0 +1,101 @@
+"""Where the session's data comes from: real devices or the training simulator.
+
+Qt-free, so the headless recorder can use it too. A ``ConnectionRequest`` says what the
+nurse (or the command line) asked for; ``Sources`` starts the matching transport pieces,
+owns the queue they write to and the session clock that goes with them: the wall clock
+with real devices, the simulation's scaled clock in training.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+from typing import Literal
+
+from console.clock import Clock, SystemClock
+from console.records import DecoderStats, Device
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    url: str
+    protocol: Literal["icl", "masimo"] = "icl"
+    baudrate: int | None = None  # None: the protocol's default (ICL 115200, Masimo 9600)
+
+
+@dataclass(frozen=True)
+class ConnectionRequest:
+    """Either real devices (vitals and/or pump) or a training simulation, never both:
+    simulated vitals must never mix with a real patient's."""
+
+    vitals: DeviceSpec | None = None
+    pump: DeviceSpec | None = None
+    simulate: str | None = None  # scenario name
+    seed: int = 0
+    speed: float = 1.0
+    capture_dir: str | None = None
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.simulate and (self.vitals or self.pump):
+            raise ValueError("a training simulation cannot be combined with real devices")
+        if not self.simulate and not (self.vitals or self.pump):
+            raise ValueError("nothing to connect: choose a device or a training scenario")
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulate is not None
+
+
+class Sources:
+    """Starts and stops the transport for one ConnectionRequest."""
+
+    def __init__(self, request: ConnectionRequest) -> None:
+        from console import transport  # pyserial loads only when devices are used
+
+        self.request = request
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.links: dict[Device, transport.DeviceLink] = {}
+        self.simulation: transport.SimulatedDevices | None = None
+        if request.simulate:
+            self.simulation = transport.SimulatedDevices(
+                self.queue, request.simulate, seed=request.seed, speed=request.speed,
+                capture_dir=request.capture_dir)
+            self.clock: Clock = self.simulation.clock
+        else:
+            self.clock = SystemClock()
+            for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
+                if spec is None:
+                    continue
+                capture = (f"{request.capture_dir}/{device}.{spec.protocol}"
+                           if request.capture_dir else None)
+                self.links[device] = transport.DeviceLink(
+                    device, spec.url, self.queue, clock=self.clock, protocol=spec.protocol,
+                    baudrate=spec.baudrate, capture_path=capture)
+
+    @property
+    def scenario(self):
+        return self.simulation.scenario if self.simulation else None
+
+    def start(self) -> None:
+        if self.simulation:
+            self.simulation.start()
+        for link in self.links.values():
+            link.start()
+
+    def stop(self) -> None:
+        if self.simulation:
+            self.simulation.stop()
+        for link in self.links.values():
+            link.stop()
+
+    def stats(self) -> dict[Device, DecoderStats]:
+        if self.simulation:
+            return self.simulation.stats
+        return {device: link.stats for device, link in self.links.items()}
+
+    def url(self, device: Device) -> str:
+        if self.simulation:
+            return f"training simulation ({self.request.simulate})"
+        link = self.links.get(device)
+        return link.url if link else "not connected"

@@ -1,0 +1,265 @@
+"""The nurse's screen: session bar, live waveforms with their numerics, the pump, trends and
+devices. Readable from two metres: large digits, parameter colours, nothing jumps.
+
+The window only reads the session. A display timer (about 30 Hz) drains the transport's
+queue into the session and redraws waveforms; tiles, pump and devices refresh at 4 Hz, the
+trends once a second while they are shown.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.clinical import ClinicalProtocol
+from console.session import Session
+from console.sources import Sources
+from console.ui import theme
+from console.ui.devices import DevicesView
+from console.ui.pump_panel import PumpPanel
+from console.ui.tiles import NumericTile, limits_text, name_widget
+from console.ui.trends import TrendsView, clock_text
+from console.ui.waveforms import WaveformPanel
+
+FRAME_MS = 33
+TILE_EVERY_S = 0.25
+DEVICES_EVERY_S = 0.5
+TRENDS_EVERY_S = 1.0
+
+
+def _minutes(seconds: float) -> str:
+    m = int(seconds // 60)
+    return f"{m} min" if m else f"{int(seconds)} s"
+
+
+class SessionBar(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        name_widget(self, "session", "Session bar")
+        self.simulation = name_widget(QLabel("SIMULATION"), "session.simulation", "Simulation warning")
+        self.simulation.setStyleSheet(
+            f"background: {theme.SIMULATION}; color: #000; font-size: 22px; font-weight: bold;"
+            " padding: 4px 14px; border-radius: 3px;")
+        self.patient = name_widget(QLabel("No patient"), "session.patient", "Patient")
+        self.patient.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.phase = name_widget(QLabel(""), "session.phase", "Session phase")
+        self.phase.setStyleSheet(f"font-size: 18px; color: {theme.TEXT}; padding: 2px 10px;"
+                                 f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
+        self.clock = name_widget(QLabel("00:00"), "session.clock", "Session clock")
+        self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 4, 6, 4)
+        row.addWidget(self.simulation)
+        row.addWidget(self.patient)
+        row.addStretch(1)
+        row.addWidget(self.phase)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Session"))
+        row.addWidget(self.clock)
+
+    def refresh(self, session: Session, now: float) -> None:
+        self.simulation.setVisible(session.simulated)
+        if session.simulated:
+            self.simulation.setText(f"SIMULATION \u2013 {session.scenario}")
+        self.patient.setText(session.patient.banner() if session.patient else "No patient identified")
+        if session.pump_first_running is None:
+            phase = "Baseline (pump not started)"
+        else:
+            phase = f"Infusion started {clock_text(session.pump_first_running)}"
+        self.phase.setText(phase if session.plan else f"{phase} \u2013 no plan set")
+        self.clock.setText(clock_text(now))
+
+
+class MonitorView(QWidget):
+    """Waveforms with their numerics beside them, NIBP, temperature and the pump below."""
+
+    def __init__(self, protocol: ClinicalProtocol) -> None:
+        super().__init__()
+        name_widget(self, "monitor", "Monitor")
+        self.protocol = protocol
+        self.waves = WaveformPanel()
+        p = theme.PARAMETER
+        self.tiles = {
+            "HR": NumericTile("HR", "HR", "/min", p["HR"], spoken="Heart rate", value_px=88),
+            "SPO2": NumericTile("SPO2", "SpO\u2082", "%", p["SPO2"], spoken="Oxygen saturation",
+                                value_px=88),
+            "RR": NumericTile("RR", "RR", "/min", p["RR"], spoken="Respiration rate", width_chars=2,
+                              value_px=64),
+            "ETCO2": NumericTile("ETCO2", "EtCO\u2082", "mmHg", p["ETCO2"], spoken="End-tidal CO2",
+                                 width_chars=2, value_px=64),
+            "NIBP": NumericTile("NIBP", "NIBP", "mmHg", p["NIBP"], spoken="Blood pressure",
+                                width_chars=7, value_px=72),
+            "TEMP": NumericTile("TEMP", "Temp", "\u00b0C", p["TEMP"], spoken="Temperature",
+                                width_chars=4, value_px=56),
+        }
+        self.tiles["SPO2"].add_secondary("PR", "PR", "Pulse rate value", 3)
+        self.tiles["SPO2"].add_secondary("PI", "PI", "Perfusion index value", 4)
+        self.tiles["NIBP"].add_secondary("MEAN", "mean", "Mean pressure value", 5)
+        self.pump = PumpPanel()
+        for key, metric in (("HR", "HR"), ("SPO2", "SPO2"), ("RR", "RR"), ("ETCO2", "ETCO2"),
+                            ("TEMP", "TEMP")):
+            lo, hi = protocol.limits[metric].outer_range()
+            self.tiles[key].set_limits_text(limits_text(lo, hi))
+        s_lo, s_hi = protocol.limits["NIBP_SYS"].outer_range()
+        d_lo, d_hi = protocol.limits["NIBP_DIA"].outer_range()
+        self.tiles["NIBP"].set_limits_text(f"{limits_text(s_lo, s_hi)} / {limits_text(d_lo, d_hi)}")
+
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 4)
+        grid.setSpacing(4)
+        grid.addWidget(self.waves, 0, 0, 3, 2)
+        grid.addWidget(self.tiles["HR"], 0, 2, 1, 2)
+        grid.addWidget(self.tiles["SPO2"], 1, 2, 1, 2)
+        grid.addWidget(self.tiles["RR"], 2, 2)
+        grid.addWidget(self.tiles["ETCO2"], 2, 3)
+        grid.addWidget(self.tiles["NIBP"], 3, 0)
+        grid.addWidget(self.tiles["TEMP"], 3, 1)
+        grid.addWidget(self.pump, 3, 2, 1, 2)
+        grid.setColumnStretch(0, 5)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 2)
+        grid.setColumnStretch(3, 2)
+        for row, stretch in enumerate((3, 3, 3, 4)):
+            grid.setRowStretch(row, stretch)
+
+    def refresh_tiles(self, session: Session, now: float) -> None:
+        source = session.heart_rate_source()
+        hr = self.tiles["HR"]
+        hr.title.setText("HR" if source == "HR" else "PR (no ECG)")
+        self._show(hr, session, source, now, "{:.0f}")
+        self._show(self.tiles["SPO2"], session, "SPO2", now, "{:.0f}")
+        spo2 = self.tiles["SPO2"]
+        pr, pi = session.reading("PR", now), session.reading("PI", now)
+        spo2.set_secondary("PR", f"{pr.value:.0f}" if pr.available else "---")
+        spo2.set_secondary("PI", f"{pi.value:.1f}" if pi.available else "---")
+        self._show(self.tiles["RR"], session, "RR", now, "{:.0f}")
+        self._show(self.tiles["ETCO2"], session, "ETCO2", now, "{:.0f}")
+        self._show(self.tiles["TEMP"], session, "TEMP", now, "{:.1f}")
+        self._show_nibp(session, now)
+
+    @staticmethod
+    def _show(tile: NumericTile, session: Session, metric: str, now: float, fmt: str) -> None:
+        r = session.reading(metric, now)
+        if r.available:
+            tile.show_value(fmt.format(r.value))
+        else:
+            tile.show_unavailable(r.reason)
+
+    def _show_nibp(self, session: Session, now: float) -> None:
+        tile = self.tiles["NIBP"]
+        nibp = session.nibp
+        link = session.link_shown("vitals", now)
+        if nibp is None or link in ("lost", "down"):
+            tile.show_unavailable("vitals link lost" if link in ("lost", "down") else "no reading yet")
+            tile.set_secondary("MEAN", "---")
+            return
+        age = now - nibp.taken_at
+        due = session.next_cuff_due()
+        when = f"{_minutes(age)} ago"
+        if due is not None:
+            when += f" \u00b7 next due in {_minutes(due - now)}" if due > now else " \u00b7 cuff due now"
+        tile.show_value(f"{nibp.systolic}/{nibp.diastolic}", when)
+        tile.set_secondary("MEAN", f"({nibp.mean})")
+
+
+class MainWindow(QMainWindow):
+    connect_requested = Signal()
+
+    def __init__(self, protocol: ClinicalProtocol, session: Session, sources: Sources | None) -> None:
+        super().__init__()
+        self.setObjectName("main")
+        self.setAccessibleName("Infusion console")
+        self.setWindowTitle("Infusion console")
+        self.protocol = protocol
+        self.session = session
+        self.sources = sources
+        self.frames = 0
+        self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
+        self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0}
+
+        self.bar = SessionBar()
+        self.monitor = MonitorView(protocol)
+        self.trends = TrendsView()
+        self.devices = DevicesView()
+        self.devices.connect_requested.connect(self.connect_requested)
+        self.tabs = name_widget(QTabWidget(), "tabs", "Views")
+        self.tabs.addTab(self.monitor, "Monitor  (F2)")
+        self.tabs.addTab(self.trends, "Trends  (F3)")
+        self.tabs.addTab(self.devices, "Devices  (F4)")
+        self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
+
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(2, 2, 2, 2)
+        box.setSpacing(2)
+        box.addWidget(self.bar)
+        box.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.setStyleSheet(theme.STYLE_SHEET)
+
+        for keys, action in (
+            (("F2", "Ctrl+1"), lambda: self.tabs.setCurrentWidget(self.monitor)),
+            (("F3", "Ctrl+2"), lambda: self.tabs.setCurrentWidget(self.trends)),
+            (("F4", "Ctrl+3"), lambda: self.tabs.setCurrentWidget(self.devices)),
+            (("Ctrl+D",), self.connect_requested.emit),
+            (("F11",), self._toggle_full_screen),
+        ):
+            for key in keys:
+                QShortcut(QKeySequence(key), self, activated=action)
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self.refresh)
+        self.refresh(force=True)
+
+    def start(self) -> None:
+        self.timer.start(FRAME_MS)
+
+    def set_source(self, session: Session, sources: Sources | None) -> None:
+        self.session, self.sources = session, sources
+        self.refresh(force=True)
+
+    def _toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def refresh(self, force: bool = False) -> None:
+        """One display frame: drain the queue, redraw what is due."""
+        started = time.perf_counter()
+        session = self.session
+        if self.sources is not None:
+            session.drain(self.sources.queue)
+        now = session.now()
+        # Refresh cadence is wall time: at 60x a simulated second is 17 ms, and the tiles
+        # need not redraw more often than a person can read them.
+        wall = time.monotonic()
+        current = self.tabs.currentWidget()
+        if current is self.monitor:
+            self.monitor.waves.refresh(session, now)
+        if force or wall >= self._next["tiles"]:
+            self._next["tiles"] = wall + TILE_EVERY_S
+            self.monitor.refresh_tiles(session, now)
+            self.monitor.pump.refresh(session, now)
+            self.bar.refresh(session, now)
+        if current is self.devices and (force or wall >= self._next["devices"]):
+            self._next["devices"] = wall + DEVICES_EVERY_S
+            stats = self.sources.stats() if self.sources else {}
+            urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in ("vitals", "pump")}
+            self.devices.refresh(session, stats, urls, now)
+        if current is self.trends and (force or wall >= self._next["trends"]):
+            self._next["trends"] = wall + TRENDS_EVERY_S
+            self.trends.refresh(session, now)
+        self.frames += 1
+        self.frame_seconds.append(time.perf_counter() - started)
+        if len(self.frame_seconds) > 600:
+            del self.frame_seconds[:300]

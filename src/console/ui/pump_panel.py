@@ -1,0 +1,135 @@
+"""The pump panel: what the pump is doing, against what the plan says it should do."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout
+
+from console.session import Session
+from console.ui import theme
+from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
+
+
+def _mmss(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+
+def _num(value, fmt: str) -> str:
+    return UNAVAILABLE_TEXT if not isinstance(value, (int, float)) else format(value, fmt)
+
+
+class PumpPanel(QFrame):
+    FIELDS = (
+        # key, caption, spoken name
+        ("drug", "Drug", "Pump drug and concentration"),
+        ("state", "State", "Pump state"),
+        ("rate", "Rate", "Pump rate"),
+        ("dose_rate", "Dose rate", "Pump dose rate"),
+        ("volume", "Infused", "Volume infused of volume to be infused"),
+        ("dose", "Delivered", "Delivered dose"),
+        ("elapsed", "Elapsed", "Infusion time elapsed"),
+        ("remaining", "Remaining", "Infusion time remaining"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        name_widget(self, "pump", "Pump panel")
+        self.setProperty("panel", True)
+        self.setStyleSheet(f"QFrame#pump {{ background: {theme.PANEL}; border: 1px solid "
+                           f"{theme.PANEL_EDGE}; border-radius: 4px; }}"
+                           " QLabel { background: transparent; }")
+        title = QLabel("PUMP")
+        title.setStyleSheet(f"color: {theme.PARAMETER['PUMP']}; font-size: 18px; font-weight: bold;")
+        self.plan_note = name_widget(QLabel(""), "pump.plan", "Dose plan")
+        self.plan_note.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 14px;")
+        self.plan_note.setWordWrap(True)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self.values: dict[str, QLabel] = {}
+        for i, (key, caption, spoken) in enumerate(self.FIELDS):
+            cap = QLabel(caption)
+            cap.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 13px;")
+            val = name_widget(QLabel(UNAVAILABLE_TEXT), f"pump.{key}", spoken)
+            val.setStyleSheet(f"color: {theme.PARAMETER['PUMP']}; font-size: 17px; font-weight: bold;"
+                              f" font-family: '{theme.DIGIT_FAMILY}';")
+            val.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+            row, col = divmod(i, 2)
+            grid.addWidget(cap, row, col * 2)
+            grid.addWidget(val, row, col * 2 + 1)
+            self.values[key] = val
+        self.progress = name_widget(QProgressBar(), "pump.progress", "Infusion progress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("no plan")
+        box = QVBoxLayout(self)
+        box.setContentsMargins(10, 6, 10, 6)
+        box.addWidget(title)
+        box.addLayout(grid)
+        box.addWidget(self.progress)
+        box.addWidget(self.plan_note)
+
+    def refresh(self, session: Session, now: float) -> None:
+        word = session.word
+        plan = session.plan
+        link = session.link_shown("pump", now)
+        v = self.values
+        if link in ("lost", "down") or session.devices["pump"].last_valid_rx is None:
+            reason = "pump link lost" if link in ("lost", "down") else "no data from pump"
+            for key, label in v.items():
+                label.setText(UNAVAILABLE_TEXT if key != "state" else reason)
+            self.progress.setValue(0)
+            self.progress.setFormat(reason)
+            self.plan_note.setText(self._plan_text(session))
+            return
+        conc = word("PUMP_CONC")
+        drug = word("PUMP_DRUG") or "?"
+        v["drug"].setText(f"{drug} {_num(conc, '.2f')} mg/mL")
+        alarms = word("PUMP_ALARM") or []
+        state = str(word("PUMP_STATE") or UNAVAILABLE_TEXT)
+        v["state"].setText(state + (f" \u2013 {'|'.join(alarms)}" if alarms else ""))
+        v["rate"].setText(f"{_num(word('PUMP_RATE'), '.1f')} mL/h")
+        v["dose_rate"].setText(f"{_num(word('PUMP_DOSE_RATE'), '.2f')} mg/kg/h")
+        vi, vtbi = word("PUMP_VI"), word("PUMP_VTBI")
+        v["volume"].setText(f"{_num(vi, '.1f')} / {_num(vtbi, '.1f')} mL")
+        mg = session.delivered_mg()
+        weight = plan.weight_kg if plan else word("PUMP_WEIGHT")
+        per_kg = f" = {mg / weight:.2f} mg/kg" if mg is not None and weight else ""
+        target = f" of {plan.total_mg:.1f} mg" if plan else ""
+        v["dose"].setText(f"{_num(mg, '.1f')} mg{target}{per_kg}")
+        elapsed = session.elapsed_infusion_s(now)
+        v["elapsed"].setText(_mmss(elapsed) if elapsed is not None else "not started")
+        remaining = self._remaining_s(session, elapsed)
+        v["remaining"].setText(_mmss(remaining) if remaining is not None else UNAVAILABLE_TEXT)
+        total_ml = plan.volume_ml if plan else vtbi
+        if isinstance(vi, (int, float)) and isinstance(total_ml, (int, float)) and total_ml > 0:
+            frac = min(1.0, vi / total_ml)
+            self.progress.setValue(int(frac * 1000))
+            self.progress.setFormat(f"{frac * 100:.0f} % of {'plan' if plan else 'VTBI'}")
+        else:
+            self.progress.setValue(0)
+            self.progress.setFormat("no volume programmed")
+        self.plan_note.setText(self._plan_text(session))
+
+    @staticmethod
+    def _remaining_s(session: Session, elapsed: float | None) -> float | None:
+        vi, vtbi, rate = session.word("PUMP_VI"), session.word("PUMP_VTBI"), session.word("PUMP_RATE")
+        if session.plan and elapsed is not None:
+            return max(0.0, session.plan.duration_min * 60.0 - elapsed)
+        if all(isinstance(x, (int, float)) for x in (vi, vtbi, rate)) and rate > 0:
+            return max(0.0, (vtbi - vi) / rate * 3600.0)
+        return None
+
+    @staticmethod
+    def _plan_text(session: Session) -> str:
+        p = session.plan
+        if p is None:
+            w, conc, vtbi = (session.word(k) for k in ("PUMP_WEIGHT", "PUMP_CONC", "PUMP_VTBI"))
+            return (f"No plan set \u2013 pump programme: VTBI {_num(vtbi, '.1f')} mL, "
+                    f"CONC {_num(conc, '.2f')} mg/mL, WEIGHT {_num(w, '.1f')} kg")
+        return (f"Plan: {p.weight_kg:g} kg \u00d7 {p.dose_mg_per_kg:g} mg/kg = {p.total_mg:.1f} mg "
+                f"over {p.duration_min:g} min \u2013 {p.rate_ml_per_h:.1f} mL/h, "
+                f"{p.dose_rate_mg_per_kg_per_h:.2f} mg/kg/h")
