@@ -1,0 +1,5 @@
+"""``python -m simulator`` is ``infusion-sim``."""
+
+from simulator.cli import main
+
+raise SystemExit(main())

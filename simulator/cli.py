@@ -1,0 +1,163 @@
+"""``infusion-sim``: run a scenario and stream the two devices' ICL/1 bytes.
+
+    infusion-sim --list
+    infusion-sim --scenario normal --seed 1 --speed 10 --vitals pty --pump tcp:0
+    infusion-sim --scenario noisy-line --speed max --duration 3600 --vitals file:v.icl
+
+Exit status: 0 on a normal end (duration reached, Ctrl-C, SIGTERM); 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from simulator.engine import Simulation
+from simulator.outputs import Output, OutputSpecError, open_output, parse_output
+from simulator.scenario import ScenarioError, list_scenarios, load_scenario
+
+WALL_STEP_S = 0.025  # emit every 25 ms of wall time: low latency at any speed
+MAX_SPEED_STEP_S = 10.0  # session seconds per advance() at --speed max
+MAX_SPEED = 1000.0
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad speed {text!r}: a number 1-1000 or 'max'") from None
+    if not 1.0 <= value <= MAX_SPEED:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"speed {text} out of range 1-{MAX_SPEED:g}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infusion-sim",
+        description="Simulated vitals monitor and ketamine infusion pump speaking ICL/1.",
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--scenario", default="normal", help="scenario name or JSON file")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--speed", type=_speed, default=1.0, help="session seconds per wall second, 1-1000, or max"
+    )
+    parser.add_argument(
+        "--duration", type=_duration, help="session seconds to run (default: until stopped)"
+    )
+    parser.add_argument("--vitals", metavar="OUT", help="pty, tcp:PORT or file:PATH")
+    parser.add_argument("--pump", metavar="OUT", help="pty, tcp:PORT or file:PATH")
+    return parser
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT so the loop ends cleanly between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, description in list_scenarios():
+            print(f"{name:24} {description}")
+        return 0
+    if args.vitals is None and args.pump is None:
+        parser.error("give --vitals OUT and/or --pump OUT")
+    if args.speed is None and args.duration is None:
+        parser.error("--speed max needs --duration (it would run flat out forever)")
+    try:
+        scenario = load_scenario(args.scenario)
+        for spec in (args.vitals, args.pump):
+            if spec is not None:
+                parse_output(spec)
+    except (ScenarioError, OutputSpecError) as exc:
+        parser.error(str(exc))
+
+    outputs: dict[str, Output] = {}
+    try:
+        for device, spec in (("vitals", args.vitals), ("pump", args.pump)):
+            if spec is not None:
+                outputs[device] = open_output(spec)
+    except OutputSpecError as exc:
+        for output in outputs.values():
+            output.close()
+        parser.error(str(exc))
+
+    # Where to connect, before any data flows.
+    for device, output in outputs.items():
+        print(f"{device}: {output.label}")
+    sys.stdout.flush()
+    if args.speed is None and any(not spec.startswith("file:") for spec in filter(None, (args.vitals, args.pump))):
+        print("warning: --speed max floods pty/tcp readers", file=sys.stderr)
+
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _run(Simulation(scenario, seed=args.seed), outputs, args.speed, args.duration, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for output in outputs.values():
+            with contextlib.suppress(OSError):
+                output.close()
+    return 0
+
+
+def _run(
+    sim: Simulation,
+    outputs: dict[str, Output],
+    speed: float | None,
+    duration: float | None,
+    stop: _Stop,
+) -> None:
+    def emit(t: float) -> None:
+        vitals, pump = sim.advance(t)
+        if vitals and "vitals" in outputs:
+            outputs["vitals"].write(vitals)
+        if pump and "pump" in outputs:
+            outputs["pump"].write(pump)
+
+    if speed is None:  # as fast as possible, no sleeping
+        assert duration is not None
+        t = 0.0
+        while t < duration and not stop.requested:
+            t = min(duration, t + MAX_SPEED_STEP_S)
+            emit(t)
+        return
+
+    start = time.monotonic()
+    while not stop.requested:
+        t = (time.monotonic() - start) * speed
+        if duration is not None and t >= duration:
+            emit(duration)
+            return
+        emit(t)
+        for output in outputs.values():
+            output.poll()
+        time.sleep(WALL_STEP_S)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
