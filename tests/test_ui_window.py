@@ -185,7 +185,9 @@ def test_pump_panel_against_the_plan(window, session, clock):
     window.refresh(force=True)
     assert label(window, "pump.rate").text() == "75.0 mL/h"
     assert label(window, "pump.volume").text() == "25.0 / 50.0 mL"
-    assert label(window, "pump.dose").text() == "17.5 mg of 35.0 mg = 0.25 mg/kg"
+    assert label(window, "pump.dose").text() == "17.5 / 35.0 mg"
+    assert label(window, "pump.dose_per_kg").text() == "0.25 / 0.50 mg/kg"
+    assert label(window, "pump.battery").text() == "95 %"
     assert label(window, "pump.elapsed").text() == "20:00"
     assert label(window, "pump.remaining").text() == "20:00"
     assert window.monitor.pump.progress.value() == 500

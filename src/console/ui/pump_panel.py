@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout
 
 from console.session import Session
 from console.ui import theme
@@ -21,13 +21,13 @@ def _num(value, fmt: str) -> str:
 
 class PumpPanel(QFrame):
     FIELDS = (
-        # key, caption, spoken name
-        ("drug", "Drug", "Pump drug and concentration"),
-        ("state", "State", "Pump state"),
+        # key, caption, spoken name (drug and state sit in the title row)
         ("rate", "Rate", "Pump rate"),
         ("dose_rate", "Dose rate", "Pump dose rate"),
         ("volume", "Infused", "Volume infused of volume to be infused"),
         ("dose", "Delivered", "Delivered dose"),
+        ("dose_per_kg", "Per kg", "Delivered dose per kilogram"),
+        ("battery", "Battery", "Pump battery"),
         ("elapsed", "Elapsed", "Infusion time elapsed"),
         ("remaining", "Remaining", "Infusion time remaining"),
     )
@@ -41,6 +41,18 @@ class PumpPanel(QFrame):
                            " QLabel { background: transparent; }")
         title = QLabel("PUMP")
         title.setStyleSheet(f"color: {theme.PARAMETER['PUMP']}; font-size: 18px; font-weight: bold;")
+        value_style = (f"color: {theme.PARAMETER['PUMP']}; font-size: 16px; font-weight: bold;"
+                       f" font-family: '{theme.DIGIT_FAMILY}';")
+        drug = name_widget(QLabel(UNAVAILABLE_TEXT), "pump.drug", "Pump drug and concentration")
+        drug.setStyleSheet(value_style)
+        state = name_widget(QLabel(UNAVAILABLE_TEXT), "pump.state", "Pump state")
+        state.setStyleSheet(value_style.replace("16px", "18px"))
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addSpacing(10)
+        head.addWidget(drug)
+        head.addStretch(1)
+        head.addWidget(state)
         self.plan_note = name_widget(QLabel(""), "pump.plan", "Dose plan")
         self.plan_note.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 14px;")
         self.plan_note.setWordWrap(True)
@@ -49,13 +61,12 @@ class PumpPanel(QFrame):
         grid.setVerticalSpacing(4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
-        self.values: dict[str, QLabel] = {}
+        self.values: dict[str, QLabel] = {"drug": drug, "state": state}
         for i, (key, caption, spoken) in enumerate(self.FIELDS):
             cap = QLabel(caption)
             cap.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 13px;")
             val = name_widget(QLabel(UNAVAILABLE_TEXT), f"pump.{key}", spoken)
-            val.setStyleSheet(f"color: {theme.PARAMETER['PUMP']}; font-size: 17px; font-weight: bold;"
-                              f" font-family: '{theme.DIGIT_FAMILY}';")
+            val.setStyleSheet(value_style)
             val.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
             row, col = divmod(i, 2)
             grid.addWidget(cap, row, col * 2)
@@ -67,7 +78,7 @@ class PumpPanel(QFrame):
         self.progress.setFormat("no plan")
         box = QVBoxLayout(self)
         box.setContentsMargins(10, 6, 10, 6)
-        box.addWidget(title)
+        box.addLayout(head)
         box.addLayout(grid)
         box.addWidget(self.progress)
         box.addWidget(self.plan_note)
@@ -97,9 +108,13 @@ class PumpPanel(QFrame):
         v["volume"].setText(f"{_num(vi, '.1f')} / {_num(vtbi, '.1f')} mL")
         mg = session.delivered_mg()
         weight = plan.weight_kg if plan else word("PUMP_WEIGHT")
-        per_kg = f" = {mg / weight:.2f} mg/kg" if mg is not None and weight else ""
-        target = f" of {plan.total_mg:.1f} mg" if plan else ""
-        v["dose"].setText(f"{_num(mg, '.1f')} mg{target}{per_kg}")
+        target = f" / {plan.total_mg:.1f}" if plan else ""
+        v["dose"].setText(f"{_num(mg, '.1f')}{target} mg")
+        per_kg = mg / weight if mg is not None and weight else None
+        planned = f" / {plan.dose_mg_per_kg:.2f}" if plan else ""
+        v["dose_per_kg"].setText(f"{_num(per_kg, '.2f')}{planned} mg/kg")
+        batt = word("PUMP_BATT")
+        v["battery"].setText(f"{batt} %" if isinstance(batt, int) else UNAVAILABLE_TEXT)
         elapsed = session.elapsed_infusion_s(now)
         v["elapsed"].setText(_mmss(elapsed) if elapsed is not None else "not started")
         remaining = self._remaining_s(session, elapsed)
