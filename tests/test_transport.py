@@ -423,23 +423,55 @@ def test_stop_while_retrying_is_prompt():
     assert not link.is_alive()
 
 
-def test_unexpected_exception_in_decoder_is_reported_not_silent():
+def test_decoder_bug_is_reported_and_monitoring_goes_on():
     class Broken(LineDecoder):
         def feed(self, data):
-            raise RuntimeError("decoder bug")
+            items = super().feed(data)
+            if any(i.values["line"] == "bad" for i in items):
+                raise RuntimeError("decoder bug")
+            return items
 
     out = Collector()
     factory = LoopFactory()
     link = DeviceLink("vitals", "loop://", out.q, clock=FakeClock(), decoder_factory=Broken,
-                      serial_factory=factory)
+                      serial_factory=factory, backoff=fast_backoff())
     link.start()
-    assert wait_for(lambda: link.state == "up")
-    factory.ports[0].write(b"x\n")
-    assert wait_for(lambda: not link.is_alive())
-    link.stop()
-    reasons = [e.reason for e in out.events()]
-    assert "internal error in the reader: decoder bug" in reasons
-    assert out.events()[-1].state == "down"
+    try:
+        assert wait_for(lambda: link.state == "up")
+        factory.ports[0].write(b"bad\n")
+        assert wait_for(lambda: len(factory.ports) == 2 and link.state == "up")
+        factory.ports[1].write(b"good\n")
+        assert out.wait(lambda _: len(out.records()) == 1)
+    finally:
+        link.stop()
+    assert ("down", "internal error while decoding, reconnecting: decoder bug") in [
+        (e.state, e.reason) for e in out.events()]
+    assert out.records()[0].item.values["line"] == "good"
+
+
+def test_decoder_that_cannot_be_made_again_is_reported_and_retried():
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) > 1:  # the fresh decoder for the next connection cannot be made
+            raise RuntimeError("protocol table missing")
+        return LineDecoder()
+
+    out = Collector()
+    eio = OSError(errno.EIO, "Input/output error")
+    link = DeviceLink("vitals", "/dev/x", out.q, clock=FakeClock(), decoder_factory=factory,
+                      serial_factory=ScriptedFactory([lambda: FlakyPort([b"a\n"], eio)]),
+                      backoff=fast_backoff())
+    link.start()
+    try:
+        assert wait_for(lambda: any("protocol table missing" in e.reason
+                                    for e in out.events()))
+        assert link.is_alive()  # keeps trying; the reason is on screen
+    finally:
+        link.stop()
+    assert out.records()[0].item.values["line"] == "a"
+    assert out.events()[-1].reason == "monitoring stopped"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -381,7 +381,9 @@ class _DeviceFeed:
         self._clock = clock
         self._factory = decoder_factory
         self._lock = threading.Lock()  # guards the decoder swap and stats reads
-        self._decoder = decoder_factory()
+        # One decoder per byte stream (connection); made at once so a broken protocol
+        # package fails loudly at start, later lazily on the first bytes of a connection.
+        self._decoder: Decoder | None = decoder_factory()
         self._closed_stats = DecoderStats()
         self.bytes_received = 0
         self.capture = (
@@ -397,6 +399,8 @@ class _DeviceFeed:
             self.capture.write(data)
         with self._lock:
             self.bytes_received += len(data)
+            if self._decoder is None:
+                self._decoder = self._factory()
             items = self._decoder.feed(data)
         self._push(items, rx_time, rx_wall)
 
@@ -406,9 +410,16 @@ class _DeviceFeed:
         next connection's bytes are never glued onto the old connection's tail."""
         rx_time, rx_wall = self._clock.now(), self._clock.wall()
         with self._lock:
-            items = self._decoder.close()
-            self._closed_stats = merge_stats(self._closed_stats, self._decoder.stats)
-            self._decoder = self._factory()
+            old, self._decoder = self._decoder, None  # the next bytes get a fresh one
+            if old is None:
+                items = []
+            else:
+                try:
+                    items = old.close()
+                except Exception:
+                    log.exception("closing the %s decoder", self.device)
+                    items = []
+                self._closed_stats = merge_stats(self._closed_stats, old.stats)
         self._push(items, rx_time, rx_wall)
         if self.capture is not None:
             self.capture.maybe_flush(force=True)
@@ -421,6 +432,8 @@ class _DeviceFeed:
 
     def stats(self) -> DecoderStats:
         with self._lock:
+            if self._decoder is None:
+                return merge_stats(self._closed_stats, DecoderStats())
             return merge_stats(self._closed_stats, self._decoder.stats)
 
     def idle(self) -> None:
@@ -449,7 +462,10 @@ def _read_available(port: Any, read_timeout: float) -> bytes:
         # With timeout 0 its read() is one select + one recv of whatever the kernel holds.
         port.timeout = 0
         try:
-            data += port.read(65536)
+            # Keep the bytes already read if this fails: the failure (a closed peer) repeats
+            # on the next read and is reported there.
+            with contextlib.suppress(Exception):
+                data += port.read(65536)
         finally:
             port.timeout = read_timeout
     return data
@@ -597,6 +613,7 @@ class DeviceLink:
     def _run(self) -> None:
         feed = self._feed
         assert feed is not None
+        final_reason = "monitoring stopped"
         try:
             self._emit("connecting", f"opening {self.url}", force=True)
             while not self._stop.is_set():
@@ -607,21 +624,24 @@ class DeviceLink:
                 self._emit("up", f"connected to {self.url}")
                 reason = self._read_until_lost(port, feed)
                 self._close_port(port)
-                feed.end_stream()
+                self._end_stream(feed)
                 if reason is None:  # stopped
                     break
                 self._emit("down", reason)
                 self._stop.wait(self._backoff.next_delay())
-        except Exception as exc:  # last line: say so on screen, do not vanish
+        except Exception as exc:  # last line: say so on screen, do not vanish silently
             log.exception("%s reader thread failed", self.device)
-            self._emit("down", f"internal error in the reader: {exc}")
+            final_reason = f"monitoring stopped by an internal error in the reader: {exc}"
         finally:
-            try:
-                feed.end_stream()  # no-op when already flushed
-            except Exception:
-                log.exception("flushing the %s decoder", self.device)
+            self._end_stream(feed)  # pushes nothing when already flushed
             feed.close_capture()
-            self._emit("down", "monitoring stopped", force=True)
+            self._emit("down", final_reason, force=True)
+
+    def _end_stream(self, feed: _DeviceFeed) -> None:
+        try:
+            feed.end_stream()
+        except Exception:  # the queue or clock failing: nothing more to save
+            log.exception("flushing the %s decoder", self.device)
 
     def _try_open(self) -> Any:
         self.attempts += 1
@@ -656,7 +676,13 @@ class DeviceLink:
                     return None
                 return describe_error(exc, self.url, opening=False)
             if data:
-                feed.feed(data)
+                try:
+                    feed.feed(data)
+                except Exception as exc:
+                    # A decoder bug must not end monitoring: drop this connection (its bytes
+                    # are in the capture), start over with a fresh decoder, and say so.
+                    log.exception("%s decoder failed", self.device)
+                    return f"internal error while decoding, reconnecting: {exc}"
                 if not got_data:
                     got_data = True
                     self._backoff.reset()  # this connection really works
@@ -783,6 +809,8 @@ class SimulatedDevices:
                 vitals_bytes, pump_bytes = self.simulation.advance(self.clock.now())
                 self._feeds["vitals"].feed(vitals_bytes)
                 self._feeds["pump"].feed(pump_bytes)
+                for feed in self._feeds.values():
+                    feed.idle()  # capture flush cadence
         except Exception as exc:  # show it, do not die silently
             log.exception("training simulation failed")
             self.error = reason = f"training simulation failed: {exc}"
