@@ -1,1 +1,1 @@
-"""Bundled device simulator: a patient under a ketamine infusion and an infusion pump, speaking ICL/1."""
+"""Bundled device simulator: a patient under a ketamine infusion and a pump, speaking ICL/1."""

@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for device, output in outputs.items():
         print(f"{device}: {output.label}")
     sys.stdout.flush()
-    if args.speed is None and any(not spec.startswith("file:") for spec in filter(None, (args.vitals, args.pump))):
+    specs = [spec for spec in (args.vitals, args.pump) if spec is not None]
+    if args.speed is None and any(not spec.startswith("file:") for spec in specs):
         print("warning: --speed max floods pty/tcp readers", file=sys.stderr)
 
     stop = _Stop()

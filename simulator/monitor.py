@@ -116,18 +116,16 @@ class VitalsMonitor:
     def _synthesise(self, ms: int, v: Vitals, hr: int, rr: int) -> None:
         self._second_ms = ms
         rng = self._wave_rng
-        self._ecg = (
-            wf.ecg_second(self._cardiac_phase, hr, wf.breath_wave(self._breath_phase, rr, wf.ECG_RATE), rng)
-            if v.leads_on
-            else np.zeros(wf.ECG_RATE, dtype=np.int64)
-        )
-        self._pleth = (
-            wf.pleth_second(
-                self._cardiac_phase, hr, v.pi, wf.breath_wave(self._breath_phase, rr, wf.PLETH_RATE), rng
-            )
-            if v.probe_on
-            else np.zeros(wf.PLETH_RATE, dtype=np.int64)  # probe off: a flat line
-        )
+        if v.leads_on:
+            breath = wf.breath_wave(self._breath_phase, rr, wf.ECG_RATE)
+            self._ecg = wf.ecg_second(self._cardiac_phase, hr, breath, rng)
+        else:
+            self._ecg = np.zeros(wf.ECG_RATE, dtype=np.int64)  # leads off: a flat line
+        if v.probe_on:
+            breath = wf.breath_wave(self._breath_phase, rr, wf.PLETH_RATE)
+            self._pleth = wf.pleth_second(self._cardiac_phase, hr, v.pi, breath, rng)
+        else:
+            self._pleth = np.zeros(wf.PLETH_RATE, dtype=np.int64)  # probe off: a flat line
         self._co2 = wf.co2_second(self._breath_phase, rr, v.etco2)
         self._cardiac_phase = (self._cardiac_phase + hr / 60.0) % 1.0
         # An apnoea ends with a fresh breath, starting from inspiration.
@@ -139,9 +137,11 @@ class VitalsMonitor:
         out = []
         offset = ms - self._second_ms  # 50..1000 into the second being played out
         if ms % 100 == 0:
-            out.append(self._chunk(ms - 100, "ECG", wf.ECG_RATE, self._ecg, (offset - 100) // 4))
+            start = (offset - 100) * wf.ECG_RATE // 1000
+            out.append(self._chunk(ms - 100, "ECG", wf.ECG_RATE, self._ecg, start))
         if ms % 250 == 0:
-            out.append(self._chunk(ms - 250, "PLETH", wf.PLETH_RATE, self._pleth, (offset - 250) // 10))
+            start = (offset - 250) * wf.PLETH_RATE // 1000
+            out.append(self._chunk(ms - 250, "PLETH", wf.PLETH_RATE, self._pleth, start))
         if ms % 1000 == 0:
             out.append(self._chunk(ms - 1000, "CO2", wf.CO2_RATE, self._co2, 0))
         return out

@@ -138,9 +138,14 @@ class Patient:
         z = rng.standard_normal(3)
         z_dbp = RISE_CORRELATION * z[0] + np.sqrt(1 - RISE_CORRELATION**2) * z[1]
         r = spec.response
-        self.sbp_rise = r.sbp_rise if r.sbp_rise is not None else SBP_RISE_MEAN + SBP_RISE_SD * z[0]
-        self.dbp_rise = r.dbp_rise if r.dbp_rise is not None else DBP_RISE_MEAN + DBP_RISE_SD * z_dbp
-        self.hr_rise = r.hr_rise if r.hr_rise is not None else HR_RISE_MEAN + HR_RISE_SD * z[2]
+        drawn = (
+            SBP_RISE_MEAN + SBP_RISE_SD * z[0],
+            DBP_RISE_MEAN + DBP_RISE_SD * z_dbp,
+            HR_RISE_MEAN + HR_RISE_SD * z[2],
+        )
+        self.sbp_rise = float(drawn[0] if r.sbp_rise is None else r.sbp_rise)
+        self.dbp_rise = float(drawn[1] if r.dbp_rise is None else r.dbp_rise)
+        self.hr_rise = float(drawn[2] if r.hr_rise is None else r.hr_rise)
         self._noise = {
             "hr": _Noise(2.0, 20.0),
             "bp": _Noise(3.0, 60.0),
@@ -191,7 +196,10 @@ class Patient:
     def step(self, t: float, ce_ng_ml: float, dt: float = 1.0) -> Vitals:
         """The patient's state for the second starting at ``t``."""
         normals = self._rng.standard_normal(len(self._noise))
-        n = {key: noise.step(dt, z) for (key, noise), z in zip(self._noise.items(), normals, strict=True)}
+        n = {
+            key: noise.step(dt, z)
+            for (key, noise), z in zip(self._noise.items(), normals, strict=True)
+        }
         b = self.baseline
         effect = drug_effect(ce_ng_ml)
         values = {
