@@ -1,4 +1,4 @@
-"""Wire formats: ICL/1 and Masimo ASCII 1 decoders (pure functions and small state machines, no I/O)."""
+"""Wire formats: ICL/1 and Masimo ASCII 1 decoders (pure functions and small state machines, no I/O)."""  # noqa: E501
 
 from __future__ import annotations
 
