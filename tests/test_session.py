@@ -44,9 +44,13 @@ def test_a_fresh_value_is_shown(session, clock):
     assert r.available and r.value == 72
 
 
-def test_no_data_before_anything_arrives(session):
+def test_no_data_before_anything_arrives(session, clock):
     r = session.reading("SPO2")
-    assert not r.available and r.reason == "no data"
+    assert not r.available and r.reason == "no vitals device connected"
+    session.ingest(LinkEvent("vitals", "up", "", clock.now()))
+    assert session.reading("SPO2").reason == "no data"
+    assert session.link_shown("vitals") == "waiting"
+    assert session.link_shown("pump") == "none"
 
 
 def test_a_value_goes_stale_after_10_s_without_update(session, clock):

@@ -117,6 +117,37 @@ class Console:
             self.record = None
 
 
+class PickerFlow:
+    """Opens the device picker over the window and connects what the nurse chose."""
+
+    def __init__(self, console: Console, window) -> None:
+        self.console = console
+        self.window = window
+        self.picker = None
+
+    def open_picker(self):
+        from console.transport import list_serial_ports
+        from console.ui.devices import DevicePicker
+        from simulator.engine import list_scenarios
+
+        picker = DevicePicker(list_serial_ports(), list_scenarios(), self.window)
+        picker.setModal(True)
+        picker.accepted.connect(lambda: self._chosen(picker))
+        picker.open()  # not exec(): the display timer keeps running behind the dialog
+        self.picker = picker
+        return picker
+
+    def _chosen(self, picker) -> None:
+        if picker.request is None:
+            return
+        problem = check_request(picker.request)
+        if problem:
+            picker.error.setText(problem)  # say why, and let the nurse correct it
+            picker.open()
+            return
+        self.window.set_source(self.console.connect(picker.request), self.console.sources)
+
+
 def run_window(args: argparse.Namespace) -> int:
     try:
         protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
@@ -133,8 +164,6 @@ def run_window(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from console.transport import list_serial_ports
-    from console.ui.devices import DevicePicker
     from console.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -145,27 +174,8 @@ def run_window(args: argparse.Namespace) -> int:
     if request is not None:
         console.connect(request)
     window = MainWindow(protocol, console.session, console.sources)
-
-    def open_picker() -> None:
-        from simulator.engine import list_scenarios
-
-        picker = DevicePicker(list_serial_ports(), list_scenarios(), window)
-        picker.setModal(True)
-
-        def chosen() -> None:
-            if picker.request is None:
-                return
-            problem = check_request(picker.request)
-            if problem:
-                picker.error.setText(problem)
-                picker.show()
-                return
-            window.set_source(console.connect(picker.request), console.sources)
-
-        picker.accepted.connect(chosen)
-        picker.open()  # not exec(): the display timer keeps running behind the dialog
-        window.picker = picker
-
+    controller = PickerFlow(console, window)
+    open_picker = controller.open_picker
     window.connect_requested.connect(open_picker)
     exit_code = [EXIT_OK]
 

@@ -72,14 +72,14 @@ class NibpReading:
     taken_at: float  # session time the cuff measured
 
 
-LinkShown = Literal["waiting", "connecting", "up", "lost", "down"]
+LinkShown = Literal["none", "waiting", "connecting", "up", "lost", "down"]
 
 
 @dataclass
 class DeviceState:
     device: Device
     url: str = ""
-    transport_state: str = "connecting"
+    transport_state: str = "none"  # no source configured for this device yet
     transport_reason: str = ""
     last_valid_rx: float | None = None  # session time of the last accepted sentence
     model: str = ""
@@ -312,7 +312,9 @@ class Session:
         if dev.transport_state == "down":
             return "down"
         if dev.last_valid_rx is None:
-            return "connecting" if dev.transport_state == "connecting" else "waiting"
+            if dev.transport_state in ("none", "connecting"):
+                return dev.transport_state
+            return "waiting"
         if now - dev.last_valid_rx > self.link_timeout_s:
             return "lost"
         return "up"
@@ -323,10 +325,12 @@ class Session:
         device = METRIC_DEVICE.get(metric, "vitals")
         latest = self.latest.get(metric)
         link = self.link_shown(device, now)
-        if link in ("lost", "down"):
-            return Reading(None, latest.time if latest else None, f"{device} link lost")
         if self.devices[device].unsupported_protocol is not None:
             return Reading(None, None, "unsupported protocol")
+        if link in ("lost", "down"):
+            return Reading(None, latest.time if latest else None, f"{device} link lost")
+        if link == "none":
+            return Reading(None, None, f"no {device} device connected")
         if latest is None:
             return Reading(None, None, "no data")
         sensor = SENSOR_OF.get(metric)

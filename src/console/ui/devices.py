@@ -49,6 +49,9 @@ class DeviceCard(QFrame):
         heading.setStyleSheet("font-size: 18px; font-weight: bold;")
         self.link = name_widget(QLabel("not connected"), f"device.{device}.link", f"{title} link state")
         self.link.setStyleSheet("font-size: 18px; font-weight: bold;")
+        self.reason = name_widget(QLabel(""), f"device.{device}.reason", f"{title} link reason")
+        self.reason.setWordWrap(True)
+        self.reason.setStyleSheet("font-size: 15px;")
         form = QFormLayout()
         self.fields: dict[str, QLabel] = {}
         for key, caption in (("url", "Connection"), ("identity", "Model / serial / firmware"),
@@ -65,18 +68,23 @@ class DeviceCard(QFrame):
         row.addStretch(1)
         row.addWidget(self.link)
         box.addLayout(row)
+        box.addWidget(self.reason)
         box.addLayout(form)
         box.addStretch(1)
 
     def refresh(self, session: Session, stats, url: str, now: float) -> None:
         dev = session.devices[self.device]
         shown = session.link_shown(self.device, now)
-        text = {"up": "CONNECTED", "lost": "LINK LOST", "down": "DISCONNECTED",
-                "connecting": "CONNECTING", "waiting": "WAITING FOR DATA"}[shown]
-        if dev.unsupported_protocol is not None:
-            text, shown = f"UNSUPPORTED PROTOCOL {dev.unsupported_protocol}", "down"
+        text = {"none": "NOT CONNECTED", "up": "CONNECTED", "lost": "LINK LOST",
+                "down": "DISCONNECTED", "connecting": "CONNECTING", "waiting": "WAITING FOR DATA"}[shown]
         reason = dev.transport_reason if shown in ("down", "connecting") else ""
-        self.link.setText(text + (f" \u2013 {reason}" if reason else ""))
+        if shown == "lost":
+            reason = f"no valid sentence for {session.link_timeout_s:g} s"
+        if dev.unsupported_protocol is not None:
+            text, shown = "UNSUPPORTED PROTOCOL", "down"
+            reason = f"device announced protocol version {dev.unsupported_protocol}; its data is ignored"
+        self.link.setText(text)
+        self.reason.setText(reason)
         self.link.setStyleSheet(f"font-size: 18px; font-weight: bold; color: {theme.LINK[shown]};")
         f = self.fields
         f["url"].setText(url)

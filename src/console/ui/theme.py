@@ -38,7 +38,7 @@ PARAMETER = {
 
 ALARM_BG = {"high": "#d50000", "medium": "#ffd600", "low": "#00b8d4"}
 ALARM_FG = {"high": "#ffffff", "medium": "#000000", "low": "#000000"}
-LINK = {"up": "#00e676", "waiting": "#ffd600", "connecting": "#ffd600", "lost": "#ff1744",
+LINK = {"none": "#8b949e", "up": "#00e676", "waiting": "#ffd600", "connecting": "#ffd600", "lost": "#ff1744",
         "down": "#ff1744"}
 SIMULATION = "#ff6d00"
 

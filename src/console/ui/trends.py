@@ -22,7 +22,7 @@ ROWS: tuple[tuple[str, tuple[tuple[str, str, str, str], ...], tuple[float, float
     ("NIBP mmHg", (("NIBP_SYS", "Sys", theme.PARAMETER["NIBP"], "sys"),
                    ("NIBP_DIA", "Dia", theme.PARAMETER["NIBP"], "dia"),
                    ("NIBP_MEAN", "Mean", theme.TEXT_DIM, "mean")), (30, 220)),
-    ("RR /min \u00b7 EtCO\u2082 mmHg", (("RR", "RR", theme.PARAMETER["RR"], "line"),
+    ("RR \u00b7 EtCO\u2082", (("RR", "RR", theme.PARAMETER["RR"], "line"),
                                         ("ETCO2", "EtCO2", "#fff59d", "dash")), (0, 60)),
     ("Temp \u00b0C", (("TEMP", "Temp", theme.PARAMETER["TEMP"], "line"),), (34, 40)),
     ("Pump mL/h", (("PUMP_RATE", "Rate", theme.PARAMETER["PUMP"], "step"),), (0, 200)),
@@ -151,10 +151,12 @@ class TrendsView(QWidget):
         for ev in session.events[self._event_count:]:
             colour = EVENT_COLOURS.get(ev.kind, theme.TEXT_DIM)
             for i, p in enumerate(self.plots):
+                # Only the top plot carries the text; routine "link up" events get no label.
+                labelled = i == 0 and not ev.text.endswith(("link up", "link up: training simulation"))
                 line = pg.InfiniteLine(ev.time, angle=90, pen=pg.mkPen(colour, width=1),
-                                       label=ev.text if i == 0 else None,
-                                       labelOpts={"position": 0.9, "color": colour, "rotateAxis": (1, 0)}
-                                       if i == 0 else None)
+                                       label=ev.text if labelled else None,
+                                       labelOpts={"position": 0.95, "color": colour, "anchors": [(0, 0), (0, 0)]}
+                                       if labelled else None)
                 line._is_event = True
                 line.setToolTip(f"{clock_text(ev.time)} {ev.text}")
                 p.addItem(line, ignoreBounds=True)
