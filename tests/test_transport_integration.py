@@ -101,14 +101,17 @@ def links():
 
 
 class Pty:
-    """A pty pair: the test writes into the master, the link opens the slave's path."""
+    """A pty pair: the test writes into the master, the link opens the slave's path.
+
+    The test keeps its own slave fd open until teardown: Linux frees a pty's number only when
+    every fd of it is closed, so while a test runs no other pty (another test process) can
+    take /dev/pts/N and have a retrying link open a stranger's pty."""
 
     def __init__(self) -> None:
-        self.master, slave = os.openpty()
+        self.master, self.slave = os.openpty()
         tty.setraw(self.master)
-        tty.setraw(slave)
-        self.path = os.ttyname(slave)
-        os.close(slave)  # the link opens the path itself
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
 
     def write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -117,16 +120,21 @@ class Pty:
             view = view[n:]
 
     def unplug(self) -> None:
+        """Close the master: the slave's path vanishes, as a USB adapter's does."""
         if self.master >= 0:
             os.close(self.master)
             self.master = -1
+
+    def close(self) -> None:
+        self.unplug()
+        os.close(self.slave)
 
 
 @pytest.fixture
 def pty_pair():
     p = Pty()
     yield p
-    p.unplug()
+    p.close()
 
 
 def start_link(links, device, url, out, **kw) -> DeviceLink:
@@ -169,10 +177,11 @@ def test_pty_unplug_reports_down_and_keeps_retrying(pty_pair, links):
     assert downs[0].reason == f"port {pty_pair.path} vanished (device unplugged?)"
     recs = out.records()
     assert isinstance(recs[-1].item, Rejection) and recs[-1].item.reason == "truncated"
-    # it keeps trying to reopen (the pty's path is gone now)
+    # it keeps trying to reopen; the pty's path is gone now
     attempts = link.attempts
     assert wait_for(lambda: link.attempts >= attempts + 2)
     assert link.state == "down"
+    assert out.events()[-1].reason == f"port {pty_pair.path} not found (unplugged or wrong name)"
     assert link.stop(timeout=5.0)
 
 
