@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from simulator.encoder import DeviceEncoder, checksum, fmt_decimal, frame
 
 try:
@@ -51,8 +50,16 @@ def test_waveform_sentence():
 
 @pytest.mark.parametrize(
     ("value", "places", "text"),
-    [(0.7, 3, "0.7"), (75.0, 1, "75"), (1.25, 2, "1.25"), (0.0, 2, "0"), (-0.0001, 2, "0"),
-     (1e-7, 3, "0"), (12345678.9, 1, "12345678.9"), (36.849, 1, "36.8")],
+    [
+        (0.7, 3, "0.7"),
+        (75.0, 1, "75"),
+        (1.25, 2, "1.25"),
+        (0.0, 2, "0"),
+        (-0.0001, 2, "0"),
+        (1e-7, 3, "0"),
+        (12345678.9, 1, "12345678.9"),
+        (36.849, 1, "36.8"),
+    ],
 )
 def test_fmt_decimal_uses_protocol_number_form(value, places, text):
     assert fmt_decimal(value, places) == text

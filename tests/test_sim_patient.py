@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from simulator.engine import Simulation
 from simulator.patient import Patient, drug_effect
 from simulator.pk import KetaminePk, PkParameters

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from simulator.pk import KetaminePk, PkParameters
 from simulator.scenario import DosePlan
 
