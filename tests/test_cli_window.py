@@ -1,0 +1,60 @@
+"""The console's command line, run as a user would (a real process, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def run(*args, timeout=120):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.run([sys.executable, "-m", "console", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_long_simulated_run_plots_cleanly_quits_and_saves_a_screenshot(artifacts_dir):
+    # Also the regression guard for PySide6 6.12.0's none_dealloc crash on CPython 3.11
+    # (ARCHITECTURE.md): twenty minutes of session drawn live at 60x, thousands of setData calls.
+    shot = artifacts_dir / "cli-simulate-normal-20min.png"
+    shot.unlink(missing_ok=True)
+    out = run("--simulate", "normal", "--seed", "2", "--speed", "60", "--quit-after", "1200",
+              "--screenshot", str(shot))
+    assert out.returncode == 0, out.stderr
+    assert "Fatal Python error" not in out.stderr
+    assert shot.stat().st_size > 20_000
+
+
+def test_record_writes_an_honest_json_lines_log(tmp_path):
+    import json
+
+    path = tmp_path / "session.jsonl"
+    out = run("--simulate", "normal", "--speed", "60", "--quit-after", "30", "--record", str(path))
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["kind"] == "session" and lines[0]["simulated"] is True
+    kinds = {(x.get("item") or {}).get("type") for x in lines if x["kind"] == "item"}
+    assert {"VS", "WF", "PS", "ID"} <= kinds
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--simulate", "no-such-scenario", "--quit-after", "1"), "unknown scenario"),
+        (("--vitals", "/dev/does-not-exist", "--quit-after", "1"), "cannot open the vitals device"),
+        (("--simulate", "normal", "--vitals", "socket://127.0.0.1:9"), "cannot be combined"),
+        (("--speed", "fast",), "speed must be a number"),
+        (("--no-such-flag",), "unrecognized arguments"),
+        (("--vitals-protocol", "hl7"), "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(args, message):
+    out = run(*args, timeout=60)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
