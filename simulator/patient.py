@@ -202,19 +202,29 @@ class Patient:
         }
         b = self.baseline
         effect = drug_effect(ce_ng_ml)
+        # Means first (baseline, drug, scenario excursions), then noise on top, so that a
+        # patient held at a target (SpO2 84 %) still shows physiological variation.
         values = {
-            "hr": b.hr + self.hr_rise * effect + n["hr"],
-            "sbp": b.sbp + self.sbp_rise * effect + n["bp"],
-            "dbp": b.dbp + self.dbp_rise * effect + 0.6 * n["bp"],
-            "spo2": b.spo2 + n["spo2"],
-            "rr": b.rr + n["rr"],
-            "etco2": b.etco2 + n["etco2"],
-            "temp": b.temp + n["temp"],
-            "pi": b.pi * float(np.exp(n["pi"] / 3.0)),
+            "hr": b.hr + self.hr_rise * effect,
+            "sbp": b.sbp + self.sbp_rise * effect,
+            "dbp": b.dbp + self.dbp_rise * effect,
+            "spo2": b.spo2,
+            "rr": b.rr,
+            "etco2": b.etco2,
+            "temp": b.temp,
+            "pi": b.pi,
         }
         for excursion in self._excursions:
             values[excursion.metric] = excursion.apply(values[excursion.metric], t)
         self._excursions = [e for e in self._excursions if not e.finished(t)]
+        values["hr"] += n["hr"]
+        values["sbp"] += n["bp"]
+        values["dbp"] += 0.6 * n["bp"]
+        values["spo2"] += n["spo2"]
+        values["rr"] += n["rr"] * values["rr"] / max(b.rr, 1.0)  # slow breathing varies less
+        values["etco2"] += n["etco2"]
+        values["temp"] += n["temp"]
+        values["pi"] *= float(np.exp(n["pi"] / 3.0))
 
         apnoeic = t < self._apnoea_until
         if apnoeic and t - self._apnoea_start >= APNOEA_DESAT_DELAY_S:
