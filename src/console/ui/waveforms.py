@@ -50,7 +50,7 @@ class WaveformStrip(pg.PlotWidget):
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT_DIM, width=1))
         item.addItem(self.cursor)
         self.caption = pg.TextItem(label, color=colour, anchor=(0, 0))
-        self.caption.setPos(0.05, 0)
+        self.caption.setPos(0.05, fixed_range[1] if fixed_range else 0)
         item.addItem(self.caption)
         self._last_total = -1
         self._next_rescale = 0.0
