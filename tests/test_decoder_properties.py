@@ -169,6 +169,22 @@ def test_valid_streams_fast_and_careful_paths_agree(sentences, cuts):
     assert whole_stats.accepted == len(sentences) and whole_stats.rejected_total == 0
 
 
+@SETTINGS
+@given(body=st.one_of(wf_body(), vs_body(), ps_body(), id_body()), where=st.integers(0, 10_000),
+       byte=st.integers(0, 255).filter(lambda b: b not in b"$\n"))
+def test_any_byte_inside_a_correctly_checksummed_body(body, where, byte):
+    raw = body.encode()
+    where %= len(raw) + 1
+    bad = raw[:where] + bytes([byte]) + raw[where:]
+    check = reduce(lambda a, b: a ^ b, bad, 0)
+    data = b"$" + bad + b"*%02X\r\n" % check
+    fast, fast_stats, _ = run("icl", data)
+    careful, careful_stats, _ = run("icl", data, careful=True)
+    assert fast == careful and fast_stats == careful_stats
+    if not 0x20 <= byte <= 0x7E:
+        assert fast[0]["error"] == "encoding"
+
+
 # -- recovery after garbage -------------------------------------------------------------------
 
 

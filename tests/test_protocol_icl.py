@@ -203,6 +203,16 @@ def test_non_printable_in_body_is_encoding(bad):
     assert [i.reason for i in items] == ["encoding"]
 
 
+@pytest.mark.parametrize("body", [
+    "WF,1,1,ECG,250,1,\x002", "WF,1,1,ECG,250,1,2\xff", "WF,1,1,E\x01CG,250,1",
+    "WF,1\r,1,ECG,250,1", "VS,1,1,HR=7\x7f2", "PS,1,1,DRUG=K\xe9TAMINE", "ID,0,0,ROLE=PUMP\t",
+])
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_non_printable_with_a_correct_checksum_is_encoding(body, chunk):
+    items, _ = decode(frame("VS,0,0,HR=1") + frame(body) + frame("VS,1,1,HR=1"), chunk)
+    assert kinds(items) == ["VS", "encoding", "VS"]
+
+
 def test_noise_outside_sentences_is_counted_not_reported():
     noise1, noise2, noise3 = b"\x00garbage\xff", b"\n\n\r\n", b"tail"
     data = noise1 + frame("VS,1,1,HR=1") + noise2 + frame("VS,2,2,HR=2") + noise3
@@ -259,6 +269,12 @@ def test_precedence_syntax_over_range_in_any_order():
     ("VS,1,1.5,HR=1", "syntax"),
     ("VS,1,,HR=1", "syntax"),
     ("VS,65535,4294967295,HR=1", None),
+    ("VS,0000065535,0000000001,HR=1", None),  # leading zeros: still an integer
+    ("VS,00000000001,1,HR=1", "syntax"),  # 11 digits
+    ("VS,1,00000000001,HR=1", "syntax"),
+    ("WF,00000000001,1,ECG,250,1", "syntax"),
+    ("WF,1,00000000001,ECG,250,1", "syntax"),
+    ("WF,0000065535,0000000001,ECG,0000000250,1", None),
     ("VS,0,0", None),  # no fields: an empty (but valid) VS
 ])
 def test_header(body, expected):
