@@ -419,8 +419,10 @@ class IclDecoder:
     def _feed(self, data: bytes, out: list[Decoded]) -> None:
         buf = self._open + data if self._open else data
         self._open = b""
-        if self._skipping or not self._frame_fast(buf, out):
+        if self._skipping:
             self._frame_careful(buf, out)
+        else:
+            self._frame_fast(buf, out)
 
     def close(self) -> list[Decoded]:
         out: list[Decoded] = []
@@ -480,21 +482,23 @@ class IclDecoder:
             return newline + 1
         return dollar
 
-    def _frame_fast(self, buf: bytes, out: list[Decoded]) -> bool:
-        """Decode ``buf`` when every `$` starts a line and no line is too long (the normal
-        case); return False, having done nothing, to leave ``buf`` to the careful path.
+    def _frame_fast(self, buf: bytes, out: list[Decoded]) -> None:
+        """Decode ``buf`` line by line, starting outside any sentence (the usual case).
+
+        A line that starts with its only `$` and fits the length limit is decoded here;
+        any other line (noise with a `$` in it, a `$` cutting a sentence short, an
+        over-long line) and the unfinished tail go to ``_frame_careful``, which gives the
+        same result on that piece as on the whole buffer because every piece starts
+        outside a sentence.
 
         Pass 1 walks the lines in stream order: framing, checksum, sequence counting, and
-        the careful decoding of anything but a plain WF. Plain WF sentences get a place in
-        ``out`` and their samples are parsed afterwards, all at once (``_fill_waveforms``),
-        because per-sample int() calls are what a pure-Python decoder spends its time on.
+        the careful decoding of anything but a plain WF. Plain WF sentences go to ``out``
+        at once, but their samples are parsed after the loop, all together
+        (``_fill_waveforms``): per-sample int() calls are what a pure-Python decoder
+        spends its time on.
         """
-        if buf.count(b"$") != buf.count(b"\n$") + buf.startswith(b"$"):
-            return False  # a `$` inside a line: a truncation the careful path reports
         lines = buf.split(b"\n")
         tail = lines.pop()  # after the last `\n`: an open sentence, or noise
-        if len(tail) > MAX_OPEN or (lines and max(map(len, lines)) > MAX_OPEN):
-            return False
         # Whole-buffer checks: when they pass, no line needs its own printable check.
         clean = not buf.translate(None, _PRINTABLE_CRLF) and (
             buf.count(b"\r") == buf.count(b"\r\n"))
@@ -505,13 +509,22 @@ class IclDecoder:
         channels = _CHANNELS_B
         last_seq = self._last_seq
         unsupported = self._unsupported  # the same dict all along: an ID may fill it
-        waves: list[tuple] = []  # plain WF sentences awaiting their samples
-        rests: list[bytes] = []  # and the text of those samples
+        waves: list[WaveformChunk] = []  # plain WF sentences, already in `out`, and
+        rests: list[bytes] = []  # the text of their samples, parsed after the loop,
+        counts: list[int] = []  # how many samples each one has, and
+        wave_lines: list[bytes] = []  # each one's line, should the careful path be needed
         pos = 0
         for line in lines:
             size = len(line)
             if not line.startswith(b"$"):
-                stats.noise_bytes += size + 1
+                if b"$" in line:
+                    self._frame_careful(line + b"\n", out)
+                else:
+                    stats.noise_bytes += size + 1
+                pos += size + 1
+                continue
+            if size > MAX_OPEN or line.find(b"$", 1) >= 0:
+                self._frame_careful(line + b"\n", out)
                 pos += size + 1
                 continue
             star = size - 4 if line.endswith(b"\r") else size - 3  # index of `*` in line
@@ -547,39 +560,40 @@ class IclDecoder:
                                 last_seq["vitals"] = seq
                             else:
                                 self._track("vitals", seq)
-                            waves.append((len(out), seq, ms, channel, rate, count, line, star))
+                            wave = WaveformChunk(seq, ms, channel, rate, None)  # type: ignore[arg-type]
+                            out.append(wave)
+                            waves.append(wave)
                             rests.append(rest)
-                            out.append(None)  # type: ignore[arg-type]  # see _fill_waveforms
+                            counts.append(count)
+                            wave_lines.append(line)
                             continue
             self._body(body, line, out)
         if waves:
-            self._fill_waveforms(waves, rests, out)
-        if tail.startswith(b"$"):
-            self._open = tail
-        else:
-            stats.noise_bytes += len(tail)
-        return True
+            self._fill_waveforms(waves, rests, counts, wave_lines, out)
+        if tail:
+            self._frame_careful(tail, out)
 
-    def _fill_waveforms(self, waves: list[tuple], rests: list[bytes],
-                        out: list[Decoded]) -> None:
-        """Parse the samples of all queued WF sentences with one numpy call."""
-        numbers = _parse_samples(b",".join(rests), sum(wave[5] for wave in waves))
+    def _fill_waveforms(self, waves: list[WaveformChunk], rests: list[bytes],
+                        counts: list[int], wave_lines: list[bytes], out: list[Decoded]) -> None:
+        """Give the queued WF sentences their samples, parsed with one numpy call."""
+        numbers = _parse_samples(b",".join(rests), sum(counts))
         if numbers is not None:
             start = 0
-            for index, seq, ms, channel, rate, count, _, _ in waves:
-                out[index] = WaveformChunk(seq, ms, channel, rate, numbers[start:start + count])
+            for wave, count in zip(waves, counts, strict=True):
+                wave.samples = numbers[start:start + count]
                 start += count
             self.stats.accepted += len(waves)
             return
         # Something in this buffer is unusual: settle each sentence on its own.
-        for (index, seq, ms, channel, rate, count, line, star), rest in zip(
-                waves, rests, strict=True):
+        where = {id(item): index for index, item in enumerate(out)}
+        for wave, rest, count, line in zip(waves, rests, counts, wave_lines, strict=True):
             samples = _parse_samples(rest, count)
             if samples is not None:
-                out[index] = WaveformChunk(seq, ms, channel, rate, samples)
+                wave.samples = samples
                 self.stats.accepted += 1
             else:
-                out[index] = self._body(line[1:star], line, None, track=False)
+                star = len(line) - (4 if line.endswith(b"\r") else 3)
+                out[where[id(wave)]] = self._body(line[1:star], line, None, track=False)
 
     # -- sentences -----------------------------------------------------------------------
 
