@@ -131,11 +131,13 @@ class PumpPanel(QFrame):
 
     @staticmethod
     def _remaining_s(session: Session, elapsed: float | None) -> float | None:
+        """What the pump will really take: volume left at the current rate. The plan's
+        clock would be wrong after a pause or an occlusion."""
         vi, vtbi, rate = session.word("PUMP_VI"), session.word("PUMP_VTBI"), session.word("PUMP_RATE")
-        if session.plan and elapsed is not None:
-            return max(0.0, session.plan.duration_min * 60.0 - elapsed)
         if all(isinstance(x, (int, float)) for x in (vi, vtbi, rate)) and rate > 0:
             return max(0.0, (vtbi - vi) / rate * 3600.0)
+        if session.plan and elapsed is not None:
+            return max(0.0, session.plan.duration_min * 60.0 - elapsed)
         return None
 
     @staticmethod
