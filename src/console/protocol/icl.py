@@ -19,6 +19,7 @@ Two paths produce identical results:
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 import numpy as np
 
@@ -137,9 +138,9 @@ def _nibp(text: str, what: str) -> tuple[int, int, int]:
     return sys_, dia, mean
 
 
-def _pump_alarm(text: str, what: str) -> list[str]:
+def _pump_alarm(text: str, what: str) -> tuple[str, ...]:
     if text == "NONE":
-        return []
+        return ()
     words = text.split("|")
     for w in words:
         if w == "NONE":
@@ -147,7 +148,7 @@ def _pump_alarm(text: str, what: str) -> list[str]:
         if not _ALARM_WORD_RE.fullmatch(w):
             raise _SyntaxError(f"{what}: {w!r} is not an alarm word")
     # Unknown words are kept: the console shows them as high-priority pump alarms.
-    return words
+    return tuple(words)  # immutable so it can be cached; sentences get a list
 
 
 # KEY -> (decoded record name, parser). NIBP expands to three names (handled below).
@@ -191,17 +192,11 @@ _KEYS_OF_TYPE = {"VS": _VS_KEYS, "PS": _PS_KEYS, "ID": _ID_KEYS}
 # Body decoding (careful path)
 
 
-class BodyResult:
-    """What ``decode_body`` found: the item, and what the sequence counter needs."""
-
-    __slots__ = ("device", "item", "seq", "unknown_keys")
-
-    def __init__(self, item: Decoded, device: str | None = None, seq: int | None = None,
-                 unknown_keys: int = 0) -> None:
-        self.item = item
-        self.device = device  # "vitals" | "pump" | None when it cannot be told
-        self.seq = seq  # set once SEQ and MS were valid, even if the sentence is rejected
-        self.unknown_keys = unknown_keys
+# What ``decode_body`` returns: (item, device, seq, unknown_keys). ``device`` is "vitals",
+# "pump" or None when it cannot be told; ``seq`` is set once SEQ and MS were valid, even if
+# the sentence is then rejected, because the sentence did arrive. A plain tuple: this is on
+# the path of every VS and PS sentence.
+BodyResult = tuple[Decoded, str | None, int | None, int]
 
 
 def decode_body(body: str, raw: bytes) -> BodyResult:
@@ -209,23 +204,27 @@ def decode_body(body: str, raw: bytes) -> BodyResult:
     fields = body.split(",")
     kind = fields[0]
     if kind not in ("VS", "WF", "PS", "ID"):
-        return BodyResult(Rejection("unknown_type", raw, f"unknown sentence type {kind!r}"))
+        return Rejection("unknown_type", raw, f"unknown sentence type {kind!r}"), None, None, 0
     try:
         if len(fields) < 3:
             raise _SyntaxError("missing SEQ or MS")
-        seq = _header_number(fields[1], 65535, "SEQ")
-        ms = _header_number(fields[2], 4294967295, "MS")
+        seq_text, ms_text = fields[1], fields[2]
+        if (seq_text.isdigit() and ms_text.isdigit() and len(seq_text) <= 5
+                and len(ms_text) <= 10 and int(seq_text) <= 65535
+                and int(ms_text) <= 4294967295):
+            seq, ms = int(seq_text), int(ms_text)  # the usual form, quickly
+        else:
+            seq = _header_number(seq_text, 65535, "SEQ")
+            ms = _header_number(ms_text, 4294967295, "MS")
     except _SyntaxError as exc:
-        return BodyResult(Rejection("syntax", raw, str(exc)))
+        return Rejection("syntax", raw, str(exc)), None, None, 0
     if kind == "WF":
-        return BodyResult(_decode_waveform(fields, seq, ms, raw), "vitals", seq)
+        return _decode_waveform(fields, seq, ms, raw), "vitals", seq, 0
     return _decode_named(kind, fields, seq, ms, raw)
 
 
 def _header_number(text: str, hi: int, what: str) -> int:
     # Out-of-range SEQ or MS is `syntax`, not `range` (PROTOCOL.md).
-    if text.isdigit() and len(text) <= 10 and int(text) <= hi:  # the usual form, quickly
-        return int(text)
     if not _INT_RE.fullmatch(text) or not 0 <= int(text) <= hi:
         raise _SyntaxError(f"{what} {text!r} is not a number in 0..{hi}")
     return int(text)
@@ -260,18 +259,21 @@ def _decode_waveform(fields: list[str], seq: int, ms: int, raw: bytes) -> Decode
     return WaveformChunk(seq, ms, channel, rate, samples)
 
 
-# Decoded KEY=VALUE fields, per sentence type. Vital signs and pump settings repeat from
-# one sentence to the next, so looking a field up is much cheaper than decoding it again
-# (this halves the cost of a VS or PS sentence). Only fields that decoded cleanly are
-# kept, never PS ALARM (its value is a list a consumer could modify), and the cache is
-# emptied when full so that a stream of ever-new values cannot grow it without bound.
-_FIELD_CACHE: dict[str, dict[str, tuple[str, tuple | None]]] = {"VS": {}, "PS": {}, "ID": {}}
+# Decoded KEY=VALUE fields, per sentence type: field text -> (KEY, (record name, value)).
+# Vital signs and pump settings repeat from one sentence to the next, so looking a field
+# up is much cheaper than decoding it again. Only fields that decoded cleanly to one value
+# are kept (not NIBP, not unknown keys), and the cache is emptied when full so that a
+# stream of ever-new values cannot grow it without bound. PS ALARM is kept as a tuple and
+# handed out as a new list each time, so that no two sentences share a mutable value.
+_FIELD_CACHE: dict[str, dict[str, tuple[str, tuple[str, Value]]]] = {
+    "VS": {}, "PS": {}, "ID": {}}
 _FIELD_CACHE_LIMIT = 4096
+_PAIR = itemgetter(1)
 
 
-def _decode_field(keys: dict, field: str) -> tuple[str, tuple | None]:
-    """One ``KEY=VALUE`` field -> (KEY, ((record name, value), ...)), or (KEY, None) for
-    an unknown KEY. Raises _SyntaxError or _RangeError."""
+def _decode_field(keys: dict, field: str) -> tuple[str, tuple, int]:
+    """One ``KEY=VALUE`` field -> (KEY, ((record name, value), ...), 0), or (KEY, (), 1)
+    for an unknown KEY. Raises _SyntaxError or _RangeError."""
     key, eq, text = field.partition("=")
     if not field:
         raise _SyntaxError("empty field")
@@ -281,49 +283,58 @@ def _decode_field(keys: dict, field: str) -> tuple[str, tuple | None]:
         raise _SyntaxError(f"field {field!r} has an empty key or value")
     spec = keys.get(key)
     if spec is None:
-        return key, None  # forward compatibility: ignored, counted once accepted
+        return key, (), 1  # forward compatibility: ignored, counted once accepted
     name, parse = spec
     if name == "NIBP":
         nibp = (None, None, None) if text == "-" else parse(text, key)
-        return key, tuple(zip(("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN"), nibp, strict=True))
+        return key, tuple(zip(("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN"), nibp, strict=True)), 0
     # `-` is "not available": a gap in that metric, not an error.
-    return key, ((name, None if text == "-" else parse(text, key)),)
+    return key, ((name, None if text == "-" else parse(text, key)),), 0
 
 
 def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -> BodyResult:
     """VS, PS or ID: ``KEY=VALUE`` fields in any order."""
-    keys = _KEYS_OF_TYPE[kind]
     cache = _FIELD_CACHE[kind]
-    values: dict[str, Value] = {}
+    # Usual case: every field seen before. Each KEY has its own record name, so a KEY given
+    # twice shows as fewer values than fields. C-level calls only, no loop over the fields.
+    hits = list(map(cache.get, fields[3:]))
+    if kind != "ID" and None not in hits:
+        values: dict[str, Value] = dict(map(_PAIR, hits))
+        if len(values) == len(hits):
+            if "PUMP_ALARM" in values and values["PUMP_ALARM"] is not None:
+                values["PUMP_ALARM"] = list(values["PUMP_ALARM"])  # type: ignore[arg-type]
+            return Sentence(kind, seq, ms, values), _DEVICE_OF_TYPE[kind], seq, 0
+    keys = _KEYS_OF_TYPE[kind]
+    values = {}
     seen: set[str] = set()
     unknown = 0
     range_error = None
     syntax_error = None
-    for field in fields[3:]:
-        decoded = cache.get(field)
-        if decoded is None:
+    for field, hit in zip(fields[3:], hits, strict=True):
+        if hit is not None:
+            key, pairs, is_unknown = hit[0], (hit[1],), 0
+        else:
             try:
-                decoded = _decode_field(keys, field)
+                key, pairs, is_unknown = _decode_field(keys, field)
             except _SyntaxError as exc:
                 syntax_error = str(exc)
                 break
             except _RangeError as exc:
                 range_error = range_error or str(exc)  # keep looking: syntax outranks range
-                decoded = (field.partition("=")[0], ())
+                key, pairs, is_unknown = field.partition("=")[0], (), 0
             else:
-                if decoded[0] != "ALARM":
+                if len(pairs) == 1 and not is_unknown:
                     if len(cache) >= _FIELD_CACHE_LIMIT:
                         cache.clear()
-                    cache[field] = decoded
-        key, pairs = decoded
+                    cache[field] = (key, pairs[0])
         if key in seen:
             syntax_error = f"key {key} appears twice"
             break
         seen.add(key)
-        if pairs is None:
-            unknown += 1
-        else:
-            values.update(pairs)
+        unknown += is_unknown
+        values.update(pairs)
+    if values.get("PUMP_ALARM") is not None:
+        values["PUMP_ALARM"] = list(values["PUMP_ALARM"])  # type: ignore[arg-type]
 
     device = _DEVICE_OF_TYPE.get(kind)
     proto_problem = None
@@ -346,7 +357,7 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
         item = Rejection("range", raw, range_error)
     else:
         item = Sentence(kind, seq, ms, values)
-    return BodyResult(item, device, seq, unknown)
+    return item, device, seq, unknown
 
 
 def _role_of(fields: list[str]) -> str | None:
@@ -619,18 +630,21 @@ class IclDecoder:
               track: bool = True) -> Decoded:
         """Decode a verified body on the careful path, count it, and append it to ``out``
         (or only return it). ``track=False`` when the sequence was already counted."""
-        result = decode_body(body.decode("ascii"), raw)
-        item = result.item
-        if result.device is not None and result.seq is not None:
+        item, device, seq, unknown = decode_body(body.decode("ascii"), raw)
+        if device is not None and seq is not None:
             if track:
-                self._track(result.device, result.seq)
+                last = self._last_seq[device]
+                if last is not None and seq == (last + 1) & 0xFFFF:
+                    self._last_seq[device] = seq
+                else:
+                    self._track(device, seq)
             if self._unsupported or body.startswith(b"ID,"):
-                item = self._screen_protocol(result.device, item, raw)
+                item = self._screen_protocol(device, item, raw)
         if isinstance(item, Rejection):
             self.stats.rejected[item.reason] += 1
         else:
             self.stats.accepted += 1
-            self.stats.unknown_keys += result.unknown_keys
+            self.stats.unknown_keys += unknown
         if out is not None:
             out.append(item)
         return item
