@@ -56,6 +56,9 @@ _HEX2: dict[bytes, int] = {
 _STAR_HEX2 = {b"*" + pair: value for pair, value in _HEX2.items()}  # "*HH" -> value
 _CHANNELS_B = {b"ECG": "ECG", b"PLETH": "PLETH", b"CO2": "CO2", b"RESP": "RESP"}
 _CHANNELS = frozenset(_CHANNELS_B.values())
+# WF RATE as written by any device (1..1000, no leading zeros) -> value: one dict lookup
+# instead of a digit check, a conversion and a range check. Other forms go careful.
+_RATES = {str(rate).encode(): rate for rate in range(1, 1001)}
 
 _INT_RE = re.compile(r"-?[0-9]{1,10}")
 _DEC_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -520,34 +523,30 @@ class IclDecoder:
         channels = _CHANNELS_B
         last_seq = self._last_seq
         unsupported = self._unsupported  # the same dict all along: an ID may fill it
+        rates = _RATES
         waves: list[WaveformChunk] = []  # plain WF sentences, already in `out`, and
-        rests: list[bytes] = []  # the text of their samples, parsed after the loop,
-        counts: list[int] = []  # how many samples each one has, and
+        rests: list[bytes] = []  # the text of their samples, parsed after the loop, and
         wave_lines: list[bytes] = []  # each one's line, should the careful path be needed
-        pos = 0
+        pos = 0  # where `line` starts in buf
         for line in lines:
             size = len(line)
+            start, pos = pos, pos + size + 1
             if not line.startswith(b"$"):
                 if b"$" in line:
                     self._frame_careful(line + b"\n", out)
                 else:
                     stats.noise_bytes += size + 1
-                pos += size + 1
                 continue
             if size > MAX_OPEN or line.find(b"$", 1) >= 0:
                 self._frame_careful(line + b"\n", out)
-                pos += size + 1
                 continue
             star = size - 4 if line.endswith(b"\r") else size - 3  # index of `*` in line
-            body = None
-            if star >= 1 and (clean or not line[1:star + 3].translate(None, _PRINTABLE)):
-                given = star_hex2.get(line[star:star + 3])
-                if given is not None and given == cum[pos + star - 1] ^ cum[pos]:
-                    body = line[1:star]
-            pos += size + 1
-            if body is None:
+            # The given checksum (None unless "*HH") against XOR(line[1:star]).
+            if not (star >= 1 and (clean or not line[1:star + 3].translate(None, _PRINTABLE))
+                    and star_hex2.get(line[star:star + 3]) == cum[start + star - 1] ^ cum[start]):
                 self._sentence(line, out)  # let the careful path name the reason
                 continue
+            body = line[1:star]
             # A WF whose header is plainly valid is queued here (inlined: this loop runs
             # once per sentence). Anything unsure goes to the careful path.
             if body.startswith(b"WF,") and not unsupported:
@@ -555,15 +554,12 @@ class IclDecoder:
                 if len(parts) == 6:
                     _, seq_b, ms_b, channel_b, rate_b, rest = parts
                     channel = channels.get(channel_b)
-                    if (channel is not None and seq_b.isdigit() and ms_b.isdigit()
-                            and rate_b.isdigit() and len(seq_b) <= 5 and len(ms_b) <= 10
-                            and len(rate_b) <= 4):
+                    rate = rates.get(rate_b)
+                    if (channel and rate and seq_b.isdigit() and ms_b.isdigit()
+                            and len(seq_b) <= 5 and len(ms_b) <= 10):
                         seq = int(seq_b)
                         ms = int(ms_b)
-                        rate = int(rate_b)
-                        count = rest.count(b",") + 1
-                        if seq <= 65535 and ms <= 4294967295 and 0 < rate <= 1000 and (
-                                count <= 256):
+                        if seq <= 65535 and ms <= 4294967295:
                             # Intact with a valid header: it counts for the sequence now,
                             # in stream order, whatever its samples turn out to be.
                             last = last_seq["vitals"]
@@ -575,19 +571,19 @@ class IclDecoder:
                             out.append(wave)
                             waves.append(wave)
                             rests.append(rest)
-                            counts.append(count)
                             wave_lines.append(line)
                             continue
             self._body(body, line, out)
         if waves:
-            self._fill_waveforms(waves, rests, counts, wave_lines, out)
+            self._fill_waveforms(waves, rests, wave_lines, out)
         if tail:
             self._frame_careful(tail, out)
 
     def _fill_waveforms(self, waves: list[WaveformChunk], rests: list[bytes],
-                        counts: list[int], wave_lines: list[bytes], out: list[Decoded]) -> None:
+                        wave_lines: list[bytes], out: list[Decoded]) -> None:
         """Give the queued WF sentences their samples, parsed with one numpy call."""
-        numbers = _parse_samples(b",".join(rests), sum(counts))
+        counts = [rest.count(b",") + 1 for rest in rests]
+        numbers = _parse_samples(b",".join(rests), sum(counts)) if max(counts) <= 256 else None
         if numbers is not None:
             start = 0
             for wave, count in zip(waves, counts, strict=True):
@@ -598,7 +594,7 @@ class IclDecoder:
         # Something in this buffer is unusual: settle each sentence on its own.
         where = {id(item): index for index, item in enumerate(out)}
         for wave, rest, count, line in zip(waves, rests, counts, wave_lines, strict=True):
-            samples = _parse_samples(rest, count)
+            samples = _parse_samples(rest, count) if count <= 256 else None
             if samples is not None:
                 wave.samples = samples
                 self.stats.accepted += 1
