@@ -123,8 +123,28 @@ class Technical(_Strict):
 
 
 class AudioPattern(_Strict):
-    pulses: tuple[int, ...]
+    pulses: tuple[int, ...]  # pulses per group: high (3, 2, 3, 2) is IEC 60601-1-8's 3+2, 3+2
     repeat_s: float | None
+    # Pitch of each pulse (IEC 60601-1-8: 150 Hz to 1 kHz). Missing in older site files:
+    # Audio fills the shipped value per priority.
+    fundamental_hz: float = Field(ge=150, le=1000)
+    # Silence between groups; None: one pulse slot left empty (2 x gap + pulse, IEC's 3+2).
+    group_gaps_ms: tuple[float, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_gap_between_groups(self) -> AudioPattern:
+        if self.group_gaps_ms is not None and len(self.group_gaps_ms) != len(self.pulses) - 1:
+            raise ValueError("'group_gaps_ms' needs one gap between each pair of groups")
+        return self
+
+
+# Shipped pitches, used when a site file written before 'fundamental_hz' existed lacks them.
+_DEFAULT_FUNDAMENTAL_HZ = {"high": 523.25, "medium": 440.0, "low": 330.0, "reminder": 392.0}
+
+
+class Volume(_Strict):
+    normal: float = Field(0.6, gt=0, le=1)
+    escalated: float = Field(1.0, gt=0, le=1)  # an unacknowledged high alarm, escalated
 
 
 class Audio(_Strict):
@@ -133,10 +153,30 @@ class Audio(_Strict):
     high: AudioPattern
     medium: AudioPattern
     low: AudioPattern
+    # Added for sound synthesis; the defaults keep site files written before them valid.
+    ramp_ms: float = Field(20, ge=0)  # raised-cosine attack and release of each pulse
+    harmonic_levels_db: tuple[float, ...] = (0, -3, -6, -9, -12)  # fundamental first
+    volume: Volume = Volume()
+    reminder: AudioPattern = AudioPattern(
+        pulses=(1,), repeat_s=None, fundamental_hz=_DEFAULT_FUNDAMENTAL_HZ["reminder"]
+    )  # the tone of an acknowledged alarm; it repeats every acknowledged_reminder_s
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_pitches(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, hz in _DEFAULT_FUNDAMENTAL_HZ.items():
+            pattern = data.get(name)
+            if isinstance(pattern, dict) and "fundamental_hz" not in pattern:
+                data[name] = {**pattern, "fundamental_hz": hz}
+        return data
 
 
 class Signalling(_Strict):
     flash_hz: dict[Priority, float]
+    flash_duty: float = Field(0.5, gt=0, lt=1)  # lit fraction of each flash period
     audio: Audio
     audio_pause_s: float
     acknowledged_reminder_s: float
