@@ -130,6 +130,7 @@ class Session:
         }
         self.latest: dict[str, _Latest] = {}
         self.seen: set[str] = set()  # metrics some device has sent a value for this session
+        self.last_value_rx: dict[str, float] = {}  # receive time of each metric's last real value
         self.trends: dict[str, Series] = {}
         self.waveforms: dict[str, Ring] = {}
         self.waveform_rates: dict[str, int] = {}
@@ -242,6 +243,7 @@ class Session:
         self.latest[metric] = _Latest(value, t, rx)
         if value is not None:
             self.seen.add(metric)
+            self.last_value_rx[metric] = rx
 
     def _values(self, dev: DeviceState, values: dict, t: float, rx: float) -> None:
         nibp = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
