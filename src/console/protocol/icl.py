@@ -465,7 +465,11 @@ class IclDecoder:
             stats.noise_bytes += start - pos
             newline = buf.find(b"\n", start + 1)
             dollar = buf.find(b"$", start + 1)
-            stop = min(i for i in (newline, dollar, end) if i >= 0)
+            stop = end  # where this sentence stops: its `\n`, a `$`, or the end of buf
+            if 0 <= newline < stop:
+                stop = newline
+            if 0 <= dollar < stop:
+                stop = dollar
             if stop - start > MAX_OPEN:
                 # Reject now rather than at the line end, so memory stays bounded.
                 self._reject(out, "too_long", buf[start:start + MAX_LINE],
@@ -576,7 +580,9 @@ class IclDecoder:
             self._body(body, line, out)
         if waves:
             self._fill_waveforms(waves, rests, wave_lines, out)
-        if tail:
+        if tail.startswith(b"$") and len(tail) <= MAX_OPEN and tail.find(b"$", 1) < 0:
+            self._open = tail  # the usual tail: the start of the next sentence
+        elif tail:
             self._frame_careful(tail, out)
 
     def _fill_waveforms(self, waves: list[WaveformChunk], rests: list[bytes],
