@@ -181,7 +181,9 @@ class AudioScheduler:
     - A new condition, or one whose priority rose, sounds at once, if it is among the most
       urgent; a less urgent new one is announced by the next burst of the dominant priority.
     - During an audio pause only alarms started after ``paused_since`` sound (new
-      conditions); when the pause ends the persisting ones are overdue and sound at once.
+      conditions, with their repeats); when the pause ends every persisting condition
+      returns at once, as if new (so a persisting low alarm sounds once more). Pass all
+      shown alarms during a pause: the scheduler applies the pause itself.
     - Acknowledged alarms get only the reminder tone, ``acknowledged_reminder_s`` after the
       acknowledgement and then after every reminder; one reminder speaks for all of them.
     - Escalated alarms of the dominant priority make the burst louder (``volume.escalated``).
@@ -200,6 +202,7 @@ class AudioScheduler:
         self._announced: dict[str, tuple[float, int]] = {}  # key -> (started, rank announced)
         self._reminded: dict[str, tuple[float, float]] = {}  # key -> (started, last reminder)
         self._self_test: deque[Priority] = deque()
+        self._paused_since: float | None = None
 
     @property
     def current(self) -> Burst | None:
@@ -218,6 +221,7 @@ class AudioScheduler:
         self, now: float, sounding: Sequence[Alarm], paused_since: float | None = None
     ) -> list[Burst]:
         """The bursts to start now (at most one). ``sounding``: alarms shown and not silenced."""
+        self._note_pause(paused_since)
         eligible = [a for a in sounding if paused_since is None or a.started > paused_since]
         fresh = [a for a in eligible if not a.acknowledged]
         acknowledged = [a for a in eligible if a.acknowledged]
@@ -239,6 +243,15 @@ class AudioScheduler:
         return [reminder] if reminder else []
 
     # -- helpers --
+
+    def _note_pause(self, paused_since: float | None) -> None:
+        if self._paused_since is not None and paused_since != self._paused_since:
+            # The pause is over: every condition that persists returns at once (a low one
+            # sounds once more), as if new.
+            for key, (started, _rank) in list(self._announced.items()):
+                if started <= self._paused_since:
+                    del self._announced[key]
+        self._paused_since = paused_since
 
     @staticmethod
     def _urgency(burst: Burst) -> int:
