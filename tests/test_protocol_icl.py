@@ -425,16 +425,22 @@ def test_id_unsupported_protocol():
     assert item.unsupported_protocol == "2"
     assert item.to_json()["unsupported_protocol"] == "2"
     assert one("ID,0,0,ROLE=VITALS,PROTO=1.0").unsupported_protocol == "1.0"
+    # announced even when an earlier field is malformed
+    item = one("ID,0,0,ROLE=VITALS,MODEL=a/b,PROTO=2")
+    assert item.reason == "syntax" and item.unsupported_protocol == "2"
+    assert one("ID,0,0,ROLE=VITALS,PROTO=-").unsupported_protocol is None  # no PROTO given
 
 
 def test_data_of_a_device_with_unsupported_protocol_is_refused_until_it_says_proto_1():
     data = (frame("ID,0,0,ROLE=VITALS,PROTO=2") + frame("WF,1,10,ECG,250,1,2")
             + frame("VS,2,20,HR=70") + frame("PS,0,20,BATT=90")
-            + frame("ID,3,30,ROLE=VITALS,PROTO=1") + frame("WF,4,40,ECG,250,1,2"))
+            + frame("VS,3,25,HR=bad") + frame("ID,4,28,ROLE=VITALS,MODEL=a/b,PROTO=1")
+            + frame("ID,5,30,ROLE=VITALS,PROTO=1") + frame("WF,6,40,ECG,250,1,2"))
     items, stats = decode(data)
     kinds = [(i.reason, i.unsupported_protocol) if isinstance(i, Rejection) else i.type
              for i in items]
-    assert kinds == [("syntax", "2"), ("syntax", "2"), ("syntax", "2"), "PS", "ID", "WF"]
+    assert kinds == [("syntax", "2"), ("syntax", "2"), ("syntax", "2"), "PS", ("syntax", "2"),
+                     ("syntax", None), "ID", "WF"]
     assert stats.lost == 0  # refused sentences still count for the sequence
 
 

@@ -343,10 +343,12 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
     proto_problem = None
     if kind == "ID":
         # The counter follows ROLE even when the sentence is rejected for another reason.
-        role = _role_of(fields)
+        role = _value_of(fields, "ROLE")
         device = _DEVICE_OF_ROLE.get(role) if role else None
-        proto = values.get("PROTO")
-        if proto is not None and proto != "1":
+        # Read PROTO from the fields themselves, so that the announced version is reported
+        # even when an earlier field stopped the decoding.
+        proto = _value_of(fields, "PROTO")
+        if proto is not None and proto not in ("1", "-") and _ID_TEXT_RE.fullmatch(proto):
             proto_problem = proto
         elif syntax_error is None and range_error is None:
             missing = [k for k in ("ROLE", "PROTO") if values.get(k) is None]
@@ -363,10 +365,12 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
     return item, device, seq, unknown
 
 
-def _role_of(fields: list[str]) -> str | None:
+def _value_of(fields: list[str], key: str) -> str | None:
+    """The raw value of the first ``KEY=...`` field, if any."""
+    prefix = key + "="
     for field in fields[3:]:
-        if field.startswith("ROLE="):
-            return field[5:]
+        if field.startswith(prefix):
+            return field[len(prefix):]
     return None
 
 
@@ -672,7 +676,8 @@ class IclDecoder:
         # 32768 sentences): no loss; the counter follows the device from here on.
 
     def _screen_protocol(self, device: str, item: Decoded, raw: bytes) -> Decoded:
-        """Keep the data of a device that announced an unsupported PROTO off the screen."""
+        """Keep the data of a device that announced an unsupported PROTO off the screen
+        (docs/protocol.md, "Unsupported protocol version")."""
         if isinstance(item, Sentence) and item.type == "ID":
             self._unsupported.pop(device, None)  # it now speaks ICL/1
             return item
@@ -680,7 +685,7 @@ class IclDecoder:
             self._unsupported[device] = item.unsupported_protocol
             return item
         proto = self._unsupported.get(device)
-        if proto is None or (isinstance(item, Rejection) and item.reason != "range"):
+        if proto is None or (isinstance(item, Rejection) and raw.startswith(b"$ID,")):
             return item
         return Rejection("syntax", raw, f"device announced unsupported protocol PROTO={proto}",
                          unsupported_protocol=proto)
