@@ -13,7 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
+import getpass
+
 from console import __version__
+from console.alarms.engine import AlarmEngine
 from console.clinical import ClinicalProtocol, ProtocolFileError, load_protocol
 from console.dose import DosePlan
 from console.patient import Patient
@@ -70,6 +73,14 @@ def scenario_plan_and_patient(scenario) -> tuple[DosePlan | None, Patient | None
     return plan, patient
 
 
+def operator_name() -> str:
+    """Until sign-in exists (the session-workflow issue), the operating system's user."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers): still say something true
+        return "unknown operator"
+
+
 class Console:
     """Owns the running pieces so they can be swapped (device picker) and stopped cleanly."""
 
@@ -78,7 +89,9 @@ class Console:
         self.record_path = record_path
         self.sources: Sources | None = None
         self.record: RecordLog | None = None
+        self.user = operator_name()
         self.session = self._new_session(None)
+        self.engine = AlarmEngine(protocol, user=self.user)
 
     def _new_session(self, sources: Sources | None) -> Session:
         from console.clock import SystemClock
@@ -105,6 +118,9 @@ class Console:
         self.stop()
         self.sources = Sources(request)
         self.session = self._new_session(self.sources)
+        self.engine = AlarmEngine(self.protocol, user=self.user)
+        if self.record is not None:
+            self.engine.listeners.append(lambda entry: self.record.add_alarm_log(entry))
         self.sources.start()
         return self.session
 
@@ -145,7 +161,8 @@ class PickerFlow:
             picker.error.setText(problem)  # say why, and let the nurse correct it
             picker.open()
             return
-        self.window.set_source(self.console.connect(picker.request), self.console.sources)
+        self.window.set_source(self.console.connect(picker.request), self.console.sources,
+                               self.console.engine)
 
 
 def run_window(args: argparse.Namespace) -> int:
@@ -161,6 +178,9 @@ def run_window(args: argparse.Namespace) -> int:
             print(f"infusion-console: {problem}", file=sys.stderr)
             return EXIT_USAGE
 
+    # Qt Multimedia reports every optional codec library it does not find; a nurse needs
+    # none of that on the terminal. Real failures still reach the "audio unavailable" alarm.
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -173,7 +193,7 @@ def run_window(args: argparse.Namespace) -> int:
     console = Console(protocol, args.record)
     if request is not None:
         console.connect(request)
-    window = MainWindow(protocol, console.session, console.sources)
+    window = MainWindow(protocol, console.session, console.sources, console.engine)
     controller = PickerFlow(console, window)
     open_picker = controller.open_picker
     window.connect_requested.connect(open_picker)
@@ -205,9 +225,13 @@ def run_window(args: argparse.Namespace) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(200)
 
+    from console.ui.audio import AlarmSound
+
+    window.attach_sound(AlarmSound(window))
     window.resize(1280, 800)
     window.show()
     window.start()
+    window.start_self_test()
     if request is None:
         QTimer.singleShot(0, open_picker)
     app.exec()

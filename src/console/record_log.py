@@ -53,6 +53,12 @@ class RecordLog:
             self.flush()
             self._next_flush = now + FLUSH_EVERY_S
 
+    def add_alarm_log(self, entry) -> None:
+        """One alarm log line (start, end, acknowledge, pause, alarm off, limit change)."""
+        from dataclasses import asdict
+
+        self._write({"kind": "alarm_log", **asdict(entry)})
+
     def flush(self) -> None:
         if self._file is not None:
             try:

@@ -43,7 +43,7 @@ class DeviceCard(QFrame):
         self.device = device
         title = "Vitals monitor" if device == "vitals" else "Infusion pump"
         name_widget(self, f"device.{device}", f"{title} status")
-        self.setStyleSheet(f"QFrame#device\\.{device} {{ background: {theme.PANEL}; border: 1px solid "
+        self.setStyleSheet(f"DeviceCard {{ background: {theme.PANEL}; border: 1px solid "
                            f"{theme.PANEL_EDGE}; border-radius: 4px; }} QLabel {{ background: transparent; }}")
         heading = QLabel(title)
         heading.setStyleSheet("font-size: 18px; font-weight: bold;")

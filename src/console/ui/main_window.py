@@ -17,15 +17,21 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from console.alarms.engine import AlarmEngine
+from console.alarms.signalling import AudioScheduler, flash_lit
 from console.clinical import ClinicalProtocol
 from console.session import Session
 from console.sources import Sources
 from console.ui import theme
+from console.ui.alarm_bar import AlarmBar
+from console.ui.alarm_dialogs import AlarmOffDialog, LimitsDialog
+from console.ui.alarm_log import AlarmLogView
 from console.ui.devices import DevicesView
 from console.ui.pump_panel import PumpPanel
 from console.ui.tiles import NumericTile, limits_text, name_widget
@@ -49,10 +55,12 @@ class SessionBar(QWidget):
         name_widget(self, "session", "Session bar")
         self.simulation = name_widget(QLabel("SIMULATION"), "session.simulation", "Simulation warning")
         self.simulation.setStyleSheet(
-            f"background: {theme.SIMULATION}; color: #000; font-size: 22px; font-weight: bold;"
+            f"background: {theme.SIMULATION}; color: #000; font-size: 20px; font-weight: bold;"
             " padding: 4px 14px; border-radius: 3px;")
         self.patient = name_widget(QLabel("No patient"), "session.patient", "Patient")
-        self.patient.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.patient.setMinimumWidth(0)  # a long name is cut, never widens the window
+        self.patient.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.patient.setStyleSheet("font-size: 18px; font-weight: bold;")
         self.phase = name_widget(QLabel(""), "session.phase", "Session phase")
         self.phase.setStyleSheet(f"font-size: 18px; color: {theme.TEXT}; padding: 2px 10px;"
                                  f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
@@ -61,8 +69,7 @@ class SessionBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
-        row.addWidget(self.patient)
-        row.addStretch(1)
+        row.addWidget(self.patient, 1)
         row.addWidget(self.phase)
         row.addSpacing(16)
         row.addWidget(QLabel("Session"))
@@ -91,13 +98,13 @@ class MonitorView(QWidget):
         self.waves = WaveformPanel()
         p = theme.PARAMETER
         self.tiles = {
-            "HR": NumericTile("HR", "HR", "/min", p["HR"], spoken="Heart rate", value_px=88),
+            "HR": NumericTile("HR", "HR", "/min", p["HR"], spoken="Heart rate", value_px=80),
             "SPO2": NumericTile("SPO2", "SpO\u2082", "%", p["SPO2"], spoken="Oxygen saturation",
-                                value_px=88),
+                                value_px=80),
             "RR": NumericTile("RR", "RR", "/min", p["RR"], spoken="Respiration rate", width_chars=2,
-                              value_px=64),
+                              value_px=56),
             "ETCO2": NumericTile("ETCO2", "EtCO\u2082", "mmHg", p["ETCO2"], spoken="End-tidal CO2",
-                                 width_chars=2, value_px=64),
+                                 width_chars=2, value_px=56),
             "NIBP": NumericTile("NIBP", "NIBP", "mmHg", p["NIBP"], spoken="Blood pressure",
                                 width_chars=7, value_px=72),
             "TEMP": NumericTile("TEMP", "Temp", "\u00b0C", p["TEMP"], spoken="Temperature",
@@ -158,6 +165,26 @@ class MonitorView(QWidget):
         self._show(self.tiles["TEMP"], session, "TEMP", now, "{:.1f}")
         self._show_nibp(session, now)
 
+    def show_alarm_colours(self, engine: AlarmEngine, lit) -> None:
+        """Each tile takes the colour of its metric's most urgent alarm, flashing by priority."""
+        sources = {"HR": ("HR",), "SPO2": ("SPO2",), "RR": ("RR",), "ETCO2": ("ETCO2",),
+                   "TEMP": ("TEMP",), "NIBP": ("NIBP_SYS", "NIBP_DIA")}
+        for key, metrics in sources.items():
+            priorities = [p for m in metrics if (p := engine.metric_priority(m))]
+            worst = max(priorities, key=lambda p: {"low": 1, "medium": 2, "high": 3}[p]) if priorities else None
+            self.tiles[key].set_alarm(worst if worst and lit(worst) else None)
+            self.tiles[key].set_limits_text(self._limits_text(engine, key))
+
+    @staticmethod
+    def _limits_text(engine: AlarmEngine, key: str) -> str:
+        if key == "NIBP":
+            s_lo, s_hi = engine.limits.outer_range("NIBP_SYS")
+            d_lo, d_hi = engine.limits.outer_range("NIBP_DIA")
+            return f"{limits_text(s_lo, s_hi)} / {limits_text(d_lo, d_hi)}"
+        lo, hi = engine.limits.outer_range(key)
+        text = limits_text(lo, hi)
+        return f"OFF \u2013 {text}" if key in engine.alarm_off else text
+
     @staticmethod
     def _show(tile: NumericTile, session: Session, metric: str, now: float, fmt: str) -> None:
         r = session.reading(metric, now)
@@ -186,7 +213,8 @@ class MonitorView(QWidget):
 class MainWindow(QMainWindow):
     connect_requested = Signal()
 
-    def __init__(self, protocol: ClinicalProtocol, session: Session, sources: Sources | None) -> None:
+    def __init__(self, protocol: ClinicalProtocol, session: Session, sources: Sources | None,
+                 engine: AlarmEngine | None = None) -> None:
         super().__init__()
         self.setObjectName("main")
         self.setAccessibleName("Infusion console")
@@ -194,11 +222,23 @@ class MainWindow(QMainWindow):
         self.protocol = protocol
         self.session = session
         self.sources = sources
+        self.engine = engine or AlarmEngine(protocol, user="operator")
+        self.sound = None  # an AlarmSound, attached by the application when audio is wanted
+        self.flash_clock = time.monotonic  # wall clock for flashing (tests inject their own)
+        self.scheduler = None
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
         self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0}
 
         self.bar = SessionBar()
+        self.alarm_bar = AlarmBar()
+        self.alarm_bar.physiological.acknowledge.connect(self.acknowledge)
+        self.alarm_bar.technical.acknowledge.connect(self.acknowledge)
+        self.alarm_bar.pause_requested.connect(self.pause_audio)
+        self.alarm_bar.acknowledge_all_requested.connect(self.acknowledge_all)
+        self.alarm_bar.alarm_off_requested.connect(self.open_alarm_off)
+        self.alarm_bar.limits_requested.connect(self.open_limits)
+        self.alarm_log = AlarmLogView()
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
         self.devices = DevicesView()
@@ -207,6 +247,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.monitor, "Monitor  (F2)")
         self.tabs.addTab(self.trends, "Trends  (F3)")
         self.tabs.addTab(self.devices, "Devices  (F4)")
+        self.tabs.addTab(self.alarm_log, "Alarm log  (F9)")
+        self.tabs.setCornerWidget(self.alarm_bar.controls, Qt.Corner.TopRightCorner)
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
 
         central = QWidget()
@@ -214,6 +256,7 @@ class MainWindow(QMainWindow):
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(2)
         box.addWidget(self.bar)
+        box.addWidget(self.alarm_bar)
         box.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.setStyleSheet(theme.STYLE_SHEET)
@@ -222,6 +265,11 @@ class MainWindow(QMainWindow):
             (("F2", "Ctrl+1"), lambda: self.tabs.setCurrentWidget(self.monitor)),
             (("F3", "Ctrl+2"), lambda: self.tabs.setCurrentWidget(self.trends)),
             (("F4", "Ctrl+3"), lambda: self.tabs.setCurrentWidget(self.devices)),
+            (("F9", "Ctrl+4"), lambda: self.tabs.setCurrentWidget(self.alarm_log)),
+            (("F5",), self.pause_audio),
+            (("F6",), self.acknowledge_all),
+            (("F7",), self.open_alarm_off),
+            (("F8",), self.open_limits),
             (("Ctrl+D",), self.connect_requested.emit),
             (("F11",), self._toggle_full_screen),
         ):
@@ -236,9 +284,77 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         self.timer.start(FRAME_MS)
 
-    def set_source(self, session: Session, sources: Sources | None) -> None:
+    def set_source(self, session: Session, sources: Sources | None,
+                   engine: AlarmEngine | None = None) -> None:
         self.session, self.sources = session, sources
+        if engine is not None:
+            self.engine = engine
+            self.alarm_log.reset()
+            if self.sound is not None and not self.sound.available:
+                self._audio_availability(False, self.sound.reason)  # the new engine must know
         self.refresh(force=True)
+
+    # ---------------------------------------------------------------- sound
+    def attach_sound(self, sound) -> None:
+        """Sound the alarms through ``sound`` (an AlarmSound). When it cannot play, the
+        'audio output unavailable' technical alarm says so, persistently."""
+        self.sound = sound
+        self.scheduler = AudioScheduler(self.protocol.signalling)
+        sound.availability_changed.connect(self._audio_availability)
+        if not sound.available and sound.reason != "audio output not checked yet":
+            self._audio_availability(False, sound.reason)
+
+    def _audio_availability(self, available: bool, reason: str) -> None:
+        self.engine.set_condition("AUDIO", not available, kind="technical", priority="medium",
+                                  metric="AUDIO_OUTPUT",
+                                  message=f"Audio output unavailable: {reason}", now=self.session.now())
+
+    def start_self_test(self, seconds: float = 3.0) -> None:
+        """Start-up self-test: a test alarm of each priority shown (and sounded), so a nurse
+        knows the speaker and the lights work. Ends after ``seconds`` of wall time."""
+        self.engine.start_self_test(self.session.now())
+        if self.scheduler is not None:
+            self.scheduler.request_self_test()
+        QTimer.singleShot(int(seconds * 1000), self.engine.end_self_test)
+
+    def _silence_current(self) -> None:
+        if self.sound is not None and self.scheduler is not None:
+            self.sound.stop()
+            self.scheduler.interrupt()
+
+    # ---------------------------------------------------------------- alarm commands
+    def acknowledge(self, key: str) -> None:
+        self.engine.acknowledge(key, self.session.now())
+        self._silence_current()
+        self.refresh(force=True)
+
+    def acknowledge_all(self) -> None:
+        self.engine.acknowledge_all(self.session.now())
+        self._silence_current()
+        self.refresh(force=True)
+
+    def pause_audio(self) -> None:
+        self.engine.pause_audio(self.session.now())
+        self._silence_current()
+        self.refresh(force=True)
+
+    def open_alarm_off(self) -> AlarmOffDialog:
+        dialog = AlarmOffDialog(self.engine, self.session.now, self)
+        dialog.accepted.connect(lambda: self.refresh(force=True))
+        dialog.open()  # never exec(): monitoring and alarms go on behind a dialog
+        self.alarm_off_dialog = dialog
+        return dialog
+
+    def open_limits(self) -> LimitsDialog:
+        dialog = LimitsDialog(self.engine, self.session.now, self)
+        dialog.accepted.connect(lambda: self.refresh(force=True))
+        dialog.open()
+        self.limits_dialog = dialog
+        return dialog
+
+    def lit(self, priority: str) -> bool:
+        """Flash phase on the wall clock: a 2 Hz flash stays 2 Hz whatever the simulation speed."""
+        return flash_lit(priority, self.flash_clock(), self.protocol.signalling)
 
     def _toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
@@ -250,6 +366,13 @@ class MainWindow(QMainWindow):
         if self.sources is not None:
             session.drain(self.sources.queue)
         now = session.now()
+        self.engine.evaluate(session, now)
+        self.alarm_bar.refresh(self.engine, now, self.lit)
+        self.monitor.show_alarm_colours(self.engine, self.lit)
+        if self.scheduler is not None and self.sound is not None:
+            shown = [a for a in self.engine.shown() if a.key != "AUDIO"]
+            for burst in self.scheduler.tick(now, shown, paused_since=self.engine.audio_paused_at):
+                self.sound.play(burst)
         # Refresh cadence is wall time: at 60x a simulated second is 17 ms, and the tiles
         # need not redraw more often than a person can read them.
         wall = time.monotonic()
@@ -266,6 +389,8 @@ class MainWindow(QMainWindow):
             stats = self.sources.stats() if self.sources else {}
             urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in ("vitals", "pump")}
             self.devices.refresh(session, stats, urls, now)
+        if current is self.alarm_log:
+            self.alarm_log.refresh(self.engine.log)
         if current is self.trends and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.trends.refresh(session, now)

@@ -114,7 +114,7 @@ class NumericTile(QFrame):
         caption = QLabel(label)
         self._captions.append(caption)
         value = name_widget(QLabel(UNAVAILABLE_TEXT), f"tile.{self.key}.{key}", spoken)
-        font = _font(theme.DIGIT_FAMILY, 28, bold=True)
+        font = _font(theme.DIGIT_FAMILY, 24, bold=True)
         value.setFont(font)
         value.setMinimumWidth(QFontMetrics(font).horizontalAdvance("8" * width_chars) + 4)
         value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -153,7 +153,8 @@ class NumericTile(QFrame):
             bg, fg = theme.PANEL, theme.TEXT_DIM
             digits = self.colour if available else theme.UNAVAILABLE
         self.setStyleSheet(
-            f"QFrame#{self.objectName()} {{ background: {bg}; border: 1px solid {theme.PANEL_EDGE};"
+            # Selected by class: an objectName with a dot ("tile.HR") is no valid QSS id.
+            f"NumericTile {{ background: {bg}; border: 1px solid {theme.PANEL_EDGE};"
             f" border-radius: 4px; }} QLabel {{ background: transparent; color: {fg}; }}"
         )
         # Fonts go in the style sheet too: a style sheet's font overrides setFont().
@@ -165,7 +166,7 @@ class NumericTile(QFrame):
         self.value.setStyleSheet(f"color: {digits}; font-size: {self.value_px}px; font-weight: bold;"
                                  f" font-family: '{theme.DIGIT_FAMILY}';")
         for label in self._secondary.values():
-            label.setStyleSheet(f"color: {digits}; font-size: 28px; font-weight: bold;"
+            label.setStyleSheet(f"color: {digits}; font-size: 24px; font-weight: bold;"
                                 f" font-family: '{theme.DIGIT_FAMILY}';")
         for caption in self._captions:
             caption.setStyleSheet(f"color: {fg}; font-size: 15px;")

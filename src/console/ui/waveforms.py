@@ -27,13 +27,15 @@ class WaveformStrip(pg.PlotWidget):
     """One channel: fixed axes, one curve, a sweep cursor, a slowly adapting vertical scale."""
 
     def __init__(self, channel: str, label: str, colour: str, window_s: float,
-                 scale: float = 1.0, fixed_range: tuple[float, float] | None = None) -> None:
+                 scale: float = 1.0, fixed_range: tuple[float, float] | None = None,
+                 sensor: tuple[str, str] | None = None) -> None:
         super().__init__(background=theme.BACKGROUND)
         name_widget(self, f"wave.{channel}", f"{label} waveform")
         self.channel = channel
         self.window_s = window_s
         self.scale = scale  # device units -> display units (CO2: mmHg x 10 -> mmHg)
         self.fixed_range = fixed_range
+        self.sensor = sensor  # (state word, message): a flat line from a sensor that is off is no signal
         item = self.getPlotItem()
         item.hideAxis("bottom")
         item.showAxis("left")
@@ -65,6 +67,11 @@ class WaveformStrip(pg.PlotWidget):
             return
         head = ring.last_time
         link = session.link_shown("vitals", now)
+        if self.sensor and session.word(self.sensor[0]) == "OFF":
+            self._show_message(self.sensor[1])
+            self.curve.setData([], [])
+            self._last_total = -1
+            return
         if link in ("lost", "down") or now - head > 3.0:
             # Never leave an old trace looking live: clear it and say why.
             self._show_message("vitals link lost" if link in ("lost", "down") else "no waveform data")
@@ -109,8 +116,10 @@ class WaveformPanel(QWidget):
         super().__init__()
         name_widget(self, "waveforms", "Waveforms")
         self.strips = {
-            "ECG": WaveformStrip("ECG", "ECG II", theme.PARAMETER["ECG"], window_s),
-            "PLETH": WaveformStrip("PLETH", "Pleth", theme.PARAMETER["PLETH"], window_s),
+            "ECG": WaveformStrip("ECG", "ECG II", theme.PARAMETER["ECG"], window_s,
+                                 sensor=("ECG_LEADS", "ECG leads off")),
+            "PLETH": WaveformStrip("PLETH", "Pleth", theme.PARAMETER["PLETH"], window_s,
+                                   sensor=("SPO2_PROBE", "SpO\u2082 probe off")),
             "CO2": WaveformStrip("CO2", "CO\u2082 mmHg", theme.PARAMETER["CO2"], window_s,
                                  scale=0.1, fixed_range=(-2, 60)),
         }

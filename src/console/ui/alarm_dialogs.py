@@ -1,0 +1,136 @@
+"""Dialogs that change alarm behaviour: ALARM OFF for one metric, and per-patient limits.
+Each shows the engine's refusal (a reason, out-of-bounds value) beside the field instead of
+closing, and every accepted change reaches the engine, which logs who, when, old and new."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.alarms.engine import AlarmEngine, AlarmOffRefused
+from console.alarms.limits import LimitError
+from console.ui import theme
+from console.ui.tiles import name_widget
+
+
+def _error_label(name: str) -> QLabel:
+    label = name_widget(QLabel(""), name, "Message")
+    label.setStyleSheet(f"color: {theme.ALARM_BG['high']}; font-weight: bold;")
+    label.setWordWrap(True)
+    return label
+
+
+class AlarmOffDialog(QDialog):
+    def __init__(self, engine: AlarmEngine, now, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Alarm off")
+        name_widget(self, "alarmoff", "Alarm off dialog")
+        self.engine, self.now = engine, now
+        self.metric = name_widget(QComboBox(), "alarmoff.metric", "Metric to switch off")
+        for metric, spec in engine.protocol.limits.items():
+            if any(b.priority != "high" for b in engine.limits.bands(metric)):
+                self.metric.addItem(spec.label, metric)
+        self.reason = name_widget(QLineEdit(), "alarmoff.reason", "Reason for switching off")
+        self.reason.setPlaceholderText("why (required), e.g. repositioning the probe")
+        minutes = engine.protocol.signalling.alarm_off_max_min
+        note = QLabel(f"Switches off the metric's medium limits for at most {minutes:g} min. "
+                      "High-priority limits stay on; apnoea cannot be switched off.")
+        note.setWordWrap(True)
+        self.error = _error_label("alarmoff.error")
+        buttons = QDialogButtonBox()
+        self.ok = name_widget(buttons.addButton("Switch off", QDialogButtonBox.ButtonRole.AcceptRole),
+                              "alarmoff.ok", "Switch alarm off")
+        cancel = name_widget(buttons.addButton(QDialogButtonBox.StandardButton.Cancel),
+                             "alarmoff.cancel", "Cancel")
+        self.ok.clicked.connect(self._apply)
+        cancel.clicked.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Metric", self.metric)
+        form.addRow("Reason", self.reason)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(note)
+        box.addWidget(self.error)
+        box.addWidget(buttons)
+
+    def _apply(self) -> None:
+        try:
+            self.engine.switch_off(self.metric.currentData(), self.reason.text(), self.now())
+        except AlarmOffRefused as exc:
+            self.error.setText(str(exc))
+            return
+        self.accept()
+
+
+# Grid column of each limit; TEMP's low-priority limits sit with the medium ones.
+COLUMN = {("below", "medium"): 1, ("below", "low"): 1, ("below", "high"): 2,
+          ("above", "medium"): 3, ("above", "low"): 3, ("above", "high"): 4}
+
+
+class LimitsDialog(QDialog):
+    """Every limit of every metric, editable within the protocol's bounds."""
+
+    def __init__(self, engine: AlarmEngine, now, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Alarm limits for this patient")
+        name_widget(self, "limits", "Alarm limits dialog")
+        self.engine, self.now = engine, now
+        self.fields: dict[tuple[str, str, str], QDoubleSpinBox] = {}
+        grid = QGridLayout()
+        for col, text in enumerate(("", "low (medium)", "low (high)", "high (medium)", "high (high)",
+                                    "allowed")):
+            grid.addWidget(QLabel(text), 0, col)
+        for row, (metric, spec) in enumerate(engine.protocol.limits.items(), start=1):
+            grid.addWidget(QLabel(f"{spec.label} ({spec.unit})"), row, 0)
+            lo, hi = spec.adjust_bounds
+            for band in engine.limits.bands(metric):
+                for side in ("below", "above"):
+                    value = getattr(band, side)
+                    if value is None:
+                        continue
+                    word = "low" if side == "below" else "high"
+                    box = name_widget(QDoubleSpinBox(), f"limits.{metric}.{band.priority}.{side}",
+                                      f"{spec.label} {band.priority} priority {word} limit")
+                    box.setDecimals(1 if spec.hysteresis < 1 else 0)
+                    box.setRange(lo, hi)
+                    box.setValue(value)
+                    grid.addWidget(box, row, COLUMN[(side, band.priority)])
+                    self.fields[(metric, band.priority, side)] = box
+            grid.addWidget(QLabel(f"{lo:g}\u2013{hi:g}"), row, 5)
+        self.error = _error_label("limits.error")
+        buttons = QDialogButtonBox()
+        self.ok = name_widget(buttons.addButton("Apply", QDialogButtonBox.ButtonRole.AcceptRole),
+                              "limits.apply", "Apply limits")
+        cancel = name_widget(buttons.addButton(QDialogButtonBox.StandardButton.Cancel),
+                             "limits.cancel", "Cancel")
+        self.ok.clicked.connect(self._apply)
+        cancel.clicked.connect(self.reject)
+        box = QVBoxLayout(self)
+        box.addLayout(grid)
+        box.addWidget(QLabel("Every change is logged with your name, the old and the new value."))
+        box.addWidget(self.error)
+        box.addWidget(buttons)
+
+    def _apply(self) -> None:
+        changed = 0
+        for (metric, priority, side), box in self.fields.items():
+            band = self.engine.limits.band(metric, priority)
+            if abs(box.value() - getattr(band, side)) < 1e-9:
+                continue
+            try:
+                self.engine.set_limit(metric, priority, side, box.value(), self.now())
+                changed += 1
+            except LimitError as exc:
+                self.error.setText(str(exc))
+                return
+        self.accept()

@@ -1,0 +1,239 @@
+"""The alarm system on the real window: bar, tile colours and flashing, buttons, dialogs,
+the log, the audio-unavailable alarm, and link loss from a pty (fake clock where it can)."""
+
+from __future__ import annotations
+
+import os
+import time
+import tty
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QPushButton  # noqa: E402
+
+from console.alarms.engine import AlarmEngine  # noqa: E402
+from console.app import Console  # noqa: E402
+from console.clinical import load_protocol  # noqa: E402
+from console.clock import FakeClock  # noqa: E402
+from console.records import Received, Sentence  # noqa: E402
+from console.session import Session  # noqa: E402
+from console.sources import ConnectionRequest, DeviceSpec  # noqa: E402
+from console.ui.main_window import MainWindow  # noqa: E402
+
+pytestmark = pytest.mark.gui
+NORMAL = dict(HR=72, PR=72, SPO2=98, PI=3.0, RR=14, ETCO2=38, TEMP=36.8)
+
+
+class Bedside:
+    def __init__(self, qtbot):
+        self.clock = FakeClock(start=500.0)
+        self.protocol = load_protocol()
+        self.session = Session(self.protocol, self.clock)
+        self.engine = AlarmEngine(self.protocol, user="nurse.a")
+        self.window = MainWindow(self.protocol, self.session, None, self.engine)
+        self.wall = 0.0
+        self.window.flash_clock = lambda: self.wall
+        qtbot.addWidget(self.window)
+        self.window.resize(1280, 800)
+        self.window.show()
+        self.seq = 0
+
+    def second(self, n=1, **override):
+        for _ in range(n):
+            self.clock.advance(1)
+            self.seq += 1
+            values = {**NORMAL, **override}
+            self.session.ingest(Received("vitals", Sentence("VS", self.seq, int(self.clock.now() * 1000), values),
+                                         self.clock.now(), self.clock.wall()))
+            self.window.refresh(force=True)
+
+    def find(self, cls, name):
+        w = self.window.findChild(cls, name)
+        assert w is not None, name
+        return w
+
+
+@pytest.fixture
+def bed(qtbot):
+    b = Bedside(qtbot)
+    b.second(2)
+    yield b
+    b.window.timer.stop()
+
+
+def test_medium_alarm_reaches_bar_and_tile(bed, artifacts_dir):
+    bed.second(16, SPO2=88)
+    row = bed.find(QPushButton, "alarms.physiological.row0")
+    assert "MEDIUM" in row.text() and "SpO2 low" in row.text() and "88 %" in row.text()
+    bed.wall = 0.1  # the lit phase of the flash
+    bed.window.refresh(force=True)
+    assert bed.window.monitor.tiles["SPO2"].alarm == "medium"
+    assert bed.window.grab().save(str(artifacts_dir / "alarm-spo2-medium.png"))
+
+
+def count_rising_edges(bed, tile, seconds=10.0, step=0.01):
+    states, t = [], 0.0
+    while t < seconds:
+        bed.wall = t
+        bed.window.monitor.show_alarm_colours(bed.engine, bed.window.lit)
+        states.append(tile.alarm is not None)
+        t += step
+    edges = sum(1 for a, b in zip(states, states[1:], strict=False) if b and not a)
+    return edges, sum(states) / len(states)
+
+
+def test_flash_rates_measured_on_the_tile(bed):
+    bed.second(6, SPO2=80)  # high
+    edges, duty = count_rising_edges(bed, bed.window.monitor.tiles["SPO2"])
+    assert 19 <= edges <= 21 and 0.45 <= duty <= 0.55  # 2 Hz, 50 %
+    bed.second(16, TEMP=36.8, RR=31)  # medium on RR
+    edges, duty = count_rising_edges(bed, bed.window.monitor.tiles["RR"])
+    assert 5 <= edges <= 7  # 0.6 Hz
+    bed.second(31, TEMP=38.9, RR=14)  # low on TEMP: steady
+    edges, duty = count_rising_edges(bed, bed.window.monitor.tiles["TEMP"])
+    assert duty == 1.0
+
+
+def test_latched_alarm_goes_when_its_row_is_clicked(bed, qtbot):
+    bed.second(6, SPO2=80)
+    bed.second(5, SPO2=97)
+    row = bed.find(QPushButton, "alarms.physiological.row0")
+    assert "HIGH" in row.text() and "ended" in row.text()
+    qtbot.mouseClick(row, Qt.MouseButton.LeftButton)
+    assert "SpO2" not in row.text()
+    assert bed.engine.log[-1].event == "acknowledge" and bed.engine.log[-1].user == "nurse.a"
+
+
+def test_acknowledge_button_and_key(bed, qtbot):
+    bed.second(16, SPO2=88)
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.acknowledge"), Qt.MouseButton.LeftButton)
+    assert bed.engine.shown()[0].acknowledged
+    assert "\u2713 nurse.a" in bed.find(QPushButton, "alarms.physiological.row0").text()
+
+
+def test_audio_pause_shows_its_state_and_expires_after_120_s(bed, qtbot):
+    bed.second(16, SPO2=88)
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.pause"), Qt.MouseButton.LeftButton)
+    assert "AUDIO PAUSED 2:00" in bed.find(QLabel, "alarms.state").text()
+    bed.second(119, SPO2=88)
+    assert "AUDIO PAUSED" in bed.find(QLabel, "alarms.state").text()
+    bed.second(1, SPO2=88)
+    assert "AUDIO PAUSED" not in bed.find(QLabel, "alarms.state").text()
+    assert [a.key for a in bed.engine.sounding(bed.clock.now())] == ["SPO2.low"]
+
+
+def test_alarm_off_dialog_needs_a_reason(bed, qtbot):
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.off"), Qt.MouseButton.LeftButton)
+    dialog = bed.window.alarm_off_dialog
+    combo = dialog.findChild(QComboBox, "alarmoff.metric")
+    combo.setCurrentIndex(combo.findData("SPO2"))
+    qtbot.mouseClick(dialog.findChild(QPushButton, "alarmoff.ok"), Qt.MouseButton.LeftButton)
+    assert dialog.findChild(QLabel, "alarmoff.error").text() == "ALARM OFF needs a reason"
+    qtbot.keyClicks(dialog.findChild(QLineEdit, "alarmoff.reason"), "repositioning probe")
+    qtbot.mouseClick(dialog.findChild(QPushButton, "alarmoff.ok"), Qt.MouseButton.LeftButton)
+    bed.second(1)
+    assert "SpO2 ALARM OFF 14:59 (repositioning probe)" in bed.find(QLabel, "alarms.state").text()
+    assert bed.find(QLabel, "tile.SPO2.limits").text().startswith("OFF")
+    bed.second(20, SPO2=88)
+    assert "SpO2" not in bed.find(QPushButton, "alarms.physiological.row0").text()
+
+
+def test_limits_dialog_changes_a_limit_and_refuses_a_bad_one(bed, qtbot):
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.limits"), Qt.MouseButton.LeftButton)
+    dialog = bed.window.limits_dialog
+    hr_high = dialog.findChild(QDoubleSpinBox, "limits.HR.medium.above")
+    hr_high.setValue(130)
+    qtbot.mouseClick(dialog.findChild(QPushButton, "limits.apply"), Qt.MouseButton.LeftButton)
+    assert bed.engine.limits.band("HR", "medium").above == 130
+    change = [e for e in bed.engine.log if e.event == "limit_change"][-1]
+    assert (change.user, change.limit, change.value) == ("nurse.a", 120, 130)
+    bed.second(1)
+    assert bed.find(QLabel, "tile.HR.limits").text() == "50\u2013130"
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.limits"), Qt.MouseButton.LeftButton)
+    dialog = bed.window.limits_dialog
+    dialog.findChild(QDoubleSpinBox, "limits.SPO2.high.below").setValue(92)
+    qtbot.mouseClick(dialog.findChild(QPushButton, "limits.apply"), Qt.MouseButton.LeftButton)
+    assert "beyond the medium" in dialog.findChild(QLabel, "limits.error").text()
+    assert bed.engine.limits.band("SPO2", "high").below == 85
+
+
+def test_alarm_log_tab_lists_actions_with_names(bed, qtbot):
+    bed.second(16, SPO2=88)
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.acknowledge"), Qt.MouseButton.LeftButton)
+    bed.window.tabs.setCurrentWidget(bed.window.alarm_log)
+    bed.window.refresh(force=True)
+    table = bed.window.alarm_log.table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert rows[0][1] == "acknowledge" and rows[0][6] == "nurse.a"
+    assert rows[1][1] == "start" and rows[1][4] == "88" and rows[1][5] == "90"
+
+
+def test_self_test_shows_each_priority(bed, qtbot):
+    bed.window.start_self_test(seconds=0.2)
+    bed.window.refresh(force=True)
+    text = bed.find(QPushButton, "alarms.technical.row0").text() + bed.find(
+        QPushButton, "alarms.technical.row1").text()
+    assert "self-test: high" in text and "self-test: medium" in text
+    qtbot.wait(300)
+    bed.window.refresh(force=True)
+    assert "self-test" not in bed.find(QPushButton, "alarms.technical.row0").text()
+
+
+def test_no_audio_device_raises_a_visible_technical_alarm(bed, qtbot):
+    from console.ui.audio import AlarmSound
+
+    sound = AlarmSound(bed.window)
+    bed.window.attach_sound(sound)
+    qtbot.waitUntil(lambda: sound.reason != "audio output not checked yet", timeout=3000)
+    bed.second(1)
+    if sound.available:
+        pytest.skip("this machine has a working audio output")
+    alarm = next(a for a in bed.engine.shown() if a.key == "AUDIO")
+    assert alarm.priority == "medium" and alarm.kind == "technical"
+    assert "Audio output unavailable" in bed.find(QPushButton, "alarms.technical.row0").text()
+
+
+def test_high_alarm_bursts_are_scheduled_through_the_window(bed, qtbot):
+    from console.ui.audio import AlarmSound
+
+    sound = AlarmSound(bed.window)
+    bed.window.attach_sound(sound)
+    bed.second(6, SPO2=80)
+    bed.second(25, SPO2=80)
+    bursts = [p.burst for p in sound.played if p.burst.reason == "alarm"]
+    assert bursts and bursts[0].priority == "high"
+    starts = [b.start for b in bursts]
+    assert starts[1] - starts[0] == pytest.approx(10, abs=1.0)  # repeated every 10 s of session
+
+
+def test_vitals_link_loss_from_a_closed_pty_reaches_the_bar(qtbot, artifacts_dir):
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    console = Console(load_protocol(), None)
+    console.connect(ConnectionRequest(vitals=DeviceSpec(os.ttyname(slave), "icl")))
+    w = MainWindow(console.protocol, console.session, console.sources, console.engine)
+    qtbot.addWidget(w)
+    w.show()
+    w.start()
+    try:
+        qtbot.waitUntil(lambda: console.sources.links["vitals"].state == "up", timeout=5000)
+        body = "VS,1,1000,HR=70,SPO2=97"
+        x = 0
+        for ch in body.encode():
+            x ^= ch
+        os.write(master, f"${body}*{x:02X}\r\n".encode())
+        qtbot.waitUntil(lambda: w.findChild(QLabel, "tile.HR.value").text() == "70", timeout=5000)
+        os.close(master)
+        os.close(slave)
+        qtbot.waitUntil(lambda: "Vitals monitor link lost" in w.findChild(
+            QPushButton, "alarms.technical.row0").text(), timeout=10_000)
+        alarm = next(a for a in console.engine.shown() if a.key == "LINK.vitals")
+        assert alarm.priority == "high"
+        time.sleep(0.01)
+        assert w.grab().save(str(artifacts_dir / "alarm-link-lost.png"))
+    finally:
+        w.timer.stop()
+        console.stop()
