@@ -18,15 +18,15 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PySide6.QtWidgets import QApplication
 
-from console.clinical import load_protocol  # noqa: E402
-from console.clock import FakeClock  # noqa: E402
-from console.dose import DosePlan  # noqa: E402
-from console.records import Received, Sentence, WaveformChunk  # noqa: E402
-from console.session import Session  # noqa: E402
-from console.ui.main_window import MainWindow  # noqa: E402
+from console.clinical import load_protocol
+from console.clock import FakeClock
+from console.dose import DosePlan
+from console.records import Received, Sentence, WaveformChunk
+from console.session import Session
+from console.ui.main_window import MainWindow
 
 HOURS = 4.0
 

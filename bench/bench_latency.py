@@ -21,13 +21,13 @@ import tty
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PySide6.QtWidgets import QApplication
 
-from console.app import Console  # noqa: E402
-from console.clinical import load_protocol  # noqa: E402
-from console.sources import ConnectionRequest, DeviceSpec  # noqa: E402
-from console.ui.main_window import MainWindow  # noqa: E402
+from console.app import Console
+from console.clinical import load_protocol
+from console.sources import ConnectionRequest, DeviceSpec
+from console.ui.main_window import MainWindow
 
 MARKER0 = 20000
 

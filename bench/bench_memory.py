@@ -46,7 +46,7 @@ def main() -> int:
     code = proc.wait()
     print(f"exit status {code}; RSS by session time (speed {args.speed:g}x):")
     for t, mb in samples:
-        if int(round(t)) % 1800 < 600 * 0.5 or t == samples[-1][0]:
+        if round(t) % 1800 < 600 * 0.5 or t == samples[-1][0]:
             print(f"  {t / 3600:5.2f} h  {mb:7.1f} MB")
     last_hour = [(t, mb) for t, mb in samples if t >= session_s - 3600 and t <= session_s]
     if len(last_hour) >= 2:

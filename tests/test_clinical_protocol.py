@@ -71,7 +71,7 @@ def test_fingerprint_changes_with_a_limit(proto, tmp_path):
 
 
 def test_missing_and_invalid_files_say_which_and_why(tmp_path):
-    with pytest.raises(ProtocolFileError, match="nope.json"):
+    with pytest.raises(ProtocolFileError, match=r"nope\.json"):
         load_protocol(tmp_path / "nope.json")
     bad = load_protocol().model_dump(mode="json", by_alias=True)
     bad["limits"]["SPO2"]["bands"][0] = {"priority": "medium", "delay_s": 15}

@@ -93,7 +93,7 @@ def test_link_down_breaks_trend_and_waveform_lines(session, clock):
     wf(session, clock, 2, 0, list(range(25)))
     clock.advance(1)
     session.ingest(LinkEvent("vitals", "down", "port vanished", clock.now()))
-    t, v = session.trends["HR"].data()
+    _t, v = session.trends["HR"].data()
     assert math.isnan(v[-1])
     _, w = session.waveforms["ECG"].window()
     assert math.isnan(w[-1])

@@ -11,17 +11,19 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QPushButton  # noqa: E402
+import itertools
 
-from console.alarms.engine import AlarmEngine  # noqa: E402
-from console.app import Console  # noqa: E402
-from console.clinical import load_protocol  # noqa: E402
-from console.clock import FakeClock  # noqa: E402
-from console.records import Received, Sentence  # noqa: E402
-from console.session import Session  # noqa: E402
-from console.sources import ConnectionRequest, DeviceSpec  # noqa: E402
-from console.ui.main_window import MainWindow  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QPushButton
+
+from console.alarms.engine import AlarmEngine
+from console.app import Console
+from console.clinical import load_protocol
+from console.clock import FakeClock
+from console.records import Received, Sentence
+from console.session import Session
+from console.sources import ConnectionRequest, DeviceSpec
+from console.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 NORMAL = dict(HR=72, PR=72, SPO2=98, PI=3.0, RR=14, ETCO2=38, TEMP=36.8)
@@ -81,7 +83,7 @@ def count_rising_edges(bed, tile, seconds=10.0, step=0.01):
         bed.window.monitor.show_alarm_colours(bed.engine, bed.window.lit)
         states.append(tile.alarm is not None)
         t += step
-    edges = sum(1 for a, b in zip(states, states[1:], strict=False) if b and not a)
+    edges = sum(1 for a, b in itertools.pairwise(states) if b and not a)
     return edges, sum(states) / len(states)
 
 

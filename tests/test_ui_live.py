@@ -15,13 +15,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QComboBox, QLabel, QPushButton  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
 
-from console.app import Console, PickerFlow  # noqa: E402
-from console.clinical import load_protocol  # noqa: E402
-from console.sources import ConnectionRequest, DeviceSpec  # noqa: E402
-from console.ui.main_window import MainWindow  # noqa: E402
+from console.app import Console, PickerFlow
+from console.clinical import load_protocol
+from console.sources import ConnectionRequest, DeviceSpec
+from console.ui.main_window import MainWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
 
@@ -66,9 +66,9 @@ def test_simulated_session_reaches_tiles_and_curves(qtbot, console, artifacts_di
     hr = int(text(w, "tile.HR.value"))
     assert 40 <= hr <= 140
     assert text(w, "tile.SPO2.value").isdigit()
-    x, y = w.monitor.waves.strips["ECG"].curve.getData()
+    _x, y = w.monitor.waves.strips["ECG"].curve.getData()
     assert np.isfinite(y).sum() > 1000  # several seconds of 250 Hz ECG on the sweep
-    x, y = w.monitor.waves.strips["PLETH"].curve.getData()
+    _x, y = w.monitor.waves.strips["PLETH"].curve.getData()
     assert np.isfinite(y).sum() > 300
     assert w.findChild(QLabel, "session.simulation").isVisible()
     assert "SIMULATION" in text(w, "session.simulation")
@@ -76,7 +76,7 @@ def test_simulated_session_reaches_tiles_and_curves(qtbot, console, artifacts_di
     assert w.grab().save(str(artifacts_dir / "monitor-simulation-normal.png"))
     qtbot.mouseClick(w.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=w.tabs.tabBar().tabRect(1).center())
     w.refresh(force=True)
-    tx, ty = w.trends.curves["HR"].getData()
+    tx, _ty = w.trends.curves["HR"].getData()
     assert len(tx) > 300
     assert w.grab().save(str(artifacts_dir / "trends-simulation-normal.png"))
     qtbot.mouseClick(w.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=w.tabs.tabBar().tabRect(2).center())
@@ -93,9 +93,7 @@ def test_window_survives_an_unplugged_device(qtbot, console, artifacts_dir):
     console.connect(ConnectionRequest(vitals=DeviceSpec(path, "icl")))
     w = make_window(qtbot, console)
     qtbot.waitUntil(lambda: console.sources.links["vitals"].state == "up", timeout=5000)
-    seq = 0
-    for _ in range(3):
-        seq += 1
+    for seq in range(1, 4):
         os.write(master, sentence(f"VS,{seq},{seq * 1000},HR=77,SPO2=96"))
         time.sleep(0.05)
     qtbot.waitUntil(lambda: text(w, "tile.HR.value") == "77", timeout=5000)

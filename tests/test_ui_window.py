@@ -9,15 +9,15 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
+from PySide6.QtWidgets import QLabel, QPushButton
 
-from console.clinical import load_protocol  # noqa: E402
-from console.clock import FakeClock  # noqa: E402
-from console.dose import DosePlan  # noqa: E402
-from console.patient import Patient  # noqa: E402
-from console.records import LinkEvent, Received, Sentence, WaveformChunk  # noqa: E402
-from console.session import Session  # noqa: E402
-from console.ui.main_window import MainWindow  # noqa: E402
+from console.clinical import load_protocol
+from console.clock import FakeClock
+from console.dose import DosePlan
+from console.patient import Patient
+from console.records import LinkEvent, Received, Sentence, WaveformChunk
+from console.session import Session
+from console.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
@@ -47,7 +47,7 @@ class Feed:
         for _ in range(10):
             self.c.advance(0.1)
             samples = [level + (i % 5) for i in range(25)]
-            ms = int(round(self.c.now() * 1000)) - 100
+            ms = round(self.c.now() * 1000) - 100
             self._put("vitals", WaveformChunk(self._next("vitals"), ms, "ECG", 250, samples))
 
 

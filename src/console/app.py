@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import os
 import signal
 import sys
 from pathlib import Path
-
-import getpass
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
@@ -142,9 +141,10 @@ class PickerFlow:
         self.picker = None
 
     def open_picker(self):
+        from simulator.engine import list_scenarios
+
         from console.transport import list_serial_ports
         from console.ui.devices import DevicePicker
-        from simulator.engine import list_scenarios
 
         picker = DevicePicker(list_serial_ports(), list_scenarios(), self.window)
         picker.setModal(True)

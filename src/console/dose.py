@@ -63,14 +63,15 @@ class GuardrailFinding:
 
 
 def _check(field: str, label: str, unit: str, value: float, g: Guardrail) -> GuardrailFinding | None:
+    said = f"{label} {value:g} {unit} is"
     if g.hard_min is not None and value < g.hard_min:
-        return GuardrailFinding(field, "hard", f"{label} {value:g} {unit} is below the hard limit {g.hard_min:g} {unit}")
+        return GuardrailFinding(field, "hard", f"{said} below the hard limit {g.hard_min:g} {unit}")
     if g.hard_max is not None and value > g.hard_max:
-        return GuardrailFinding(field, "hard", f"{label} {value:g} {unit} is above the hard limit {g.hard_max:g} {unit}")
+        return GuardrailFinding(field, "hard", f"{said} above the hard limit {g.hard_max:g} {unit}")
     if g.soft_min is not None and value < g.soft_min:
-        return GuardrailFinding(field, "soft", f"{label} {value:g} {unit} is below the usual {g.soft_min:g} {unit}")
+        return GuardrailFinding(field, "soft", f"{said} below the usual {g.soft_min:g} {unit}")
     if g.soft_max is not None and value > g.soft_max:
-        return GuardrailFinding(field, "soft", f"{label} {value:g} {unit} is above the usual {g.soft_max:g} {unit}")
+        return GuardrailFinding(field, "soft", f"{said} above the usual {g.soft_max:g} {unit}")
     return None
 
 

@@ -7,6 +7,7 @@ session store with review and export replaces it (the session-record issue).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TextIO
@@ -69,8 +70,6 @@ class RecordLog:
     def close(self) -> None:
         if self._file is not None:
             self.flush()
-            try:
+            with contextlib.suppress(OSError):
                 self._file.close()
-            except OSError:
-                pass
             self._file = None

@@ -140,7 +140,7 @@ class AlarmEngine:
                         self._onsets.pop(onset_key, None)
                 label = "PR" if source == "PR" else spec.label
                 if fired:
-                    priority, started, limit = max(fired, key=lambda f: RANK[f[0]])
+                    priority, _started, limit = max(fired, key=lambda f: RANK[f[0]])
                     found[key] = Condition(
                         "physiological", priority, metric, f"{label} {SIDE_WORD[side]}",
                         started=min(f[1] for f in fired), value=value, limit=limit,
@@ -282,7 +282,7 @@ class AlarmEngine:
         counts.append((now, dev.accepted, rejected))
         while len(counts) > 2 and counts[1][0] <= now - tech.link_error_window_s:
             counts.popleft()
-        t0, a0, r0 = counts[0]
+        _t0, a0, r0 = counts[0]
         accepted, bad = dev.accepted - a0, rejected - r0
         total = accepted + bad
         if total >= 20 and bad / total > tech.link_error_fraction:

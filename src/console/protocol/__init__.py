@@ -1,4 +1,4 @@
-"""Wire formats: ICL/1 and Masimo ASCII 1 decoders (pure functions and small state machines, no I/O)."""  # noqa: E501
+"""Wire formats: ICL/1 and Masimo ASCII 1 decoders (pure functions and small state machines, no I/O)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
 
 
 def _mmss(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 60:d}:{seconds % 60:02d}"
 
 

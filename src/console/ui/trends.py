@@ -39,7 +39,7 @@ def clock_text(seconds: float) -> str:
 
 
 class SessionTimeAxis(pg.AxisItem):
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph's name)
+    def tickStrings(self, values, scale, spacing):
         return [clock_text(v) for v in values]
 
 
