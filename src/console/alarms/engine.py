@@ -40,6 +40,13 @@ PUMP_WORDS: dict[str, tuple[Priority, str]] = {
 INFUSING_STATES = ("RUNNING", "KVO", "ALARM", "PAUSED")
 
 
+def _beyond(value: float, limit: float | None, side: str) -> bool:
+    """Outside one side's limit (a band's other side is judged on its own)."""
+    if limit is None:
+        return False
+    return value < limit if side == "below" else value > limit
+
+
 @dataclass
 class Condition:
     """An alarm condition found present at this evaluation."""
@@ -132,7 +139,7 @@ class AlarmEngine:
                 for b in bands:
                     onset_key = (key, b.priority)
                     limit = getattr(b, side)
-                    if (value < limit) if side == "below" else (value > limit):
+                    if _beyond(value, limit, side):
                         since = self._onsets.setdefault(onset_key, sample_time)
                         if now - since >= b.delay_s and self._allowed(metric, b.priority):
                             fired.append((b.priority, since + b.delay_s, limit))
@@ -164,8 +171,7 @@ class AlarmEngine:
                 for side in ("below", "above"):
                     key = f"{metric}.{SIDE_WORD[side]}"
                     bands = [b for b in self.limits.bands(metric)
-                             if getattr(b, side) is not None and b.violated_by(value)
-                             and self._allowed(metric, b.priority)]
+                             if _beyond(value, getattr(b, side), side) and self._allowed(metric, b.priority)]
                     if bands:
                         worst = max(bands, key=lambda b: RANK[b.priority])
                         word = "systolic" if metric == "NIBP_SYS" else "diastolic"
