@@ -45,7 +45,7 @@ def console():
 
 
 def make_window(qtbot, console):
-    w = MainWindow(console.protocol, console.session, console.sources)
+    w = MainWindow(console.protocol, console.session, console.sources, console.engine)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()
@@ -163,3 +163,36 @@ def test_picker_starts_a_training_simulation(qtbot, console):
     qtbot.mouseClick(picker.findChild(QPushButton, "picker.simulate"), Qt.MouseButton.LeftButton)
     assert console.sources is not None and console.sources.request.simulated
     qtbot.waitUntil(lambda: w.findChild(QLabel, "session.simulation").isVisible(), timeout=5000)
+
+
+def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifacts_dir):
+    console.connect(ConnectionRequest(simulate="normal", seed=5, speed=30))
+    w = make_window(qtbot, console)
+    panel = w.open_instructor()
+    qtbot.addWidget(panel)
+    assert panel.isWindow() and panel.isVisible()
+    qtbot.waitUntil(lambda: text(w, "tile.SPO2.value").isdigit(), timeout=10_000)
+    qtbot.mouseClick(panel.findChild(QPushButton, "instructor.probe_off"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: text(w, "tile.SPO2.status") == "probe off", timeout=10_000)
+    qtbot.waitUntil(lambda: "SpO2 probe off" in w.findChild(QPushButton, "alarms.technical.row0").text()
+                    + w.findChild(QPushButton, "alarms.technical.row1").text(), timeout=10_000)
+    qtbot.mouseClick(panel.findChild(QPushButton, "instructor.pump_alarm"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: text(w, "pump.state").startswith("ALARM"), timeout=10_000)
+    assert "OCCLUSION" in text(w, "pump.state")
+    w.acknowledge_all()
+    rows = panel.show_debrief()
+    assert any("probe off" in r[0] for r in rows)
+    assert any(r[3] is not None for r in rows)  # acknowledged, with the time it took
+    assert panel.findChild(QLabel, "instructor.status").text().endswith("Pump occlusion injected")
+    assert panel.grab().save(str(artifacts_dir / "instructor-panel.png"))
+    panel.close()
+
+
+def test_instructor_refuses_a_bad_event_with_a_message(qtbot, console):
+    console.connect(ConnectionRequest(simulate="normal", seed=5, speed=30))
+    w = make_window(qtbot, console)
+    panel = w.open_instructor()
+    qtbot.addWidget(panel)
+    panel.inject("Nonsense", "no_such_event", {})
+    assert panel.findChild(QLabel, "instructor.status").text().startswith("Not injected: unknown event")
+    panel.close()

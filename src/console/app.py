@@ -232,6 +232,8 @@ def run_window(args: argparse.Namespace) -> int:
     window.show()
     window.start()
     window.start_self_test()
+    if request is not None and request.simulated:
+        window.open_instructor()  # a separate window, for the instructor's screen
     if request is None:
         QTimer.singleShot(0, open_picker)
     app.exec()

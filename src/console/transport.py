@@ -742,6 +742,17 @@ class SimulatedDevices:
         self._feeds: dict[Device, _DeviceFeed] = {}
         self._state: LinkState = "down"
         self.error: str | None = None  # set if the simulation itself failed
+        self._injections: queue.SimpleQueue = queue.SimpleQueue()
+
+    def inject(self, event: str, **params: Any) -> None:
+        """A training event now (surge, desaturation, apnoea, occlusion, probe off, link
+        drop...), for the instructor. Validated here, so a bad event raises at once
+        (simulator.events.EventError, a ValueError); applied by the simulation thread,
+        because the simulation is not thread-safe."""
+        from simulator.events import validate_event
+
+        validate_event(event, params)
+        self._injections.put((event, params))
 
     @property
     def scenario(self) -> Any:
@@ -806,6 +817,12 @@ class SimulatedDevices:
         self._emit_all("up", "training simulation")
         try:
             while not self._stop.wait(self._tick):
+                while True:  # the instructor's injections, applied on this thread only
+                    try:
+                        event, params = self._injections.get_nowait()
+                    except queue.Empty:
+                        break
+                    self.simulation.inject(event, **params)
                 vitals_bytes, pump_bytes = self.simulation.advance(self.clock.now())
                 self._feeds["vitals"].feed(vitals_bytes)
                 self._feeds["pump"].feed(pump_bytes)

@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
             (("F7",), self.open_alarm_off),
             (("F8",), self.open_limits),
             (("Ctrl+D",), self.connect_requested.emit),
+            (("Ctrl+I",), self.open_instructor),
             (("F11",), self._toggle_full_screen),
         ):
             for key in keys:
@@ -351,6 +352,30 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.limits_dialog = dialog
         return dialog
+
+    def open_instructor(self):
+        """The instructor's panel, in training only (it injects events into the simulator)."""
+        simulation = self.sources.simulation if self.sources is not None else None
+        if simulation is None:
+            return None
+        from console.ui.instructor import InstructorPanel
+
+        panel = getattr(self, "instructor", None)
+        if panel is None or panel.simulation is not simulation:
+            panel = InstructorPanel(simulation.inject, simulation.set_speed, lambda: self.engine,
+                                    lambda: self.session.now(), self.session.scenario or "",
+                                    speed=getattr(simulation.clock, "speed", 1.0))
+            panel.simulation = simulation
+            self.instructor = panel
+        panel.show()
+        panel.raise_()
+        return panel
+
+    def closeEvent(self, event) -> None:
+        panel = getattr(self, "instructor", None)
+        if panel is not None:
+            panel.close()
+        super().closeEvent(event)
 
     def lit(self, priority: str) -> bool:
         """Flash phase on the wall clock: a 2 Hz flash stays 2 Hz whatever the simulation speed."""
