@@ -58,3 +58,13 @@ def test_bad_arguments_exit_2_with_a_message(args, message):
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_capture_writes_raw_bytes_that_decode_reads_back(tmp_path):
+    cap = tmp_path / "cap"
+    out = run("--simulate", "normal", "--speed", "60", "--quit-after", "20", "--capture", str(cap))
+    assert out.returncode == 0, out.stderr
+    decoded = subprocess.run([sys.executable, "-m", "console", "decode", str(cap / "vitals.icl")],
+                             capture_output=True, text=True, timeout=60)
+    assert decoded.returncode == 0
+    assert '"type": "VS"' in decoded.stdout and "rejected 0" in decoded.stderr

@@ -179,6 +179,8 @@ def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifact
     qtbot.mouseClick(panel.findChild(QPushButton, "instructor.pump_alarm"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: text(w, "pump.state").startswith("ALARM"), timeout=10_000)
     assert "OCCLUSION" in text(w, "pump.state")
+    # alarms are marked on the session timeline the trends draw
+    assert any(e.kind == "alarm" and "probe off" in e.text for e in console.session.events)
     w.acknowledge_all()
     rows = panel.show_debrief()
     assert any("probe off" in r[0] for r in rows)

@@ -27,12 +27,13 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def request_from_args(args: argparse.Namespace) -> ConnectionRequest | None:
+    capture = getattr(args, "capture", None)
     if args.simulate:
-        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed)
+        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture)
     vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
     pump = DeviceSpec(args.pump, "icl") if args.pump else None
     if vitals or pump:
-        return ConnectionRequest(vitals=vitals, pump=pump)
+        return ConnectionRequest(vitals=vitals, pump=pump, capture_dir=capture)
     return None
 
 
@@ -118,10 +119,16 @@ class Console:
         self.sources = Sources(request)
         self.session = self._new_session(self.sources)
         self.engine = AlarmEngine(self.protocol, user=self.user)
+        self.engine.listeners.append(self._mark_alarm_on_timeline)
         if self.record is not None:
             self.engine.listeners.append(lambda entry: self.record.add_alarm_log(entry))
         self.sources.start()
         return self.session
+
+    def _mark_alarm_on_timeline(self, entry) -> None:
+        """Alarm starts go on the session timeline, so the trends mark them."""
+        if entry.event == "start" and not entry.key.startswith("SELFTEST"):
+            self.session.add_event(entry.time, "alarm", f"{entry.priority} alarm: {entry.message}")
 
     def stop(self) -> None:
         if self.sources is not None:

@@ -61,6 +61,9 @@ def build_window_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
     p.add_argument("--record", metavar="PATH", help="session record file")
+    p.add_argument("--capture", metavar="DIR",
+                   help="also write every byte received, per device, to DIR/vitals.icl, DIR/pump.icl "
+                        "(read back with: infusion-console decode FILE)")
     p.add_argument("--quit-after", type=_positive_seconds, metavar="SECONDS",
                    help="close cleanly after this many seconds of session time")
     p.add_argument("--screenshot", metavar="PNG", help="save the window just before quitting")

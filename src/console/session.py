@@ -198,6 +198,10 @@ class Session:
     def _event(self, t: float, kind: str, text: str) -> None:
         self.events.append(SessionEvent(t, kind, text))
 
+    def add_event(self, t: float, kind: str, text: str) -> None:
+        """A timeline event from outside the data path (alarms, chart entries, markers)."""
+        self._event(t, kind, text)
+
     def _link_event(self, ev: LinkEvent) -> None:
         dev = self.devices[ev.device]
         changed = ev.state != dev.transport_state or ev.reason != dev.transport_reason
