@@ -100,6 +100,25 @@ class Phases(_Strict):
     discharge: Discharge
 
 
+class Gad7Severity(_Strict):
+    """GAD-7 totals at which each severity word starts (below 'mild': minimal)."""
+
+    mild: int = 5
+    moderate: int = 10
+    severe: int = 15
+
+
+class Charting(_Strict):
+    """What the nurse charts (CLINICAL.md section 3). Added with the session workflow; the
+    defaults keep site files written before it valid."""
+
+    markers: tuple[str, ...] = (
+        "patient anxious", "nausea", "bathroom", "cuff re-measured", "physician at bedside")
+    cadss_after_start_min: float = Field(40, gt=0)  # the CADSS "at about 40 min" of the infusion
+    early_window_min: float = Field(5, ge=0)  # an item charted this early still counts as on time
+    gad7_severity: Gad7Severity = Gad7Severity()
+
+
 class Apnoea(_Strict):
     priority: Priority
     delay_s: float
@@ -191,6 +210,7 @@ class ClinicalProtocol(_Strict):
     source: str
     dose_guardrails: DoseGuardrails
     phases: Phases
+    charting: Charting = Charting()
     limits: dict[str, MetricLimits]
     apnoea: Apnoea
     rise_over_baseline: RiseOverBaseline
