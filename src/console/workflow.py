@@ -1,0 +1,819 @@
+"""One patient's ketamine session from baseline to discharge (CLINICAL.md sections 1-3, 5).
+
+``SessionWorkflow`` sits beside the ``Session`` (what the devices say) and the ``AlarmEngine``
+(what must be signalled). It holds what people do and decide: who is signed in, which patient,
+which plan (and its amendments), the phase, the charted scores, notes and markers, the
+discharge sign-off. It never changes what the devices said, and it never discharges anyone:
+only ``sign_off`` by a named clinician ends the session.
+
+Driving it: call ``update(now)`` every display frame *before* ``engine.evaluate``; it moves the
+phase on from the pump's state and the session clock, fixes the baseline at the pump's first
+RUNNING, and raises or clears the advisory alarms on the engine. People's actions are methods
+that record who did what (``user``) and raise ``WorkflowError`` (or a subclass) with words a
+nurse can read when they cannot be done. Monitoring never waits for any of it: vitals and
+alarms run with no one signed in, no patient and no plan.
+
+Phases::
+
+    BASELINE --pump first RUNNING--> INFUSION --pump COMPLETE or KVO, or STOPPED with the
+    planned volume in (within plan_mismatch_fraction), or end_infusion(reason)--> RECOVERY
+    --recovery_min--> DISCHARGE_CHECK --sign_off(clinician)--> DISCHARGED
+
+A pump STOPPED, PAUSED or in ALARM before the planned volume is a pause, not the end: the
+phase stays INFUSION (the timer runs on, the overrun count does not) until the pump completes
+or a nurse ends the infusion early with a reason (``end_infusion``).
+
+Titration (``titrate``): the total dose, bag and weight stay; the rate changes. The amended
+plan's ``duration_min`` becomes the time the whole volume would take at the new rate, so the
+plan's formulas still hold (rate = volume / duration) and the pump panel shows the new rate and
+dose rate. The time the infusion is now expected to run, ``planned_running_s``, is the running
+time so far plus the volume still to go at the new rate; the overrun advisory and the banner's
+"of mm:ss" use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from console import advisories as adv
+from console.alarms.engine import AlarmEngine
+from console.charting import (
+    SCALES,
+    ChartEntry,
+    ChartValueRefused,
+    parse_score,
+    scale_for,
+    score_words,
+)
+from console.clinical import ClinicalProtocol
+from console.clock import Clock
+from console.debrief import DebriefRow, debrief
+from console.dose import DosePlan, check_guardrails
+from console.patient import Patient
+from console.plan_file import SessionOrder, plan_problems
+from console.session import NibpReading, Session, SessionEvent
+
+
+# ============================================================================ vocabulary
+class Phase(StrEnum):
+    BASELINE = "baseline"
+    INFUSION = "infusion"
+    RECOVERY = "recovery"
+    DISCHARGE_CHECK = "discharge check"
+    DISCHARGED = "discharged"
+
+
+PHASE_ORDER = list(Phase)
+
+
+class WorkflowError(ValueError):
+    """An action that cannot be done now; the message says why, in a nurse's words."""
+
+
+class NotSignedIn(WorkflowError):
+    pass
+
+
+class SignInRefused(WorkflowError):
+    pass
+
+
+class ChartRefused(WorkflowError):
+    """A charted value was refused; the message gives the allowed range."""
+
+
+class PlanRefused(WorkflowError):
+    """``problems``: field -> words (as ``validate_plan_inputs`` gives them)."""
+
+    def __init__(self, message: str, problems: dict[str, str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class WorkflowEvent:
+    """One thing that happened in the session workflow, for the timeline and the record.
+
+    ``kind``: sign_in, sign_out, switch_user, order, patient, patient_mismatch,
+    patient_confirmed, plan, titration, phase, baseline, proceed_despite_bp, end_infusion,
+    chart, note, marker, escort, dissociation_resolved, sign_off. ``data`` holds the values
+    (plan fields, overrides with reasons, score and item, ...), JSON-ready.
+    """
+
+    time: float
+    kind: str
+    text: str
+    user: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """A prompt: something a nurse should do now. ``since``: session time it fell due."""
+
+    key: str  # cuff, moaas, cadss_infusion, cadss_recovery, gad7_baseline, gad7_discharge,
+    #           baseline_bp_reason, patient, patient_mismatch, plan
+    text: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A baseline or discharge criterion: ``met`` True, False, or None when it cannot be
+    judged yet (no value); ``detail`` gives the values behind it."""
+
+    name: str
+    met: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The last cuff reading before the pump first runs and the mean HR/SpO2 of the minute
+    before (CLINICAL.md section 4). ``fixed`` once the pump has run; before that it is what
+    the baseline would be if the pump started now."""
+
+    nibp: NibpReading | None
+    hr: float | None
+    spo2: float | None
+    hr_metric: str  # "HR", or "PR" when there is no ECG
+    at: float  # the end of the window (the pump's first RUNNING once fixed)
+    hr_covered: bool  # a full minute of values
+    spo2_covered: bool
+    fixed: bool
+
+
+@dataclass(frozen=True)
+class DoseStatus:
+    """Dose tracking against the plan, for the pump panel. None: not known (no plan, no pump)."""
+
+    planned_total_mg: float | None
+    delivered_mg: float | None
+    delivered_mg_per_kg: float | None
+    delivered_fraction: float | None  # of the planned total
+    planned_rate_ml_h: float | None
+    actual_rate_ml_h: float | None
+    elapsed_s: float | None  # since the pump first ran (pauses included)
+    running_s: float  # time the pump spent RUNNING
+    planned_running_s: float | None
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _same_person(a: Patient, b: Patient) -> list[str]:
+    """What differs between two identifications (case and spacing of names ignored)."""
+    out = []
+    if a.patient_id.strip() != b.patient_id.strip():
+        out.append(f"ID {b.patient_id} is not the order's {a.patient_id}")
+    if " ".join(a.name.lower().split()) != " ".join(b.name.lower().split()):
+        out.append(f"name {b.name} is not the order's {a.name}")
+    if a.date_of_birth and b.date_of_birth and a.date_of_birth != b.date_of_birth:
+        out.append(f"date of birth {b.date_of_birth} is not the order's {a.date_of_birth}")
+    return out
+
+
+def _mean_window(session: Session, metric: str, t_end: float, window_s: float) -> tuple[float | None, bool]:
+    """Mean of a trend's values in (t_end - window, t_end], and whether they cover the window
+    (first value within 2 s of its start, no gap longer than the stale time)."""
+    series = session.trends.get(metric)
+    if series is None or series.count == 0:
+        return None, False
+    t, v = series.data()
+    lo = int(np.searchsorted(t, t_end - window_s, side="right"))
+    hi = int(np.searchsorted(t, t_end, side="right"))
+    t, v = t[lo:hi], v[lo:hi]
+    ok = ~np.isnan(v)
+    t, v = t[ok], v[ok]
+    if not len(v):
+        return None, False
+    gaps = np.diff(np.concatenate(([t_end - window_s], t, [t_end])))
+    covered = bool(t[0] <= t_end - window_s + 2.0 and gaps.max() <= session.stale_s)
+    return float(v.mean()), covered
+
+
+# ============================================================================ the workflow
+class SessionWorkflow:
+    """The ketamine session from sign-in to discharge sign-off, on a Session and an AlarmEngine."""
+
+    def __init__(self, protocol: ClinicalProtocol, session: Session, engine: AlarmEngine,
+                 clock: Clock | None = None, *,
+                 authenticate: Callable[[str, str | None], bool] | None = None) -> None:
+        """``authenticate(name, pin)``: a site's check of a PIN (None: any name signs in;
+        the PIN is never stored or logged)."""
+        self.protocol = protocol
+        self.session = session
+        self.engine = engine
+        self.clock = clock or session.clock
+        self.authenticate = authenticate
+        self.listeners: list[Callable[[WorkflowEvent], None]] = []
+        self.timeline: list[WorkflowEvent] = []
+        self.charts: list[ChartEntry] = []
+        self.user: str | None = None
+        self.patient: Patient | None = session.patient
+        self.expected_patient: Patient | None = None  # who the order names
+        self.patient_confirmed = True  # False while an ID mismatch waits for confirmation
+        self.mismatch: str | None = None  # the words of that mismatch
+        self.order: SessionOrder | None = None
+        self.plan: DosePlan | None = session.plan
+        self.overrides: dict[str, str] = {}  # field -> reason for each soft limit crossed
+        self.created = self.clock.now()
+        self.phase = Phase.BASELINE
+        self.phase_started = self.created
+        self.infusion_started: float | None = None
+        self.recovery_started: float | None = None
+        self.running_s = 0.0
+        self.planned_running_s: float | None = self.plan.duration_min * 60 if self.plan else None
+        self.bp_reason: str | None = None  # why the session proceeded despite baseline BP
+        self.escort_confirmed_by: str | None = None
+        self.dissociation_confirmed_by: str | None = None
+        self.signed_off_by: str | None = None
+        self._fixed_baseline: Baseline | None = None
+        self._monitoring_since: float | None = None
+        self._last_update: float | None = None
+        self._was_running = False
+        self._mismatch = adv.PlanMismatch(protocol.technical.plan_mismatch_fraction,
+                                          protocol.technical.plan_mismatch_delay_s)
+        self._raised: set[str] = set()
+
+    # ------------------------------------------------------------------ plumbing
+    def _now(self, now: float | None) -> float:
+        return self.clock.now() if now is None else now
+
+    def _who(self) -> str:
+        if not self.user:
+            raise NotSignedIn("Sign in first: every action is recorded with the name of who did it.")
+        return self.user
+
+    def _record(self, now: float, kind: str, text: str, user: str, data: dict | None = None,
+                *, on_trends: bool = False) -> WorkflowEvent:
+        event = WorkflowEvent(now, kind, text, user, data or {})
+        self.timeline.append(event)
+        if on_trends:  # the trends view draws session events as vertical lines
+            trend_kind = kind if kind in ("marker", "note", "chart", "phase") else "note"
+            self.session.events.append(SessionEvent(now, trend_kind, text))
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    @staticmethod
+    def _reason(reason: str | None, what: str) -> str:
+        text = (reason or "").strip()
+        if not text:
+            raise WorkflowError(f"{what} needs a reason.")
+        return text
+
+    # ------------------------------------------------------------------ sign-in
+    def sign_in(self, name: str, pin: str | None = None, now: float | None = None) -> None:
+        """Sign a nurse in; a second sign-in while someone is signed in switches the user.
+        Raises SignInRefused (blank name, PIN refused by the site's check)."""
+        now = self._now(now)
+        name = (name or "").strip()
+        if not name:
+            raise SignInRefused("Enter your name to sign in.")
+        if self.authenticate is not None and not self.authenticate(name, pin):
+            raise SignInRefused(f"The PIN for {name} was not accepted.")
+        before = self.user
+        self.user = name
+        if before and before != name:
+            self._record(now, "switch_user", f"User switched from {before} to {name}", name, {"from": before})
+        elif before != name:
+            self._record(now, "sign_in", f"{name} signed in", name, {"pin_checked": self.authenticate is not None})
+
+    def sign_out(self, now: float | None = None) -> None:
+        now = self._now(now)
+        if self.user:
+            self._record(now, "sign_out", f"{self.user} signed out", self.user)
+        self.user = None
+
+    # ------------------------------------------------------------------ order, patient, plan
+    def load_order(self, order: SessionOrder, now: float | None = None) -> str | None:
+        """Take a checked session order (``--session FILE.json``, or a scenario's own): the
+        plan with its override reasons, and the patient it names (who the nurse must then
+        identify). Needs no sign-in: the order carries who ordered it. Returns the patient
+        mismatch text if a patient is already identified and differs, else None."""
+        now = self._now(now)
+        who = order.ordered_by or self.user or "session order"
+        self.order = order
+        self.expected_patient = order.patient
+        self._record(now, "order", f"Session order for {order.patient.banner()}"
+                     + (f" from {order.source}" if order.source else "")
+                     + (f", ordered by {order.ordered_by}" if order.ordered_by else ""), who,
+                     {"patient": order.patient.model_dump(mode="json"), "source": order.source,
+                      "ordered_by": order.ordered_by})
+        self._apply_plan(order.plan, dict(order.overrides), now, who, "plan")
+        if self.patient is None:
+            return None
+        return self._check_identity(now, who)
+
+    def identify(self, patient: Patient, now: float | None = None) -> str | None:
+        """The nurse identifies the patient (typed, or a wristband scanned into the ID field).
+        Returns None when it agrees with the order (or there is none), or the words of the
+        mismatch: the session then waits for ``confirm_mismatch(reason)`` (``patient_confirmed``
+        is False and a due item says so). ``patient`` is shown either way."""
+        now = self._now(now)
+        who = self._who()
+        self.patient = patient
+        self.session.patient = patient
+        self._record(now, "patient", f"Patient identified: {patient.banner()}", who,
+                     {"patient": patient.model_dump(mode="json")})
+        return self._check_identity(now, who)
+
+    def _check_identity(self, now: float, who: str) -> str | None:
+        if self.expected_patient is None or self.patient is None:
+            return None
+        differences = _same_person(self.expected_patient, self.patient)
+        if not differences:
+            self.patient_confirmed, self.mismatch = True, None
+            return None
+        self.patient_confirmed = False
+        self.mismatch = "Patient does not match the order: " + "; ".join(differences)
+        self._record(now, "patient_mismatch", self.mismatch, who,
+                     {"expected": self.expected_patient.model_dump(mode="json"),
+                      "identified": self.patient.model_dump(mode="json")})
+        return self.mismatch
+
+    def confirm_mismatch(self, reason: str, now: float | None = None) -> None:
+        """Proceed with the identified patient despite the order's ID: who and why recorded."""
+        now = self._now(now)
+        who = self._who()
+        if self.mismatch is None:
+            raise WorkflowError("There is no patient mismatch to confirm.")
+        why = self._reason(reason, "Confirming a patient who does not match the order")
+        self._record(now, "patient_confirmed", f"{who} confirmed the patient despite the mismatch: {why}",
+                     who, {"mismatch": self.mismatch, "reason": why})
+        self.patient_confirmed, self.mismatch = True, None
+
+    def set_plan(self, plan: DosePlan, overrides: dict[str, str] | None = None, now: float | None = None) -> None:
+        """Set (or replace) the dose plan. Hard limits and a too-small bag refuse; each soft
+        limit crossed needs a reason in ``overrides`` (field -> reason), recorded with the
+        user. Raises PlanRefused with per-field problems. Allowed while monitoring runs."""
+        now = self._now(now)
+        who = self._who()
+        self._apply_plan(plan, overrides or {}, now, who, "plan")
+
+    def _apply_plan(self, plan: DosePlan, overrides: dict[str, str], now: float, who: str, kind: str) -> None:
+        problems, findings = plan_problems(plan, self.protocol.dose_guardrails, overrides)
+        if problems:
+            raise PlanRefused("The plan cannot be used: " + " ".join(problems.values()), problems)
+        used = {f.field: {"finding": f.message, "reason": overrides[f.field].strip()}
+                for f in findings if f.severity == "soft"}
+        replaced = self.plan is not None
+        self.plan = plan
+        self.session.plan = plan
+        self.overrides = {k: v["reason"] for k, v in used.items()}
+        self.planned_running_s = plan.duration_min * 60.0
+        text = (f"Plan {'replaced' if replaced else 'set'}: {plan.weight_kg:g} kg x {plan.dose_mg_per_kg:g} mg/kg"
+                f" = {plan.total_mg:g} mg over {plan.duration_min:g} min, {plan.bag_mg:g} mg in {plan.bag_ml:g} mL"
+                f" ({plan.concentration_mg_per_ml:.3g} mg/mL), {plan.volume_ml:.3g} mL"
+                f" at {plan.rate_ml_per_h:.4g} mL/h")
+        if used:
+            text += "; overrides: " + "; ".join(f"{v['finding']} ({v['reason']})" for v in used.values())
+        self._record(now, kind, text, who, {"plan": plan.model_dump(mode="json"), "overrides": used,
+                                            "protocol": self.protocol.fingerprint()})
+
+    def titrate(self, new_rate_ml_h: float, reason: str, now: float | None = None) -> DosePlan:
+        """A planned rate change, with who and why. Same total dose; the plan's rate becomes
+        the new rate (see the module notes for duration and expected end). Refused without a
+        plan, without a reason, or when the amended plan crosses a hard limit. Returns the
+        amended plan."""
+        now = self._now(now)
+        who = self._who()
+        if self.plan is None:
+            raise WorkflowError("Set a plan before titrating.")
+        why = self._reason(reason, "A titration")
+        if isinstance(new_rate_ml_h, bool) or not isinstance(new_rate_ml_h, (int, float)) \
+                or not math.isfinite(new_rate_ml_h) or new_rate_ml_h <= 0:
+            raise WorkflowError("The new rate must be a number above 0 mL/h.")
+        old = self.plan
+        amended = old.model_copy(update={"duration_min": old.volume_ml / new_rate_ml_h * 60.0})
+        hard = [f for f in check_guardrails(amended, self.protocol.dose_guardrails) if f.severity == "hard"]
+        if hard:
+            raise PlanRefused("The titration cannot be used: " + " ".join(f.message + "." for f in hard),
+                              {f.field: f.message for f in hard})
+        delivered_ml = self.session.word("PUMP_VI")
+        if not isinstance(delivered_ml, (int, float)):
+            delivered_ml = old.rate_ml_per_h * self.running_s / 3600.0
+        remaining_ml = max(0.0, old.volume_ml - delivered_ml)
+        self.planned_running_s = self.running_s + remaining_ml / new_rate_ml_h * 3600.0
+        self.plan = amended
+        self.session.plan = amended
+        self._record(now, "titration", f"Titration by {who}: rate {old.rate_ml_per_h:.4g} -> {new_rate_ml_h:.4g} mL/h"
+                     f" ({why}); expected to run {_fmt_time(self.planned_running_s)} in all", who,
+                     {"old_rate_ml_h": old.rate_ml_per_h, "new_rate_ml_h": new_rate_ml_h, "reason": why,
+                      "plan": amended.model_dump(mode="json"), "planned_running_s": self.planned_running_s},
+                     on_trends=True)
+        return amended
+
+    # ------------------------------------------------------------------ phases
+    def update(self, now: float | None = None) -> None:
+        """Every display frame, before ``engine.evaluate``: phase, baseline, advisories."""
+        now = self._now(now)
+        s = self.session
+        if self._monitoring_since is None and (s.seen & {"HR", "PR", "SPO2", "NIBP_SYS"}):
+            self._monitoring_since = now
+        state = s.word("PUMP_STATE")
+        pump_up = s.link_shown("pump", now) == "up"
+        if self._last_update is not None and self._was_running:
+            self.running_s += max(0.0, now - self._last_update)
+        self._last_update = now
+        self._was_running = pump_up and state == "RUNNING"
+
+        if self.phase == Phase.BASELINE and s.pump_first_running is not None:
+            self.infusion_started = s.pump_first_running
+            self._fixed_baseline = self._baseline_at(s.pump_first_running, fixed=True)
+            self._enter(Phase.INFUSION, s.pump_first_running, "Infusion started (pump first running)")
+            b = self._fixed_baseline
+            self._record(s.pump_first_running, "baseline", self._baseline_text(b), self.user or "console",
+                         {"systolic": b.nibp.systolic if b.nibp else None,
+                          "diastolic": b.nibp.diastolic if b.nibp else None,
+                          "hr": b.hr, "hr_metric": b.hr_metric, "spo2": b.spo2})
+        if self.phase == Phase.INFUSION and pump_up and self._infusion_over(state):
+            t = s.latest["PUMP_STATE"].time if "PUMP_STATE" in s.latest else now
+            self._enter_recovery(min(t, now), f"Infusion complete (pump {state}): recovery")
+        if self.phase == Phase.RECOVERY and self.recovery_started is not None:
+            end = self.recovery_started + self.protocol.phases.recovery_min * 60.0
+            if now >= end:
+                self._enter(Phase.DISCHARGE_CHECK, end, "Recovery observation over: discharge check")
+        self._advisories(now)
+
+    def _infusion_over(self, state: object) -> bool:
+        if state in ("COMPLETE", "KVO"):
+            return True
+        if state == "STOPPED" and self.plan is not None:
+            vi = self.session.word("PUMP_VI")
+            frac = self.protocol.technical.plan_mismatch_fraction
+            return isinstance(vi, (int, float)) and vi >= self.plan.volume_ml * (1 - frac)
+        return False
+
+    def _enter(self, phase: Phase, t: float, text: str) -> None:
+        self.phase, self.phase_started = phase, t
+        self._record(t, "phase", text, self.user or "console", {"phase": phase.value}, on_trends=True)
+
+    def _enter_recovery(self, t: float, text: str) -> None:
+        self.recovery_started = t
+        self._enter(Phase.RECOVERY, t, text)
+
+    def end_infusion(self, reason: str, now: float | None = None) -> None:
+        """A nurse ends the infusion before the pump completes (stopped for side effects,
+        bag finished by hand): recovery starts now. Needs a reason."""
+        now = self._now(now)
+        who = self._who()
+        if self.phase != Phase.INFUSION:
+            raise WorkflowError(f"The infusion can be ended only during the infusion (now: {self.phase.value}).")
+        why = self._reason(reason, "Ending the infusion early")
+        self._record(now, "end_infusion", f"Infusion ended by {who}: {why}", who, {"reason": why})
+        self._enter_recovery(now, "Recovery (infusion ended by the nurse)")
+
+    def phase_elapsed(self, now: float | None = None) -> float:
+        return self._now(now) - self.phase_started
+
+    def phase_length(self) -> float | None:
+        """How long this phase is planned to last (s), or None when it has no set length."""
+        if self.phase == Phase.INFUSION:
+            return self.planned_running_s
+        if self.phase == Phase.RECOVERY:
+            return self.protocol.phases.recovery_min * 60.0
+        return None
+
+    def banner(self, now: float | None = None) -> str:
+        """The phase banner's text with its timer: "INFUSION 12:04 of 40:00"."""
+        now = self._now(now)
+        if self.phase == Phase.DISCHARGED:
+            return f"DISCHARGED (signed off by {self.signed_off_by})"
+        text = f"{self.phase.value.upper()} {_fmt_time(self.phase_elapsed(now))}"
+        length = self.phase_length()
+        if length is not None:
+            text += f" of {_fmt_time(length)}"
+        return text
+
+    # ------------------------------------------------------------------ baseline
+    def _baseline_at(self, t_end: float, fixed: bool) -> Baseline:
+        s = self.session
+        window = self.protocol.phases.baseline_min_spo2_hr_s
+        cuff = next((r for r in reversed(s.nibp_history) if r.taken_at <= t_end), None)
+        hr_metric = s.heart_rate_source()
+        hr, hr_ok = _mean_window(s, hr_metric, t_end, window)
+        spo2, spo2_ok = _mean_window(s, "SPO2", t_end, window)
+        return Baseline(cuff, hr, spo2, hr_metric, t_end, hr_ok, spo2_ok, fixed)
+
+    def baseline(self, now: float | None = None) -> Baseline:
+        """The fixed baseline once the pump has run; before that, the baseline as of now."""
+        if self._fixed_baseline is not None:
+            return self._fixed_baseline
+        return self._baseline_at(self._now(now), fixed=False)
+
+    @staticmethod
+    def _baseline_text(b: Baseline) -> str:
+        bp = f"BP {b.nibp.systolic}/{b.nibp.diastolic}" if b.nibp else "no cuff reading"
+        hr = f"{b.hr_metric} {b.hr:.0f}" if b.hr is not None else f"no {b.hr_metric}"
+        spo2 = f"SpO2 {b.spo2:.0f} %" if b.spo2 is not None else "no SpO2"
+        return f"Baseline: {bp}, {hr}, {spo2}"
+
+    def baseline_checks(self, now: float | None = None) -> list[Criterion]:
+        """Before the start (CLINICAL.md section 2): a cuff pressure, a minute of SpO2 and HR,
+        BP below 140/90 or a recorded reason, baseline GAD-7."""
+        now = self._now(now)
+        b = self.baseline(now)
+        window = self.protocol.phases.baseline_min_spo2_hr_s
+        limit = self.protocol.phases.baseline_bp_advisory
+        out = [Criterion("Cuff pressure taken", b.nibp is not None,
+                         f"{b.nibp.systolic}/{b.nibp.diastolic} mmHg, {_fmt_time(now - b.nibp.taken_at)} ago"
+                         if b.nibp else "no cuff reading yet")]
+        for label, value, ok, unit in ((b.hr_metric, b.hr, b.hr_covered, "/min"),
+                                       ("SpO2", b.spo2, b.spo2_covered, "%")):
+            detail = f"mean {value:.0f} {unit}" if value is not None else "no values"
+            out.append(Criterion(f"{window:g} s of {label}", ok,
+                                 detail + ("" if ok else f" (needs {window:g} s without a gap)")))
+        if b.nibp is None:
+            out.append(Criterion(f"BP below {limit.systolic:g}/{limit.diastolic:g}", None, "no cuff reading yet"))
+        elif adv.bp_at_or_above(b.nibp, self.protocol):
+            out.append(Criterion(f"BP below {limit.systolic:g}/{limit.diastolic:g}", self.bp_reason is not None,
+                                 f"{b.nibp.systolic}/{b.nibp.diastolic}: "
+                                 + (f"proceeding because {self.bp_reason}" if self.bp_reason
+                                    else "consider delaying; proceeding needs a reason")))
+        else:
+            out.append(Criterion(f"BP below {limit.systolic:g}/{limit.diastolic:g}", True,
+                                 f"{b.nibp.systolic}/{b.nibp.diastolic}"))
+        gad = self._last_chart("gad7", before=self.infusion_started)
+        out.append(Criterion("Baseline GAD-7", gad is not None, gad.text() if gad else "not charted"))
+        return out
+
+    def proceed_despite_bp(self, reason: str, now: float | None = None) -> None:
+        """Record why the session goes ahead with a baseline BP at or above 140/90; this
+        clears the "consider delaying" advisory."""
+        now = self._now(now)
+        who = self._who()
+        why = self._reason(reason, "Proceeding despite a raised baseline BP")
+        self.bp_reason = why
+        b = self.baseline(now)
+        bp = f"{b.nibp.systolic}/{b.nibp.diastolic}" if b.nibp else "unknown"
+        self._record(now, "proceed_despite_bp", f"Proceeding despite baseline BP {bp}: {why}", who,
+                     {"reason": why, "bp": bp}, on_trends=True)
+
+    # ------------------------------------------------------------------ dose tracking
+    def dose_status(self, now: float | None = None) -> DoseStatus:
+        now = self._now(now)
+        delivered = self.session.delivered_mg()
+        rate = self.session.word("PUMP_RATE")
+        plan = self.plan
+        return DoseStatus(
+            planned_total_mg=plan.total_mg if plan else None,
+            delivered_mg=delivered,
+            delivered_mg_per_kg=delivered / plan.weight_kg if plan and delivered is not None else None,
+            delivered_fraction=delivered / plan.total_mg if plan and delivered is not None else None,
+            planned_rate_ml_h=plan.rate_ml_per_h if plan else None,
+            actual_rate_ml_h=float(rate) if isinstance(rate, (int, float)) else None,
+            elapsed_s=now - self.infusion_started if self.infusion_started is not None else None,
+            running_s=self.running_s,
+            planned_running_s=self.planned_running_s,
+        )
+
+    @property
+    def delivered_mg(self) -> float | None:
+        return self.session.delivered_mg()
+
+    @property
+    def delivered_mg_per_kg(self) -> float | None:
+        d = self.session.delivered_mg()
+        return d / self.plan.weight_kg if d is not None and self.plan else None
+
+    @property
+    def planned_rate_ml_h(self) -> float | None:
+        return self.plan.rate_ml_per_h if self.plan else None
+
+    @property
+    def actual_rate_ml_h(self) -> float | None:
+        rate = self.session.word("PUMP_RATE")
+        return float(rate) if isinstance(rate, (int, float)) else None
+
+    # ------------------------------------------------------------------ advisories
+    def cuff_due_since(self, now: float | None = None) -> float | None:
+        """Session time a cuff reading fell (or will fall) due by the phase's interval; None
+        when none is expected (discharged, or nothing monitored yet)."""
+        ph = self.protocol.phases
+        if self.phase == Phase.DISCHARGED or self._monitoring_since is None:
+            return None
+        interval = {Phase.BASELINE: ph.cuff_interval_baseline_min,
+                    Phase.INFUSION: ph.cuff_interval_infusion_min}.get(self.phase, ph.cuff_interval_recovery_min)
+        last = self.session.nibp
+        if last is None:
+            return self._monitoring_since  # the baseline needs a cuff pressure from the start
+        return last.taken_at + interval * 60.0
+
+    def _advisories(self, now: float) -> None:
+        s, p, tech = self.session, self.protocol, self.protocol.technical
+        b = self.baseline(now)
+        found: list[adv.Advisory | None] = list(self._mismatch.check(s, self.plan, now))
+        found.append(adv.overdelivery(s, self.plan, tech.overdelivery_fraction, now))
+        running = s.word("PUMP_STATE") == "RUNNING" and self.infusion_started is not None
+        found.append(adv.overrun(running, self.running_s, self.planned_running_s, tech.overrun_min, now))
+        found.append(adv.baseline_bp(b.nibp, p, started=self.infusion_started is not None,
+                                     reason_recorded=self.bp_reason is not None))
+        if b.fixed:
+            found.append(adv.rise_over_baseline(b.nibp, s.nibp, p))
+        found.append(adv.cuff_due(self.cuff_due_since(now), now))
+        present = {a.key: a for a in found if a is not None}
+        for a in present.values():
+            self.engine.set_condition(a.key, True, kind="advisory", priority=a.priority, metric=a.metric,
+                                      message=a.message, now=a.started)
+        for key in self._raised - present.keys():
+            self.engine.set_condition(key, False)
+        self._raised = set(present)
+
+    # ------------------------------------------------------------------ charting
+    def _last_chart(self, item: str, *, after: float | None = None, before: float | None = None) -> ChartEntry | None:
+        for entry in reversed(self.charts):
+            if entry.item == item and (after is None or entry.time >= after) \
+                    and (before is None or entry.time <= before):
+                return entry
+        return None
+
+    def chart(self, item: str, value: object, now: float | None = None) -> ChartEntry:
+        """Chart a score: MOAA/S (0-5, goes with the latest cuff reading), CADSS total (0-92),
+        GAD-7 total (0-21, with its severity word), HAM-A total (0-56). Typed text is
+        accepted; anything else raises ChartValueRefused (a WorkflowError) with the range."""
+        now = self._now(now)
+        who = self._who()
+        try:
+            scale = scale_for(item)
+            score = parse_score(scale, value)
+        except ChartValueRefused as exc:
+            raise ChartRefused(str(exc)) from None
+        cuff = self.session.nibp.taken_at if scale.key == "moaas" and self.session.nibp else None
+        entry = ChartEntry(now, scale.key, score, who, self.phase.value,
+                           score_words(scale, score, self.protocol.charting.gad7_severity), cuff)
+        self.charts.append(entry)
+        self._record(now, "chart", entry.text(), who,
+                     {"item": scale.key, "label": scale.label, "value": score, "words": entry.words,
+                      "phase": self.phase.value, "cuff_time": cuff}, on_trends=True)
+        return entry
+
+    def note(self, text: str, now: float | None = None) -> WorkflowEvent:
+        now = self._now(now)
+        who = self._who()
+        body = (text or "").strip()
+        if not body:
+            raise WorkflowError("A note needs some text.")
+        return self._record(now, "note", body, who, {"text": body}, on_trends=True)
+
+    @property
+    def marker_labels(self) -> tuple[str, ...]:
+        """The one-key event markers this site offers (protocol file, charting.markers)."""
+        return self.protocol.charting.markers
+
+    def marker(self, label: str, now: float | None = None) -> WorkflowEvent:
+        now = self._now(now)
+        who = self._who()
+        match = next((m for m in self.marker_labels if m.lower() == (label or "").strip().lower()), None)
+        if match is None:
+            raise WorkflowError(f"'{label}' is not one of the event markers ({', '.join(self.marker_labels)});"
+                                " write a note instead.")
+        return self._record(now, "marker", match, who, {"label": match}, on_trends=True)
+
+    def due_items(self, now: float | None = None) -> list[DueItem]:
+        """What is due now, oldest first: prompts for the nurse (none while DISCHARGED)."""
+        now = self._now(now)
+        if self.phase == Phase.DISCHARGED:
+            return []
+        ch, early = self.protocol.charting, self.protocol.charting.early_window_min * 60.0
+        out: list[DueItem] = []
+        if self.patient is None:
+            out.append(DueItem("patient", "Identify the patient (ID, name, date of birth)", self.created))
+        if self.mismatch:
+            out.append(DueItem("patient_mismatch", self.mismatch + ": confirm with a reason", self.created))
+        if self.plan is None:
+            out.append(DueItem("plan", "No plan set: enter the dose plan", self.created))
+        due = self.cuff_due_since(now)
+        if due is not None and now >= due:
+            out.append(DueItem("cuff", "Cuff pressure due", due))
+        nibp = self.session.nibp
+        if nibp is not None and not any(c.item == "moaas" and c.cuff_time == nibp.taken_at for c in self.charts):
+            out.append(DueItem("moaas", f"MOAA/S for the cuff reading {nibp.systolic}/{nibp.diastolic}",
+                               nibp.taken_at))
+        b = self.baseline(now)
+        if adv.bp_at_or_above(b.nibp, self.protocol) and self.bp_reason is None:
+            out.append(DueItem("baseline_bp_reason", f"Baseline BP {b.nibp.systolic}/{b.nibp.diastolic}: "
+                               "consider delaying, or record why the session proceeds", b.nibp.taken_at))
+        if self.phase == Phase.BASELINE and self._last_chart("gad7") is None:
+            out.append(DueItem("gad7_baseline", "GAD-7 before the session", self.created))
+        if self.infusion_started is not None and self.phase in (Phase.INFUSION, Phase.RECOVERY):
+            at = self.infusion_started + ch.cadss_after_start_min * 60.0
+            if now >= at and self._last_chart("cadss", after=at - early) is None:
+                out.append(DueItem("cadss_infusion", f"CADSS at about {ch.cadss_after_start_min:g} min", at))
+        if self.recovery_started is not None:
+            at = self.recovery_started + self.protocol.phases.recovery_min * 60.0
+            if now >= at - early and self._last_chart("cadss", after=at - early) is None:
+                out.append(DueItem("cadss_recovery", "CADSS at the end of recovery", at - early))
+        if self.phase == Phase.DISCHARGE_CHECK and self._last_chart("gad7", after=self.phase_started - early) is None:
+            out.append(DueItem("gad7_discharge", "GAD-7 at discharge", self.phase_started))
+        return sorted(out, key=lambda d: d.since)
+
+    # ------------------------------------------------------------------ discharge
+    def confirm_escort(self, now: float | None = None) -> None:
+        now = self._now(now)
+        who = self._who()
+        self.escort_confirmed_by = who
+        self._record(now, "escort", f"Escort confirmed by {who}", who)
+
+    def confirm_dissociation_resolved(self, now: float | None = None) -> None:
+        """The nurse's judgement that dissociation has resolved (with the end-of-recovery CADSS)."""
+        now = self._now(now)
+        who = self._who()
+        self.dissociation_confirmed_by = who
+        self._record(now, "dissociation_resolved", f"Dissociation resolved, confirmed by {who}", who)
+
+    def discharge_criteria(self, now: float | None = None) -> list[Criterion]:
+        """CLINICAL.md section 2, each met or not with the values behind it. A person decides."""
+        now = self._now(now)
+        d = self.protocol.phases.discharge
+        s = self.session
+        b = self.baseline(now)
+        out: list[Criterion] = []
+        cuff = s.nibp if s.nibp and self.recovery_started is not None and s.nibp.taken_at >= self.recovery_started \
+            else None
+        name = f"SBP within {d.sbp_within_pct:g} % of baseline"
+        if b.nibp is None:
+            out.append(Criterion(name, None, "no baseline cuff reading"))
+        elif cuff is None:
+            out.append(Criterion(name, None, f"baseline {b.nibp.systolic}; no cuff reading since the infusion ended"))
+        else:
+            pct = 100.0 * (cuff.systolic - b.nibp.systolic) / b.nibp.systolic
+            out.append(Criterion(name, abs(pct) <= d.sbp_within_pct,
+                                 f"{cuff.systolic} mmHg vs baseline {b.nibp.systolic} ({pct:+.0f} %), "
+                                 f"cuff {_fmt_time(now - cuff.taken_at)} ago"))
+        hr_metric = s.heart_rate_source()
+        hr = s.reading(hr_metric, now)
+        name = f"{hr_metric} within {d.hr_within_pct:g} % of baseline"
+        if b.hr is None:
+            out.append(Criterion(name, None, "no baseline heart rate"))
+        elif not hr.available:
+            out.append(Criterion(name, None, f"baseline {b.hr:.0f}; now {hr.reason}"))
+        else:
+            pct = 100.0 * (hr.value - b.hr) / b.hr
+            out.append(Criterion(name, abs(pct) <= d.hr_within_pct,
+                                 f"{hr.value:.0f} /min vs baseline {b.hr:.0f} ({pct:+.0f} %)"))
+        spo2 = s.reading("SPO2", now)
+        name = f"SpO2 ≥ {d.spo2_min:g} %"
+        out.append(Criterion(name, spo2.value >= d.spo2_min, f"{spo2.value:.0f} %") if spo2.available
+                   else Criterion(name, None, spo2.reason))
+        moaas = self._last_chart("moaas")
+        out.append(Criterion(f"MOAA/S = {d.moaas}", moaas.value == d.moaas if moaas else None,
+                             f"{moaas.value} ({_fmt_time(now - moaas.time)} ago)" if moaas else "not charted"))
+        early = self.protocol.charting.early_window_min * 60.0
+        end = (self.recovery_started + self.protocol.phases.recovery_min * 60.0
+               if self.recovery_started is not None else None)
+        cadss = self._last_chart("cadss", after=end - early) if end is not None else None
+        bits = [f"CADSS {cadss.value} at the end of recovery" if cadss else "end-of-recovery CADSS not charted",
+                f"confirmed by {self.dissociation_confirmed_by}" if self.dissociation_confirmed_by
+                else "nurse has not confirmed"]
+        out.append(Criterion("Dissociation resolved", cadss is not None and self.dissociation_confirmed_by is not None,
+                             "; ".join(bits)))
+        out.append(Criterion("Escort confirmed", self.escort_confirmed_by is not None,
+                             f"by {self.escort_confirmed_by}" if self.escort_confirmed_by else "not confirmed"))
+        out.append(Criterion("Clinician sign-off", self.signed_off_by is not None,
+                             f"by {self.signed_off_by}" if self.signed_off_by else "not signed off"))
+        return out
+
+    def sign_off(self, clinician_name: str, now: float | None = None, reason: str | None = None) -> None:
+        """The clinician's discharge decision: the only way to DISCHARGED. Allowed in the
+        discharge-check phase; with any criterion not met (or not judged) it needs a reason.
+        The criteria as they stood are recorded with it."""
+        now = self._now(now)
+        who = self._who()
+        clinician = (clinician_name or "").strip()
+        if not clinician:
+            raise WorkflowError("Sign-off needs the clinician's name.")
+        if self.phase != Phase.DISCHARGE_CHECK:
+            raise WorkflowError(f"Discharge sign-off is possible in the discharge check (now: {self.phase.value}).")
+        criteria = [c for c in self.discharge_criteria(now) if c.name != "Clinician sign-off"]
+        unmet = [c for c in criteria if c.met is not True]
+        why = None
+        if unmet:
+            why = self._reason(reason, "Discharge with criteria not met (" + ", ".join(c.name for c in unmet) + ")")
+        self.signed_off_by = clinician
+        self._record(now, "sign_off", f"Discharge signed off by {clinician}" + (f" despite unmet criteria: {why}"
+                                                                                  if why else ""), who,
+                     {"clinician": clinician, "reason": why,
+                      "criteria": [{"name": c.name, "met": c.met, "detail": c.detail} for c in criteria]})
+        self._enter(Phase.DISCHARGED, now, f"Discharged (signed off by {clinician})")
+
+    # ------------------------------------------------------------------ training
+    def debrief(self, engine: AlarmEngine | None = None) -> list[DebriefRow]:
+        return debrief(engine or self.engine)
+
+
+__all__ = [
+    "SCALES", "Baseline", "ChartEntry", "ChartRefused", "Criterion", "DebriefRow", "DoseStatus", "DueItem",
+    "NotSignedIn", "Phase", "PlanRefused", "SessionWorkflow", "SignInRefused", "WorkflowError",
+    "WorkflowEvent", "debrief",
+]
