@@ -15,6 +15,8 @@ EXIT_USAGE = 2  # bad arguments, or a device that cannot be opened at all
 # Subcommands that must never load Qt: each maps to "module:function(argv) -> int".
 HEADLESS_COMMANDS = {
     "decode": "console.decode_cmd",
+    "record": "console.record_cmd",
+    "export": "console.export_cmd",
 }
 
 

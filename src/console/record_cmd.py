@@ -1,0 +1,209 @@
+"""``infusion-console record``: record a session with no window and without Qt.
+
+    infusion-console record --vitals URL [--pump URL] [--vitals-protocol icl|masimo]
+                            [--out PATH] [--duration SECONDS]
+    infusion-console record --simulate SCENARIO [--seed N] [--speed X] [--out PATH] [--duration SECONDS]
+
+The same pieces as the window (Sources, Session, AlarmEngine, Recorder), so the file and
+its alarm log are the same. A loop at about 20 Hz drains the queue into the session,
+evaluates the alarms and ticks the recorder, until ``--duration`` seconds of session time
+have passed or SIGINT/SIGTERM arrives; then the file is closed cleanly and the exit status
+is 0 (1 if the last data could not be written). Exit 2 on bad arguments, a device that
+cannot be opened at all, an unknown scenario, or an output file that exists.
+``--print-flushes`` prints one line per confirmed flush (``flushed N samples=... upto=...``),
+which the kill -9 test reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from console import __version__
+from console.alarms.engine import AlarmEngine
+from console.clinical import ProtocolFileError, load_protocol
+from console.recording import store
+from console.recording.recorder import FlushInfo, Recorder
+from console.session import Session
+from console.sources import ConnectionRequest, DeviceSpec, Sources
+
+LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
+RECORDING_ALARM = "RECORDING"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from console.cli import _positive_seconds, _speed
+
+    p = argparse.ArgumentParser(prog="infusion-console record",
+                                description="Record a session headless (no window, no Qt).")
+    p.add_argument("--vitals", metavar="URL", help="vitals monitor: /dev/ttyUSB0, socket://host:port, ...")
+    p.add_argument("--vitals-protocol", choices=("icl", "masimo"), default="icl")
+    p.add_argument("--pump", metavar="URL", help="infusion pump (ICL/1)")
+    p.add_argument("--simulate", metavar="SCENARIO", help="record the training simulator (research capture)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
+    p.add_argument("--out", metavar="PATH", help="new session file (default: a new file in the user data "
+                   "directory, session-YYYYmmdd-HHMMSS.sqlite)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
+                   help="stop after this many seconds of session time")
+    p.add_argument("--user", default=None, help="operator name for the record (default: the OS user)")
+    p.add_argument("--print-flushes", action="store_true", help="one line on stdout per confirmed flush")
+    return p
+
+
+def _request(args: argparse.Namespace) -> ConnectionRequest:
+    if args.simulate:
+        if args.vitals or args.pump:
+            raise ValueError("--simulate cannot be combined with --vitals/--pump "
+                             "(simulated data must never mix with a real patient's)")
+        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed)
+    if not (args.vitals or args.pump):
+        raise ValueError("nothing to record: give --vitals URL and/or --pump URL (or --simulate SCENARIO)")
+    vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
+    pump = DeviceSpec(args.pump, "icl") if args.pump else None
+    return ConnectionRequest(vitals=vitals, pump=pump)
+
+
+def _check(request: ConnectionRequest) -> str | None:
+    """Why the request cannot work at all, or None (the same checks as the window's)."""
+    if request.simulate:
+        from simulator.engine import list_scenarios
+
+        names = [name for name, _ in list_scenarios()]
+        if request.simulate not in names:
+            return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
+        return None
+    from console.transport import open_check
+
+    for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
+        if spec is not None:
+            problem = open_check(spec.url, protocol=spec.protocol, baudrate=spec.baudrate)
+            if problem:
+                return f"cannot open the {device} device {spec.url}: {problem}"
+    return None
+
+
+def _scenario_docs(scenario) -> tuple[dict | None, dict | None]:
+    """A simulated scenario's (fictional) patient and its plan, as JSON-ready dicts."""
+    if scenario is None:
+        return None, None
+    who = scenario.patient
+    patient = {"patient_id": who.id, "name": who.name, "date_of_birth": who.date_of_birth.isoformat(),
+               "weight_kg": who.weight_kg}
+    return patient, scenario.plan.model_dump(mode="json")
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        request = _request(args)
+    except ValueError as exc:
+        print(f"record: {exc}", file=sys.stderr)
+        return 2
+    problem = _check(request)
+    if problem:
+        print(f"record: {problem}", file=sys.stderr)
+        return 2
+    try:
+        protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
+    except ProtocolFileError as exc:
+        print(f"record: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else store.new_session_path(store.default_session_dir(), time.time())
+    if out.exists():
+        print(f"record: {out} already exists; a session file is never overwritten (choose a new name)",
+              file=sys.stderr)
+        return 2
+    if args.user is None:
+        import getpass
+
+        try:
+            args.user = getpass.getuser()
+        except Exception:
+            args.user = "unknown operator"
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    sources = Sources(request)
+    clock = sources.clock
+    session = Session(protocol, clock, simulated=request.simulated, scenario=request.simulate)
+    for device in ("vitals", "pump"):
+        session.set_device_url(device, sources.url(device))
+    engine = AlarmEngine(protocol, user=args.user)
+
+    def failed(message: str) -> None:
+        print(f"record: {message}", file=sys.stderr, flush=True)
+        engine.set_condition(RECORDING_ALARM, True, priority="high", metric="RECORDING",
+                             message="Recording cannot be written", now=clock.now())
+
+    def recovered() -> None:
+        print("record: recording works again; everything that waited is written", file=sys.stderr, flush=True)
+        engine.set_condition(RECORDING_ALARM, False)
+
+    def flushed(info: FlushInfo) -> None:
+        if args.print_flushes:
+            print(f"flushed {info.flushes} samples={info.rows['samples']} waveforms={info.rows['waveforms']} "
+                  f"upto={info.upto!r}", flush=True)
+
+    meta = {"console_version": __version__, "protocol_fingerprint": protocol.fingerprint(),
+            "simulated": request.simulated, "scenario": request.simulate,
+            "settings": {"command": "record", "seed": request.seed if request.simulated else None,
+                         "speed": request.speed if request.simulated else None,
+                         "vitals": request.vitals.url if request.vitals else None,
+                         "vitals_protocol": request.vitals.protocol if request.vitals else None,
+                         "pump": request.pump.url if request.pump else None}}
+    try:
+        recorder = Recorder(out, clock, meta=meta, on_failure=failed, on_recovered=recovered, on_flushed=flushed)
+    except FileExistsError:
+        print(f"record: {out} already exists; a session file is never overwritten", file=sys.stderr)
+        return 2
+    if recorder.error:
+        print(f"record: {recorder.error}", file=sys.stderr)
+        recorder.close()
+        return 2
+    patient, plan = _scenario_docs(sources.scenario)
+    if patient:
+        recorder.set_patient(patient)
+    if plan:
+        recorder.set_plan(plan)
+    recorder.attach(session, engine)
+    recorder.add_event(clock.now(), "user_action", "recording started (headless)", user=args.user,
+                       data={"out": str(out)})
+
+    sources.start()
+    try:
+        while not stop.is_set():
+            session.drain(sources.queue)
+            now = clock.now()
+            engine.evaluate(session, now)
+            recorder.tick(now)
+            if args.duration is not None and now >= args.duration:
+                break
+            stop.wait(LOOP_S)
+    finally:
+        # Judge the alarms before stopping the sources: the links going down because the
+        # recording ends is not an alarm. Their events are still recorded.
+        session.drain(sources.queue)
+        engine.evaluate(session, clock.now())
+        sources.stop()
+        session.drain(sources.queue)  # nothing already received is lost
+        now = clock.now()
+        why = "duration reached" if not stop.is_set() else "stopped by signal"
+        recorder.add_event(now, "user_action", f"recording stopped ({why})", user=args.user)
+        ok = recorder.close()
+    written = recorder.written
+    print(f"record: {out}: {session.now():.1f} s of session, {written['samples']} numeric samples, "
+          f"{written['waveforms']} waveform chunks, {written['rejected']} rejected sentences, "
+          f"{written['alarm_episodes']} alarm episode rows, {written['alarm_log']} alarm log lines; "
+          + ("closed cleanly" if ok else f"NOT closed cleanly: {recorder.error}"), flush=True)
+    return 0 if ok else 1
