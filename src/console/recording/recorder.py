@@ -695,8 +695,9 @@ def resume(path: str | Path, clock: Clock, *, reason: str | None = None, **kwarg
     meta.update({"state": "open", "runs": runs})
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        if resumed_at > start:
-            conn.execute(store.INSERTS["gaps"], (start, resumed_at, reason))
+        # Always marked, even when the clocks say no time passed (a simulated session runs
+        # ahead of the wall clock, so its resume point is clamped to the file's end).
+        conn.execute(store.INSERTS["gaps"], (start, max(start, resumed_at), reason))
         conn.executemany(store.INSERTS["meta"], store.meta_rows({"state": "open", "runs": runs}))
     rec = Recorder(path, clock, _resume=(conn, meta), **kwargs)
     rec.offset = offset
