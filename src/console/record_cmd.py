@@ -169,8 +169,7 @@ def main(argv: list[str]) -> int:
         return 2
     if recorder.error:
         print(f"record: {recorder.error}", file=sys.stderr)
-        recorder.close()
-        return 2
+        return 2  # not close(): that would retry creating the file we just failed to create
     patient, plan = _scenario_docs(sources.scenario)
     if patient:
         recorder.set_patient(patient)
