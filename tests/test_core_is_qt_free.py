@@ -45,3 +45,16 @@ def test_the_check_itself_would_see_qt():
     code = "import sys, PySide6.QtCore; print('PySide6' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_every_package_is_listed_for_the_wheel():
+    # A package missing from pyproject's list works in an editable install and breaks a
+    # plain `pip install .`: check the list against the source tree.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root / "src").parts) for p in (root / "src").rglob("__init__.py")}
+    found |= {"simulator", "simulator.scenarios", "console_resources"}
+    assert found <= listed, f"not shipped in the wheel: {sorted(found - listed)}"
