@@ -303,6 +303,9 @@ class SessionWorkflow:
         mismatch text if a patient is already identified and differs, else None."""
         now = self._now(now)
         who = order.ordered_by or self.user or "session order"
+        problems, _ = plan_problems(order.plan, self.protocol.dose_guardrails, order.overrides)
+        if problems:  # checked against another protocol than the one in force here
+            raise PlanRefused("The order's plan cannot be used: " + " ".join(problems.values()), problems)
         self.order = order
         self.expected_patient = order.patient
         self._record(now, "order", f"Session order for {order.patient.banner()}"
