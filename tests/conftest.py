@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Keep a developer's real settings out of the tests.
 os.environ.setdefault("XDG_CONFIG_HOME", str(Path(__file__).parent / ".." / "test-artifacts" / "config"))
+# ...and their session records (every connection is recorded in the user's data directory).
+os.environ.setdefault("XDG_DATA_HOME", str(Path(__file__).parent / ".." / "test-artifacts" / "data"))
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

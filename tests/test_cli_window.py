@@ -29,17 +29,31 @@ def test_long_simulated_run_plots_cleanly_quits_and_saves_a_screenshot(artifacts
     assert shot.stat().st_size > 20_000
 
 
-def test_record_writes_an_honest_json_lines_log(tmp_path):
-    import json
+def test_record_writes_a_session_file_that_exports(tmp_path):
+    import csv
 
-    path = tmp_path / "session.jsonl"
+    path = tmp_path / "session.sqlite"
     out = run("--simulate", "normal", "--speed", "60", "--quit-after", "30", "--record", str(path))
     assert out.returncode == 0, out.stderr
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0]["kind"] == "session" and lines[0]["simulated"] is True
-    kinds = {(x.get("item") or {}).get("type") for x in lines if x["kind"] == "item"}
-    assert {"VS", "WF", "PS", "ID"} <= kinds
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # patient data: the user only
+    exported = subprocess.run([sys.executable, "-m", "console", "export", str(path), "--format", "csv",
+                               "--out", str(tmp_path / "csv")], capture_output=True, text=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    with open(tmp_path / "csv" / "samples.csv", newline="") as f:
+        metrics = {row["metric"] for row in csv.DictReader(f)}
+    assert {"HR", "SPO2", "PUMP_RATE"} <= metrics
+    with open(tmp_path / "csv" / "alarms.csv", newline="") as f:
+        kinds = {row["metric"] for row in csv.DictReader(f)}
+    assert "SELF_TEST" in kinds  # the start-up self-test is in the record too
+
+
+def test_record_refuses_an_existing_file_and_resume_needs_a_session_file(tmp_path):
+    existing = tmp_path / "old.sqlite"
+    existing.write_text("not a session")
+    out = run("--simulate", "normal", "--quit-after", "1", "--record", str(existing), timeout=60)
+    assert out.returncode == 2 and "already exists" in out.stderr
+    out = run("--simulate", "normal", "--quit-after", "1", "--resume", str(existing), timeout=60)
+    assert out.returncode == 2 and "cannot resume" in out.stderr
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from console.alarms.engine import AlarmEngine
 from console.clinical import ClinicalProtocol, ProtocolFileError, load_protocol
 from console.dose import DosePlan
 from console.patient import Patient
-from console.record_log import RecordLog
+from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec, Sources
 
@@ -56,6 +56,45 @@ def check_request(request: ConnectionRequest) -> str | None:
     return None
 
 
+def check_record_paths(args: argparse.Namespace) -> str | None:
+    """--record must name a new file (a run given one never stops to ask); --resume an
+    existing session file."""
+    if getattr(args, "record", None) and Path(args.record).exists():
+        return f"{args.record} already exists; to continue that session use --resume {args.record}"
+    if getattr(args, "resume", None):
+        from console.recording import NotASessionFile, session_info
+
+        try:
+            session_info(args.resume)
+        except (NotASessionFile, OSError) as exc:
+            return f"cannot resume {args.resume}: {exc}"
+    return None
+
+
+def offer_resume(parent) -> str | None:
+    """After a crash, starting the console interactively offers to resume the open session."""
+    from PySide6.QtWidgets import QMessageBox
+
+    try:
+        open_sessions = find_open_sessions()
+    except OSError:
+        return None
+    if not open_sessions:
+        return None
+    info = max(open_sessions, key=lambda i: i.last_wall or i.created_wall or 0)
+    import datetime as _dt
+
+    started = _dt.datetime.fromtimestamp(info.created_wall).strftime("%Y-%m-%d %H:%M") if info.created_wall else "?"
+    who = f" for {info.patient}" if info.patient else ""
+    box = QMessageBox(QMessageBox.Icon.Question, "Resume session?",
+                      f"The console stopped during a session{who} started {started}.\n\n"
+                      f"Resume recording into it? The gap will be marked in the record.\n({info.path})",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setObjectName("resume")
+    box.setAccessibleName("Resume session question")
+    return str(info.path) if box.exec() == QMessageBox.StandardButton.Yes else None
+
+
 def scenario_plan_and_patient(scenario) -> tuple[DosePlan | None, Patient | None]:
     """A simulated scenario carries its own plan and (fictional) patient."""
     plan = patient = None
@@ -82,13 +121,21 @@ def operator_name() -> str:
 
 
 class Console:
-    """Owns the running pieces so they can be swapped (device picker) and stopped cleanly."""
+    """Owns the running pieces (sources, session, alarm engine, session record) so they can be
+    swapped (device picker) and stopped cleanly. Every connection is recorded: to
+    ``record_path`` if given, into ``resume_path`` if resuming, otherwise to a new file in the
+    user's data directory."""
 
-    def __init__(self, protocol: ClinicalProtocol, record_path: str | None) -> None:
+    def __init__(self, protocol: ClinicalProtocol, record_path: str | None = None, *,
+                 resume_path: str | None = None, session_dir: str | None = None,
+                 record: bool = True) -> None:
         self.protocol = protocol
         self.record_path = record_path
+        self.resume_path = resume_path
+        self.session_dir = session_dir
+        self.record = record
         self.sources: Sources | None = None
-        self.record: RecordLog | None = None
+        self.recorder: Recorder | None = None
         self.user = operator_name()
         self.session = self._new_session(None)
         self.engine = AlarmEngine(protocol, user=self.user)
@@ -105,13 +152,6 @@ class Console:
                           simulated=sources.request.simulated, scenario=sources.request.simulate)
         for device in ("vitals", "pump"):
             session.set_device_url(device, sources.url(device))
-        if self.record_path:
-            self.record = RecordLog(self.record_path, {
-                "console_version": __version__, "protocol_fingerprint": self.protocol.fingerprint(),
-                "simulated": session.simulated, "scenario": session.scenario,
-                "started_wall": sources.clock.wall(),
-            })
-            session.listeners.append(lambda item: self.record.add(item, session.now()))
         return session
 
     def connect(self, request: ConnectionRequest) -> Session:
@@ -120,10 +160,37 @@ class Console:
         self.session = self._new_session(self.sources)
         self.engine = AlarmEngine(self.protocol, user=self.user)
         self.engine.listeners.append(self._mark_alarm_on_timeline)
-        if self.record is not None:
-            self.engine.listeners.append(lambda entry: self.record.add_alarm_log(entry))
+        if self.record:
+            self._start_recording()
         self.sources.start()
         return self.session
+
+    def _start_recording(self) -> None:
+        clock, engine = self.sources.clock, self.engine
+        callbacks = dict(
+            # The record is part of the clinical duty: failing to write it is a high alarm,
+            # while monitoring goes on and the data waits in memory.
+            on_failure=lambda message: engine.set_condition(
+                "RECORDING", True, priority="high", metric="RECORDING",
+                message=f"Recording cannot be written: {message}", now=clock.now()),
+            on_recovered=lambda: engine.set_condition("RECORDING", False),
+        )
+        meta = {"console_version": __version__, "protocol_fingerprint": self.protocol.fingerprint(),
+                "simulated": self.session.simulated, "scenario": self.session.scenario,
+                "user": self.user}
+        if self.resume_path:
+            self.recorder = resume(self.resume_path, clock, **callbacks)
+            self.resume_path = None  # a later connection starts a new record
+        else:
+            path = self.record_path or new_session_path(self.session_dir or default_session_dir(), clock.wall())
+            self.record_path = None
+            self.recorder = Recorder(path, clock, meta=meta, **callbacks)
+        self.recorder.attach(self.session, engine)
+
+    def tick(self) -> None:
+        """Once per display frame: the record flushes on its own interval."""
+        if self.recorder is not None:
+            self.recorder.tick(self.session.now())
 
     def _mark_alarm_on_timeline(self, entry) -> None:
         """Alarm starts go on the session timeline, so the trends mark them."""
@@ -134,9 +201,13 @@ class Console:
         if self.sources is not None:
             self.sources.stop()
             self.session.drain(self.sources.queue)  # nothing already received is lost
-        if self.record is not None:
-            self.record.close()
-            self.record = None
+            self.engine.evaluate(self.session, self.session.now())
+        if self.recorder is not None:
+            self.recorder.tick(self.session.now())
+            if not self.recorder.close():
+                print(f"infusion-console: the last data could not be written to {self.recorder.path}; "
+                      "the file stays open and can be resumed (--resume)", file=sys.stderr)
+            self.recorder = None
 
 
 class PickerFlow:
@@ -184,6 +255,10 @@ def run_window(args: argparse.Namespace) -> int:
         if problem:
             print(f"infusion-console: {problem}", file=sys.stderr)
             return EXIT_USAGE
+    problem = check_record_paths(args)
+    if problem:
+        print(f"infusion-console: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     # Qt Multimedia reports every optional codec library it does not find; a nurse needs
     # none of that on the terminal. Real failures still reach the "audio unavailable" alarm.
@@ -197,10 +272,14 @@ def run_window(args: argparse.Namespace) -> int:
     app.setApplicationName("infusion-console")
     app.setApplicationVersion(__version__)
 
-    console = Console(protocol, args.record)
+    resume_path = args.resume
+    if not (args.record or resume_path or args.quit_after):  # automated runs never stop to ask
+        resume_path = offer_resume(None)
+    console = Console(protocol, args.record, resume_path=resume_path)
     if request is not None:
         console.connect(request)
     window = MainWindow(protocol, console.session, console.sources, console.engine)
+    window.frame_hooks.append(console.tick)
     controller = PickerFlow(console, window)
     open_picker = controller.open_picker
     window.connect_requested.connect(open_picker)

@@ -62,7 +62,9 @@ def build_window_parser() -> argparse.ArgumentParser:
                    help="training: run the bundled simulator in-process (infusion-sim --list)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
-    p.add_argument("--record", metavar="PATH", help="session record file")
+    p.add_argument("--record", metavar="PATH",
+                   help="session record file to create (default: a new file in the user's data directory)")
+    p.add_argument("--resume", metavar="PATH", help="resume recording into a session file left open by a crash")
     p.add_argument("--capture", metavar="DIR",
                    help="also write every byte received, per device, to DIR/vitals.icl, DIR/pump.icl "
                         "(read back with: infusion-console decode FILE)")
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(HEADLESS_COMMANDS[argv[0]])
         return module.main(argv[1:])
     args = build_window_parser().parse_args(argv)
+    if args.record and args.resume:
+        print("infusion-console: --record and --resume name two different files; give one", file=sys.stderr)
+        return EXIT_USAGE
     if args.simulate and (args.vitals or args.pump):
         print("infusion-console: --simulate cannot be combined with --vitals/--pump "
               "(simulated data must never mix with a real patient's)", file=sys.stderr)

@@ -225,6 +225,7 @@ class MainWindow(QMainWindow):
         self.engine = engine or AlarmEngine(protocol, user="operator")
         self.sound = None  # an AlarmSound, attached by the application when audio is wanted
         self.flash_clock = time.monotonic  # wall clock for flashing (tests inject their own)
+        self.frame_hooks: list = []  # called once per display frame (the session record's tick)
         self.scheduler = None
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
@@ -392,6 +393,8 @@ class MainWindow(QMainWindow):
             session.drain(self.sources.queue)
         now = session.now()
         self.engine.evaluate(session, now)
+        for hook in self.frame_hooks:
+            hook()
         self.alarm_bar.refresh(self.engine, now, self.lit)
         self.monitor.show_alarm_colours(self.engine, self.lit)
         if self.scheduler is not None and self.sound is not None:
