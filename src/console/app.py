@@ -22,6 +22,7 @@ from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec, Sources
+from console.workflow import SessionWorkflow
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -95,6 +96,22 @@ def offer_resume(parent) -> str | None:
     return str(info.path) if box.exec() == QMessageBox.StandardButton.Yes else None
 
 
+def scenario_order(scenario, protocol: ClinicalProtocol):
+    """A simulated scenario's patient and plan, as the order a clinic's system would send."""
+    plan, patient = scenario_plan_and_patient(scenario)
+    if plan is None or patient is None:
+        return None
+    from console.plan_file import SessionOrderError, parse_session_order
+
+    data = {"patient": patient.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
+            "overrides": {f: "training scenario" for f in ("weight_kg", "dose_mg_per_kg", "duration_min")},
+            "ordered_by": "training scenario"}
+    try:
+        return parse_session_order(data, source=f"scenario {scenario.name}", protocol=protocol)
+    except SessionOrderError:
+        return None
+
+
 def scenario_plan_and_patient(scenario) -> tuple[DosePlan | None, Patient | None]:
     """A simulated scenario carries its own plan and (fictional) patient."""
     plan = patient = None
@@ -128,17 +145,19 @@ class Console:
 
     def __init__(self, protocol: ClinicalProtocol, record_path: str | None = None, *,
                  resume_path: str | None = None, session_dir: str | None = None,
-                 record: bool = True) -> None:
+                 record: bool = True, order=None) -> None:
         self.protocol = protocol
         self.record_path = record_path
         self.resume_path = resume_path
         self.session_dir = session_dir
         self.record = record
+        self.order = order  # a SessionOrder from --session FILE.json, loaded at connect
         self.sources: Sources | None = None
         self.recorder: Recorder | None = None
         self.user = operator_name()
         self.session = self._new_session(None)
         self.engine = AlarmEngine(protocol, user=self.user)
+        self.workflow = SessionWorkflow(protocol, self.session, self.engine)
 
     def _new_session(self, sources: Sources | None) -> Session:
         from console.clock import SystemClock
@@ -160,10 +179,26 @@ class Console:
         self.session = self._new_session(self.sources)
         self.engine = AlarmEngine(self.protocol, user=self.user)
         self.engine.listeners.append(self._mark_alarm_on_timeline)
+        self.workflow = SessionWorkflow(self.protocol, self.session, self.engine, self.sources.clock)
         if self.record:
             self._start_recording()
+        if request.simulated:
+            # Training runs unattended too (--quit-after): the scenario is its own order, and
+            # the trainee is signed in as the operating system's user, marked as training.
+            self.workflow.sign_in(f"{self.user} (training)")
+            order = scenario_order(self.sources.scenario, self.protocol)
+            if order is not None:
+                self.workflow.load_order(order)
+        if self.order is not None:
+            self.workflow.load_order(self.order)
+            self.order = None
         self.sources.start()
         return self.session
+
+    def sign_in(self, name: str, pin: str | None = None) -> None:
+        """The nurse signs in: every later action, alarm acknowledgements included, carries the name."""
+        self.workflow.sign_in(name, pin)
+        self.engine.user = name
 
     def _start_recording(self) -> None:
         clock, engine = self.sources.clock, self.engine
@@ -186,6 +221,7 @@ class Console:
             self.record_path = None
             self.recorder = Recorder(path, clock, meta=meta, **callbacks)
         self.recorder.attach(self.session, engine)
+        self.recorder.attach_workflow(self.workflow)
 
     def tick(self) -> None:
         """Once per display frame: the record flushes on its own interval."""
@@ -240,7 +276,7 @@ class PickerFlow:
             picker.open()
             return
         self.window.set_source(self.console.connect(picker.request), self.console.sources,
-                               self.console.engine)
+                               self.console.engine, self.console.workflow)
 
 
 def run_window(args: argparse.Namespace) -> int:
@@ -259,6 +295,15 @@ def run_window(args: argparse.Namespace) -> int:
     if problem:
         print(f"infusion-console: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    order = None
+    if getattr(args, "session", None):
+        from console.plan_file import SessionOrderError, load_session_order
+
+        try:
+            order = load_session_order(args.session, protocol)
+        except SessionOrderError as exc:
+            print(f"infusion-console: {exc}", file=sys.stderr)
+            return EXIT_USAGE
 
     # Qt Multimedia reports every optional codec library it does not find; a nurse needs
     # none of that on the terminal. Real failures still reach the "audio unavailable" alarm.
@@ -275,10 +320,11 @@ def run_window(args: argparse.Namespace) -> int:
     resume_path = args.resume
     if not (args.record or resume_path or args.quit_after):  # automated runs never stop to ask
         resume_path = offer_resume(None)
-    console = Console(protocol, args.record, resume_path=resume_path)
+    console = Console(protocol, args.record, resume_path=resume_path, order=order)
     if request is not None:
         console.connect(request)
-    window = MainWindow(protocol, console.session, console.sources, console.engine)
+    window = MainWindow(protocol, console.session, console.sources, console.engine, console.workflow)
+    window.console = console
     window.frame_hooks.append(console.tick)
     controller = PickerFlow(console, window)
     open_picker = controller.open_picker

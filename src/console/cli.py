@@ -68,6 +68,8 @@ def build_window_parser() -> argparse.ArgumentParser:
     p.add_argument("--capture", metavar="DIR",
                    help="also write every byte received, per device, to DIR/vitals.icl, DIR/pump.icl "
                         "(read back with: infusion-console decode FILE)")
+    p.add_argument("--session", metavar="FILE.json",
+                   help="the session order (patient, dose plan, reasons for soft limits) as JSON")
     p.add_argument("--quit-after", type=_positive_seconds, metavar="SECONDS",
                    help="close cleanly after this many seconds of session time")
     p.add_argument("--screenshot", metavar="PNG", help="save the window just before quitting")

@@ -331,6 +331,7 @@ class Recorder:
         self._engine: Any = None
         self._session: Any = None
         self._session_events_seen = 0
+        self._workflow_kinds: frozenset[str] = frozenset()
         self._episodes: dict[int, tuple] = {}
         self._reported: str | None = None  # the failure message last reported
         self._closed = False
@@ -397,6 +398,14 @@ class Recorder:
             self._episodes = {}
             engine.listeners.append(self.add_log_entry)
             self.set_limits(limits_snapshot(engine.limits))
+
+    def attach_workflow(self, workflow: Any) -> None:
+        """Record every workflow action (sign-in, patient, plan, titration, charting, notes,
+        markers, sign-off) with the user who did it and its values. The workflow mirrors some
+        of them onto the session timeline; those copies are not recorded twice."""
+        workflow.listeners.append(
+            lambda ev: self.add_event(ev.time, ev.kind, ev.text, user=ev.user, data=ev.data))
+        self._workflow_kinds = frozenset({"chart", "note", "marker", "phase"})
 
     def file_time(self, session_time: float) -> float:
         return session_time + self.offset
@@ -540,6 +549,8 @@ class Recorder:
             for ev in events[self._session_events_seen:]:
                 if ev.kind == "link" and ev.text.startswith(("vitals link ", "pump link ")):
                     continue  # the link_events table holds these already
+                if ev.kind in self._workflow_kinds:
+                    continue  # recorded from the workflow itself, with the user
                 self.add_event(ev.time, ev.kind, ev.text, data={"source": "session"})
             self._session_events_seen = len(events)
         if self._engine is not None:

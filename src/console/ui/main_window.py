@@ -34,9 +34,12 @@ from console.ui.alarm_dialogs import AlarmOffDialog, LimitsDialog
 from console.ui.alarm_log import AlarmLogView
 from console.ui.devices import DevicesView
 from console.ui.pump_panel import PumpPanel
+from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDialog
+from console.ui.session_panel import SessionPanel
 from console.ui.tiles import NumericTile, limits_text, name_widget
 from console.ui.trends import TrendsView, clock_text
 from console.ui.waveforms import WaveformPanel
+from console.workflow import SessionWorkflow
 
 FRAME_MS = 33
 TILE_EVERY_S = 0.25
@@ -64,27 +67,40 @@ class SessionBar(QWidget):
         self.phase = name_widget(QLabel(""), "session.phase", "Session phase")
         self.phase.setStyleSheet(f"font-size: 18px; color: {theme.TEXT}; padding: 2px 10px;"
                                  f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
+        self.user = name_widget(QLabel(""), "session.user_badge", "Signed-in user")
+        self.user.setStyleSheet(f"font-size: 15px; color: {theme.TEXT_DIM};")
+        self.due = name_widget(QLabel(""), "session.due_badge", "Next item due")
+        self.due.setStyleSheet(f"font-size: 15px; font-weight: bold; color: {theme.ALARM_BG['medium']};")
+        self.due.setMinimumWidth(0)
+        self.due.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.clock = name_widget(QLabel("00:00"), "session.clock", "Session clock")
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
-        row.addWidget(self.patient, 1)
+        row.addWidget(self.patient, 3)
+        row.addWidget(self.due, 2)
         row.addWidget(self.phase)
+        row.addWidget(self.user)
         row.addSpacing(16)
         row.addWidget(QLabel("Session"))
         row.addWidget(self.clock)
 
-    def refresh(self, session: Session, now: float) -> None:
+    def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
         self.simulation.setVisible(session.simulated)
         if session.simulated:
             self.simulation.setText(f"SIMULATION \u2013 {session.scenario}")
-        self.patient.setText(session.patient.banner() if session.patient else "No patient identified")
-        if session.pump_first_running is None:
-            phase = "Baseline (pump not started)"
-        else:
-            phase = f"Infusion started {clock_text(session.pump_first_running)}"
-        self.phase.setText(phase if session.plan else f"{phase} \u2013 no plan set")
+        patient = workflow.patient
+        text = patient.banner() if patient else "No patient identified"
+        if workflow.mismatch and not workflow.patient_confirmed:
+            text += " \u2013 ID DIFFERS FROM THE ORDER"
+        self.patient.setText(text)
+        banner = workflow.banner(now)
+        self.phase.setText(banner if workflow.plan else f"{banner} \u2013 no plan set")
+        self.user.setText(workflow.user or "not signed in")
+        due = workflow.due_items(now)
+        self.due.setText(f"\u25b6 {due[0].text}" + (f" (+{len(due) - 1})" if len(due) > 1 else "") if due else "")
+        self.due.setToolTip("\n".join(d.text for d in due))
         self.clock.setText(clock_text(now))
 
 
@@ -214,7 +230,7 @@ class MainWindow(QMainWindow):
     connect_requested = Signal()
 
     def __init__(self, protocol: ClinicalProtocol, session: Session, sources: Sources | None,
-                 engine: AlarmEngine | None = None) -> None:
+                 engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None) -> None:
         super().__init__()
         self.setObjectName("main")
         self.setAccessibleName("Infusion console")
@@ -223,6 +239,8 @@ class MainWindow(QMainWindow):
         self.session = session
         self.sources = sources
         self.engine = engine or AlarmEngine(protocol, user="operator")
+        self.workflow = workflow or SessionWorkflow(protocol, session, self.engine)
+        self.console = None  # the application's Console, when there is one (sign-in goes through it)
         self.sound = None  # an AlarmSound, attached by the application when audio is wanted
         self.flash_clock = time.monotonic  # wall clock for flashing (tests inject their own)
         self.frame_hooks: list = []  # called once per display frame (the session record's tick)
@@ -240,6 +258,13 @@ class MainWindow(QMainWindow):
         self.alarm_bar.alarm_off_requested.connect(self.open_alarm_off)
         self.alarm_bar.limits_requested.connect(self.open_limits)
         self.alarm_log = AlarmLogView()
+        self.session_panel = SessionPanel(tuple(protocol.charting.markers))
+        self.session_panel.sign_in_requested.connect(self.open_sign_in)
+        self.session_panel.plan_requested.connect(self.open_plan)
+        self.session_panel.titrate_requested.connect(self.open_titrate)
+        self.session_panel.proceed_requested.connect(self.open_proceed)
+        self.session_panel.end_infusion_requested.connect(self.open_end_infusion)
+        self.session_panel.confirm_patient_requested.connect(self.open_confirm_patient)
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
         self.devices = DevicesView()
@@ -249,6 +274,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.trends, "Trends  (F3)")
         self.tabs.addTab(self.devices, "Devices  (F4)")
         self.tabs.addTab(self.alarm_log, "Alarm log  (F9)")
+        self.tabs.addTab(self.session_panel, "Session  (F12)")
         self.tabs.setCornerWidget(self.alarm_bar.controls, Qt.Corner.TopRightCorner)
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
 
@@ -267,6 +293,9 @@ class MainWindow(QMainWindow):
             (("F3", "Ctrl+2"), lambda: self.tabs.setCurrentWidget(self.trends)),
             (("F4", "Ctrl+3"), lambda: self.tabs.setCurrentWidget(self.devices)),
             (("F9", "Ctrl+4"), lambda: self.tabs.setCurrentWidget(self.alarm_log)),
+            (("F12", "Ctrl+5"), lambda: self.tabs.setCurrentWidget(self.session_panel)),
+            (("F10",), self.open_plan),
+            (("Ctrl+L",), self.open_sign_in),
             (("F5",), self.pause_audio),
             (("F6",), self.acknowledge_all),
             (("F7",), self.open_alarm_off),
@@ -281,14 +310,18 @@ class MainWindow(QMainWindow):
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
+        self.session_panel.set_workflow(self.workflow)
         self.refresh(force=True)
 
     def start(self) -> None:
         self.timer.start(FRAME_MS)
 
     def set_source(self, session: Session, sources: Sources | None,
-                   engine: AlarmEngine | None = None) -> None:
+                   engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None) -> None:
         self.session, self.sources = session, sources
+        if workflow is not None:
+            self.workflow = workflow
+            self.session_panel.set_workflow(workflow)
         if engine is not None:
             self.engine = engine
             self.alarm_log.reset()
@@ -354,6 +387,51 @@ class MainWindow(QMainWindow):
         self.limits_dialog = dialog
         return dialog
 
+    # ---------------------------------------------------------------- session workflow
+    def _sign_in(self, name: str, pin: str | None) -> None:
+        if self.console is not None:
+            self.console.sign_in(name, pin)
+        else:
+            self.workflow.sign_in(name, pin)
+            self.engine.user = name
+
+    def _dialog(self, dialog):
+        dialog.accepted.connect(lambda: self.refresh(force=True))
+        dialog.open()  # never exec(): monitoring and alarms go on behind a dialog
+        self.dialog = dialog
+        return dialog
+
+    def open_sign_in(self) -> SignInDialog:
+        return self._dialog(SignInDialog(self._sign_in, self))
+
+    def open_plan(self) -> PatientPlanDialog:
+        return self._dialog(PatientPlanDialog(self.workflow, self))
+
+    def open_titrate(self) -> ReasonDialog:
+        def titrate(rate: str, reason: str) -> None:
+            try:
+                value = float(rate)
+            except ValueError:
+                raise ValueError(f"New rate: {rate!r} is not a number of mL/h") from None
+            self.workflow.titrate(value, reason)
+        return self._dialog(ReasonDialog("Titrate", "A planned rate change: the plan is amended and the "
+                                         "reason recorded with your name.", titrate, self, name="titrate",
+                                         value_label="New rate (mL/h)"))
+
+    def open_proceed(self) -> ReasonDialog:
+        return self._dialog(ReasonDialog("Proceed", "Baseline blood pressure is 140/90 or higher "
+                                         "(consider delaying). Why proceed?", self.workflow.proceed_despite_bp,
+                                         self, name="proceed"))
+
+    def open_end_infusion(self) -> ReasonDialog:
+        return self._dialog(ReasonDialog("End infusion", "End the infusion now and start recovery?",
+                                         self.workflow.end_infusion, self, name="endinfusion"))
+
+    def open_confirm_patient(self) -> ReasonDialog:
+        question = self.workflow.mismatch or "The patient matches the order."
+        return self._dialog(ReasonDialog("Confirm patient", f"{question}\nConfirm it is the right patient:",
+                                         self.workflow.confirm_mismatch, self, name="confirmpatient"))
+
     def open_instructor(self):
         """The instructor's panel, in training only (it injects events into the simulator)."""
         simulation = self.sources.simulation if self.sources is not None else None
@@ -392,6 +470,7 @@ class MainWindow(QMainWindow):
         if self.sources is not None:
             session.drain(self.sources.queue)
         now = session.now()
+        self.workflow.update(now)  # phases and advisories first: the engine shows them this frame
         self.engine.evaluate(session, now)
         for hook in self.frame_hooks:
             hook()
@@ -411,7 +490,7 @@ class MainWindow(QMainWindow):
             self._next["tiles"] = wall + TILE_EVERY_S
             self.monitor.refresh_tiles(session, now)
             self.monitor.pump.refresh(session, now)
-            self.bar.refresh(session, now)
+            self.bar.refresh(session, self.workflow, now)
         if current is self.devices and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}
@@ -419,6 +498,8 @@ class MainWindow(QMainWindow):
             self.devices.refresh(session, stats, urls, now)
         if current is self.alarm_log:
             self.alarm_log.refresh(self.engine.log)
+        if current is self.session_panel and (force or wall >= self._next["devices"]):
+            self.session_panel.refresh()
         if current is self.trends and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.trends.refresh(session, now)

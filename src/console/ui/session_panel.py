@@ -1,0 +1,225 @@
+"""The session tab: what is due, charting (MOAA/S, CADSS, GAD-7, HAM-A, notes, one-key event
+markers), the baseline and discharge checks with the values behind them, and the actions of
+the session (sign in, patient and plan, titration, proceeding despite baseline BP, ending the
+infusion, discharge sign-off). Every action goes to the workflow, which records who and when.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.ui import theme
+from console.ui.session_dialogs import ERROR_STYLE
+from console.ui.tiles import name_widget
+from console.ui.trends import clock_text
+from console.workflow import Criterion, Phase, SessionWorkflow, WorkflowError
+
+MARK = {True: "\u2713", False: "\u2717", None: "?"}
+MARK_COLOUR = {True: theme.LINK["up"], False: theme.ALARM_BG["high"], None: theme.TEXT_DIM}
+SCORES = (("CADSS", "CADSS total (0-92)"), ("GAD-7", "GAD-7 total (0-21)"), ("HAM-A", "HAM-A total (0-56)"))
+
+
+def criteria_html(items: list[Criterion]) -> str:
+    return "<br>".join(
+        f"<span style='color:{MARK_COLOUR[c.met]}; font-weight:bold'>{MARK[c.met]}</span> "
+        f"{c.name}: <span style='color:{theme.TEXT_DIM}'>{c.detail}</span>" for c in items)
+
+
+class SessionPanel(QWidget):
+    # The window opens these dialogs (it owns them and the workflow's user).
+    sign_in_requested = Signal()
+    plan_requested = Signal()
+    titrate_requested = Signal()
+    proceed_requested = Signal()
+    end_infusion_requested = Signal()
+    confirm_patient_requested = Signal()
+
+    def __init__(self, marker_labels: tuple[str, ...]) -> None:
+        super().__init__()
+        name_widget(self, "sessionpanel", "Session panel")
+        self.workflow: SessionWorkflow | None = None
+
+        # --- due now and charting
+        self.due = name_widget(QLabel(""), "session.due", "Due now")
+        self.due.setWordWrap(True)
+        self.due.setStyleSheet(f"font-size: 16px; color: {theme.ALARM_BG['medium']};")
+        chart = QGroupBox("Chart")
+        grid = QGridLayout(chart)
+        grid.addWidget(QLabel("MOAA/S"), 0, 0)
+        moaas = QHBoxLayout()
+        self.moaas_buttons = []
+        for score in range(5, -1, -1):
+            b = name_widget(QPushButton(str(score)), f"session.moaas.{score}", f"MOAA/S {score}")
+            b.setFixedWidth(44)
+            b.clicked.connect(lambda _=False, v=score: self._chart("MOAA/S", v))
+            moaas.addWidget(b)
+            self.moaas_buttons.append(b)
+        grid.addLayout(moaas, 0, 1, 1, 2)
+        self.score_fields: dict[str, QLineEdit] = {}
+        for row, (item, label) in enumerate(SCORES, start=1):
+            key = item.replace("-", "").lower()
+            field = name_widget(QLineEdit(), f"session.{key}", label)
+            field.setPlaceholderText(label)
+            save = name_widget(QPushButton("Save"), f"session.{key}.save", f"Save {item}")
+            save.clicked.connect(lambda _=False, i=item, f=field: self._chart(i, f.text(), f))
+            field.returnPressed.connect(save.click)
+            grid.addWidget(QLabel(item), row, 0)
+            grid.addWidget(field, row, 1)
+            grid.addWidget(save, row, 2)
+            self.score_fields[item] = field
+        self.note = name_widget(QLineEdit(), "session.note", "Note")
+        self.note.setPlaceholderText("free-text note")
+        add_note = name_widget(QPushButton("Add note"), "session.note.add", "Add note")
+        add_note.clicked.connect(self._note)
+        self.note.returnPressed.connect(add_note.click)
+        grid.addWidget(QLabel("Note"), 4, 0)
+        grid.addWidget(self.note, 4, 1)
+        grid.addWidget(add_note, 4, 2)
+        markers = QGroupBox("Event markers (Alt+1 ... Alt+9)")
+        mbox = QVBoxLayout(markers)
+        self.marker_buttons = []
+        for i, label in enumerate(marker_labels, start=1):
+            b = name_widget(QPushButton(f"{label}   Alt+{i}"), f"session.marker.{i}", f"Mark {label}")
+            b.clicked.connect(lambda _=False, t=label: self._marker(t))
+            if i <= 9:
+                QShortcut(QKeySequence(f"Alt+{i}"), self, activated=b.click,
+                          context=Qt.ShortcutContext.ApplicationShortcut)
+            mbox.addWidget(b)
+            self.marker_buttons.append(b)
+        self.message = name_widget(QLabel(""), "session.message", "Session message")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet(ERROR_STYLE)
+
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Due now"))
+        left.addWidget(self.due)
+        left.addWidget(chart)
+        left.addWidget(markers)
+        left.addWidget(self.message)
+        left.addStretch(1)
+
+        # --- checks and discharge
+        self.baseline = name_widget(QLabel(""), "session.baseline", "Baseline checks")
+        self.baseline.setWordWrap(True)
+        self.discharge = name_widget(QLabel(""), "session.discharge", "Discharge criteria")
+        self.discharge.setWordWrap(True)
+        escort = name_widget(QPushButton("Escort confirmed"), "session.escort", "Confirm escort")
+        escort.clicked.connect(lambda: self._do(self.workflow.confirm_escort))
+        resolved = name_widget(QPushButton("Dissociation resolved"), "session.dissociation",
+                               "Confirm dissociation resolved")
+        resolved.clicked.connect(lambda: self._do(self.workflow.confirm_dissociation_resolved))
+        self.clinician = name_widget(QLineEdit(), "session.clinician", "Clinician name for sign-off")
+        self.clinician.setPlaceholderText("clinician's name")
+        self.signoff_reason = name_widget(QLineEdit(), "session.signoff.reason",
+                                          "Reason to sign off with unmet criteria")
+        self.signoff_reason.setPlaceholderText("reason, if a criterion is not met")
+        sign_off = name_widget(QPushButton("Sign off discharge"), "session.signoff", "Sign off discharge")
+        sign_off.clicked.connect(self._sign_off)
+        checks = QGroupBox("Baseline")
+        QVBoxLayout(checks).addWidget(self.baseline)
+        dis = QGroupBox("Discharge check (a person decides)")
+        dbox = QVBoxLayout(dis)
+        dbox.addWidget(self.discharge)
+        row = QHBoxLayout()
+        row.addWidget(escort)
+        row.addWidget(resolved)
+        dbox.addLayout(row)
+        dbox.addWidget(self.clinician)
+        dbox.addWidget(self.signoff_reason)
+        dbox.addWidget(sign_off)
+        middle = QVBoxLayout()
+        middle.addWidget(checks)
+        middle.addWidget(dis)
+        middle.addStretch(1)
+
+        # --- actions and timeline
+        actions = QGroupBox("Session")
+        abox = QVBoxLayout(actions)
+        self.user = name_widget(QLabel(""), "session.user", "Signed-in user")
+        self.user.setStyleSheet("font-size: 15px; font-weight: bold;")
+        abox.addWidget(self.user)
+        for text, name, signal in (
+            ("Sign in\u2026  Ctrl+L", "session.signin", self.sign_in_requested),
+            ("Patient and plan\u2026  F10", "session.plan", self.plan_requested),
+            ("Confirm patient\u2026", "session.confirm_patient", self.confirm_patient_requested),
+            ("Proceed despite baseline BP\u2026", "session.proceed", self.proceed_requested),
+            ("Titrate rate\u2026", "session.titrate", self.titrate_requested),
+            ("End infusion\u2026", "session.end_infusion", self.end_infusion_requested),
+        ):
+            b = name_widget(QPushButton(text), name, text.split("\u2026")[0])
+            b.clicked.connect(signal)
+            abox.addWidget(b)
+        self.timeline = name_widget(QListWidget(), "session.timeline", "Session timeline")
+        right = QVBoxLayout()
+        right.addWidget(actions)
+        right.addWidget(QLabel("Timeline"))
+        right.addWidget(self.timeline, 1)
+
+        cols = QHBoxLayout(self)
+        cols.addLayout(left, 4)
+        cols.addLayout(middle, 4)
+        cols.addLayout(right, 3)
+        self._timeline_shown = 0
+
+    # ------------------------------------------------------------------ actions
+    def _do(self, action, *args) -> bool:
+        if self.workflow is None:
+            return False
+        try:
+            action(*args)
+        except WorkflowError as exc:
+            self.message.setText(str(exc))
+            return False
+        self.message.setText("")
+        self.refresh(force=True)
+        return True
+
+    def _chart(self, item: str, value, field: QLineEdit | None = None) -> None:
+        if self._do(self.workflow.chart, item, value) and field is not None:
+            field.clear()
+
+    def _note(self) -> None:
+        if self._do(self.workflow.note, self.note.text()):
+            self.note.clear()
+
+    def _marker(self, label: str) -> None:
+        self._do(self.workflow.marker, label)
+
+    def _sign_off(self) -> None:
+        reason = self.signoff_reason.text().strip() or None
+        self._do(lambda: self.workflow.sign_off(self.clinician.text().strip(), reason=reason))
+
+    # ------------------------------------------------------------------ view
+    def set_workflow(self, workflow: SessionWorkflow) -> None:
+        if workflow is not self.workflow:
+            self.workflow = workflow
+            self.timeline.clear()
+            self._timeline_shown = 0
+        self.refresh(force=True)
+
+    def refresh(self, force: bool = False) -> None:
+        wf = self.workflow
+        if wf is None:
+            return
+        now = wf.clock.now()
+        due = wf.due_items(now)
+        self.due.setText("<br>".join(f"\u25b6 {d.text}" for d in due) if due else "Nothing due")
+        self.user.setText(f"Signed in: {wf.user}" if wf.user else "Not signed in: actions need a name")
+        self.baseline.setText(criteria_html(wf.baseline_checks(now)))
+        if wf.phase in (Phase.DISCHARGE_CHECK, Phase.DISCHARGED) or force:
+            self.discharge.setText(criteria_html(wf.discharge_criteria(now)))
+        for ev in wf.timeline[self._timeline_shown:]:
+            self.timeline.insertItem(0, f"{clock_text(ev.time)}  {ev.text}  ({ev.user})")
+        self._timeline_shown = len(wf.timeline)
