@@ -71,7 +71,8 @@ def test_simulated_session_reaches_tiles_and_curves(qtbot, console, artifacts_di
     _x, y = w.monitor.waves.strips["PLETH"].curve.getData()
     assert np.isfinite(y).sum() > 300
     assert w.findChild(QLabel, "session.simulation").isVisible()
-    assert "SIMULATION" in text(w, "session.simulation")
+    assert text(w, "session.simulation") == "SIMULATION"
+    assert "normal" in w.findChild(QLabel, "session.simulation").toolTip()
     assert text(w, "pump.state") == "RUNNING"
     assert w.grab().save(str(artifacts_dir / "monitor-simulation-normal.png"))
     qtbot.mouseClick(w.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=w.tabs.tabBar().tabRect(1).center())

@@ -78,7 +78,7 @@ class SessionBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
-        row.addWidget(self.patient, 3)
+        row.addWidget(self.patient, 5)
         row.addWidget(self.due, 2)
         row.addWidget(self.phase)
         row.addWidget(self.user)
@@ -89,7 +89,8 @@ class SessionBar(QWidget):
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
         self.simulation.setVisible(session.simulated)
         if session.simulated:
-            self.simulation.setText(f"SIMULATION \u2013 {session.scenario}")
+            self.simulation.setToolTip(f"Training scenario: {session.scenario}")
+            self.simulation.setAccessibleDescription(f"Training simulation, scenario {session.scenario}")
         patient = workflow.patient
         text = patient.banner() if patient else "No patient identified"
         if workflow.mismatch and not workflow.patient_confirmed:

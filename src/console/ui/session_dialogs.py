@@ -290,7 +290,8 @@ class PatientPlanDialog(QDialog):
     def load_order(self, path: str) -> bool:
         try:
             order = load_session_order(path, self.workflow.protocol)
-        except SessionOrderError as exc:
+            self.workflow.load_order(order)  # the patient scanned next is checked against it
+        except (SessionOrderError, WorkflowError) as exc:
             self.error.setText(str(exc))
             return False
         self.patient_id.setText(order.patient.patient_id)
