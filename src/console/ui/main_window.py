@@ -69,17 +69,12 @@ class SessionBar(QWidget):
                                  f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
         self.user = name_widget(QLabel(""), "session.user_badge", "Signed-in user")
         self.user.setStyleSheet(f"font-size: 15px; color: {theme.TEXT_DIM};")
-        self.due = name_widget(QLabel(""), "session.due_badge", "Next item due")
-        self.due.setStyleSheet(f"font-size: 15px; font-weight: bold; color: {theme.ALARM_BG['medium']};")
-        self.due.setMinimumWidth(0)
-        self.due.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.clock = name_widget(QLabel("00:00"), "session.clock", "Session clock")
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
-        row.addWidget(self.patient, 5)
-        row.addWidget(self.due, 2)
+        row.addWidget(self.patient, 1)
         row.addWidget(self.phase)
         row.addWidget(self.user)
         row.addSpacing(16)
@@ -99,9 +94,6 @@ class SessionBar(QWidget):
         banner = workflow.banner(now)
         self.phase.setText(banner if workflow.plan else f"{banner} \u2013 no plan set")
         self.user.setText(workflow.user or "not signed in")
-        due = workflow.due_items(now)
-        self.due.setText(f"\u25b6 {due[0].text}" + (f" (+{len(due) - 1})" if len(due) > 1 else "") if due else "")
-        self.due.setToolTip("\n".join(d.text for d in due))
         self.clock.setText(clock_text(now))
 
 
@@ -492,6 +484,10 @@ class MainWindow(QMainWindow):
             self.monitor.refresh_tiles(session, now)
             self.monitor.pump.refresh(session, now)
             self.bar.refresh(session, self.workflow, now)
+            due = len(self.workflow.due_items(now))
+            # What is due is listed on the session tab; its title counts it from any tab.
+            self.tabs.setTabText(self.tabs.indexOf(self.session_panel),
+                                 f"Session  (F12)  \u25b6 {due} due" if due else "Session  (F12)")
         if current is self.devices and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}
