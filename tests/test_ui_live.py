@@ -184,8 +184,8 @@ def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifact
     assert any(e.kind == "alarm" and "probe off" in e.text for e in console.session.events)
     w.acknowledge_all()
     rows = panel.show_debrief()
-    assert any("probe off" in r[0] for r in rows)
-    assert any(r[3] is not None for r in rows)  # acknowledged, with the time it took
+    assert any("probe off" in r.message for r in rows)
+    assert any(r.seconds_to_acknowledge is not None for r in rows)  # acknowledged, with the time it took
     assert panel.findChild(QLabel, "instructor.status").text().endswith("Pump occlusion injected")
     assert panel.grab().save(str(artifacts_dir / "instructor-panel.png"))
     panel.close()

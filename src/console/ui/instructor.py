@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.alarms.engine import AlarmEngine
+from console.debrief import DebriefRow, debrief
 from console.ui import theme
 from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
@@ -45,18 +46,6 @@ INJECTIONS: tuple[tuple[str, str, dict], ...] = (
     ("Cuff reading now", "nibp", {}),
 )
 SPEEDS = (1, 2, 5, 10, 30, 60)
-
-
-def debrief_rows(engine: AlarmEngine) -> list[tuple[str, str, float, float | None, str]]:
-    """(message, priority reached, started, seconds to acknowledge or None, by whom) for every
-    alarm episode of the session, self-tests left out."""
-    rows = []
-    for a in engine.history:
-        if a.key.startswith("SELFTEST"):
-            continue
-        took = None if a.acknowledged_at is None else max(0.0, a.acknowledged_at - a.started)
-        rows.append((a.message, a.highest, a.started, took, a.acknowledged_by or ""))
-    return rows
 
 
 class InstructorPanel(QWidget):
@@ -121,12 +110,13 @@ class InstructorPanel(QWidget):
         self.injected.append((now, text))
         self.status.setText(f"{clock_text(now)}  {text} injected")
 
-    def show_debrief(self) -> list[tuple]:
-        rows = debrief_rows(self._engine())
+    def show_debrief(self) -> list[DebriefRow]:
+        rows = debrief(self._engine())
         self.table.setRowCount(len(rows))
-        for r, (message, priority, started, took, by) in enumerate(rows):
-            cells = (message, priority, clock_text(started),
-                     "not acknowledged" if took is None else f"{took:.0f} s", by)
+        for r, row in enumerate(rows):
+            took = row.seconds_to_acknowledge
+            cells = (row.message, row.priority, clock_text(row.started),
+                     "not acknowledged" if took is None else f"{took:.0f} s", row.acknowledged_by or "")
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         return rows
