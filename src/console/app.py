@@ -21,7 +21,7 @@ from console.dose import DosePlan
 from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
 from console.session import Session
-from console.sources import ConnectionRequest, DeviceSpec, Sources
+from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
 from console.workflow import SessionWorkflow
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -35,25 +35,6 @@ def request_from_args(args: argparse.Namespace) -> ConnectionRequest | None:
     pump = DeviceSpec(args.pump, "icl") if args.pump else None
     if vitals or pump:
         return ConnectionRequest(vitals=vitals, pump=pump, capture_dir=capture)
-    return None
-
-
-def check_request(request: ConnectionRequest) -> str | None:
-    """Why the request cannot work at all (exit 2), or None."""
-    if request.simulate:
-        from simulator.engine import list_scenarios
-
-        names = [name for name, _ in list_scenarios()]
-        if request.simulate not in names:
-            return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
-        return None
-    from console.transport import open_check
-
-    for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
-        if spec is not None:
-            problem = open_check(spec.url, protocol=spec.protocol, baudrate=spec.baudrate)
-            if problem:
-                return f"cannot open the {device} device {spec.url}: {problem}"
     return None
 
 

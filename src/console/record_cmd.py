@@ -30,7 +30,7 @@ from console.clinical import ProtocolFileError, load_protocol
 from console.recording import store
 from console.recording.recorder import FlushInfo, Recorder
 from console.session import Session
-from console.sources import ConnectionRequest, DeviceSpec, Sources
+from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
 
 LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
 RECORDING_ALARM = "RECORDING"
@@ -69,25 +69,6 @@ def _request(args: argparse.Namespace) -> ConnectionRequest:
     return ConnectionRequest(vitals=vitals, pump=pump)
 
 
-def _check(request: ConnectionRequest) -> str | None:
-    """Why the request cannot work at all, or None (the same checks as the window's)."""
-    if request.simulate:
-        from simulator.engine import list_scenarios
-
-        names = [name for name, _ in list_scenarios()]
-        if request.simulate not in names:
-            return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
-        return None
-    from console.transport import open_check
-
-    for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
-        if spec is not None:
-            problem = open_check(spec.url, protocol=spec.protocol, baudrate=spec.baudrate)
-            if problem:
-                return f"cannot open the {device} device {spec.url}: {problem}"
-    return None
-
-
 def _scenario_docs(scenario) -> tuple[dict | None, dict | None]:
     """A simulated scenario's (fictional) patient and its plan, as JSON-ready dicts."""
     if scenario is None:
@@ -108,7 +89,7 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
-    problem = _check(request)
+    problem = check_request(request)
     if problem:
         print(f"record: {problem}", file=sys.stderr)
         return 2

@@ -47,6 +47,26 @@ class ConnectionRequest:
         return self.simulate is not None
 
 
+def check_request(request: ConnectionRequest) -> str | None:
+    """Why the request cannot work at all (the commands exit 2 with this), or None: an unknown
+    training scenario, or a device that cannot be opened once."""
+    if request.simulate:
+        from simulator.engine import list_scenarios
+
+        names = [name for name, _ in list_scenarios()]
+        if request.simulate not in names:
+            return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
+        return None
+    from console.transport import open_check
+
+    for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
+        if spec is not None:
+            problem = open_check(spec.url, protocol=spec.protocol, baudrate=spec.baudrate)
+            if problem:
+                return f"cannot open the {device} device {spec.url}: {problem}"
+    return None
+
+
 class Sources:
     """Starts and stops the transport for one ConnectionRequest."""
 
