@@ -263,11 +263,11 @@ class MainWindow(QMainWindow):
         self.devices = DevicesView()
         self.devices.connect_requested.connect(self.connect_requested)
         self.tabs = name_widget(QTabWidget(), "tabs", "Views")
-        self.tabs.addTab(self.monitor, "Monitor  (F2)")
-        self.tabs.addTab(self.trends, "Trends  (F3)")
-        self.tabs.addTab(self.devices, "Devices  (F4)")
-        self.tabs.addTab(self.alarm_log, "Alarm log  (F9)")
-        self.tabs.addTab(self.session_panel, "Session  (F12)")
+        self.tabs.addTab(self.monitor, "Monitor F2")
+        self.tabs.addTab(self.trends, "Trends F3")
+        self.tabs.addTab(self.devices, "Devices F4")
+        self.tabs.addTab(self.alarm_log, "Alarm log F9")
+        self.tabs.addTab(self.session_panel, "Session F12")
         self.tabs.setCornerWidget(self.alarm_bar.controls, Qt.Corner.TopRightCorner)
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
 
@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
             due = len(self.workflow.due_items(now))
             # What is due is listed on the session tab; its title counts it from any tab.
             self.tabs.setTabText(self.tabs.indexOf(self.session_panel),
-                                 f"Session  (F12)  \u25b6 {due} due" if due else "Session  (F12)")
+                                 f"Session F12 \u25b6 {due} due" if due else "Session F12")
         if current is self.devices and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}

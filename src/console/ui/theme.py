@@ -49,7 +49,7 @@ STYLE_SHEET = f"""
 QWidget {{ background: {BACKGROUND}; color: {TEXT}; font-family: "{FONT_FAMILY}"; font-size: 13px; }}
 QFrame#panel, QFrame[panel="true"] {{ background: {PANEL}; border: 1px solid {PANEL_EDGE}; border-radius: 4px; }}
 QTabWidget::pane {{ border: 0; }}
-QTabBar::tab {{ background: {PANEL}; color: {TEXT_DIM}; padding: 6px 18px; border: 1px solid {PANEL_EDGE};
+QTabBar::tab {{ background: {PANEL}; color: {TEXT_DIM}; padding: 6px 10px; border: 1px solid {PANEL_EDGE};
                border-bottom: 0; font-size: 14px; }}
 QTabBar::tab:selected {{ color: {TEXT}; background: #161b22; font-weight: bold; }}
 QPushButton {{ background: #21262d; border: 1px solid {PANEL_EDGE}; border-radius: 4px; padding: 6px 14px; }}
