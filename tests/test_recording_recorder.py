@@ -301,3 +301,40 @@ def test_a_removed_directory_fails_until_it_is_back_then_everything_is_written(t
     rec.close()
     assert count(d / "s.sqlite", "samples") == 2 * seq
     assert stat.S_IMODE((d / "s.sqlite").stat().st_mode) == 0o600
+
+
+def test_workflow_actions_are_recorded_with_the_user_and_the_plan_in_force_follows(tmp_path):
+    import json
+
+    from console.alarms.engine import AlarmEngine
+    from console.clinical import load_protocol
+    from console.dose import DosePlan
+    from console.patient import Patient
+    from console.recording.export import export_csv
+    from console.session import Session
+    from console.workflow import SessionWorkflow
+
+    clock = FakeClock()
+    protocol = load_protocol()
+    session = Session(protocol, clock)
+    engine = AlarmEngine(protocol, user="os")
+    workflow = SessionWorkflow(protocol, session, engine)
+    rec = make(tmp_path, clock)
+    rec.attach(session, engine)
+    rec.attach_workflow(workflow)
+    workflow.sign_in("Nurse Kim")
+    workflow.identify(Patient(patient_id="MRN-9", name="Jo Bloggs"))
+    workflow.set_plan(DosePlan(weight_kg=70, dose_mg_per_kg=0.5, duration_min=40, bag_mg=35, bag_ml=50))
+    workflow.note("patient comfortable")
+    clock.advance(1.5)
+    rec.tick(clock.now())
+    rec.close()
+    export_csv(rec.path, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "session.json").read_text())
+    assert doc["patient"]["patient_id"] == "MRN-9" and doc["plan"]["bag_ml"] == 50
+    import csv
+
+    with open(tmp_path / "out" / "events.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    notes = [r for r in rows if r["text"] == "patient comfortable"]
+    assert len(notes) == 1 and notes[0]["user"] == "Nurse Kim"  # once, not again from the session timeline

@@ -403,8 +403,16 @@ class Recorder:
         """Record every workflow action (sign-in, patient, plan, titration, charting, notes,
         markers, sign-off) with the user who did it and its values. The workflow mirrors some
         of them onto the session timeline; those copies are not recorded twice."""
-        workflow.listeners.append(
-            lambda ev: self.add_event(ev.time, ev.kind, ev.text, user=ev.user, data=ev.data))
+        def on_event(ev: Any) -> None:
+            self.add_event(ev.time, ev.kind, ev.text, user=ev.user, data=ev.data)
+            # The patient and the plan in force follow the workflow (identification,
+            # a new plan, a titration): the record keeps the current ones.
+            if ev.kind in ("patient", "patient_confirmed") and workflow.patient is not None:
+                self.set_patient(workflow.patient, t=ev.time)
+            if ev.kind in ("plan", "titration") and workflow.plan is not None:
+                self.set_plan(workflow.plan, t=ev.time)
+
+        workflow.listeners.append(on_event)
         self._workflow_kinds = frozenset({"chart", "note", "marker", "phase"})
 
     def file_time(self, session_time: float) -> float:
