@@ -353,3 +353,103 @@ def run_window(args: argparse.Namespace) -> int:
     window.timer.stop()
     console.stop()
     return exit_code[0]
+
+
+def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0, start: float = 0.0):
+    """Replay a session file through the monitor window from ``start`` (file time): the same
+    drain, session, alarm evaluation and views as live. The session bar says REPLAY; nothing
+    is recorded and no alarm sounds (a replay must never be taken for a patient at the bed).
+    Raises NotASessionFile. Closing the window stops the replay."""
+    from PySide6.QtCore import Qt
+
+    from console.recording.replay import ReplaySession, ReplaySource
+    from console.ui.main_window import MainWindow
+
+    source = ReplaySource(path, speed=speed, start=start)
+    session = ReplaySession(protocol, source.clock, plan=source.plan if isinstance(source.plan, DosePlan) else None,
+                            patient=source.patient if isinstance(source.patient, Patient) else None,
+                            simulated=bool(source.meta.get("simulated")), scenario=source.meta.get("scenario"))
+    session.replay_of = Path(path)
+    for device in ("vitals", "pump"):
+        session.set_device_url(device, source.url(device))
+    engine = AlarmEngine(protocol, user="replay")
+    workflow = SessionWorkflow(protocol, session, engine, source.clock)
+    window = MainWindow(protocol, session, source, engine, workflow)
+    window.setWindowTitle(f"Infusion console \u2013 REPLAY of {Path(path).name} \u2013 not live")
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.replay_source = source
+    window.destroyed.connect(lambda *_: source.stop())
+    window.resize(1280, 800)
+    source.start()
+    window.start()
+    window.show()
+    return window
+
+
+def run_review(args: argparse.Namespace) -> int:
+    """``--review PATH``: the review screen for a session file; with ``--replay``, the monitor
+    window replays it at ``--speed``. ``--quit-after`` counts wall seconds in review (nothing
+    runs there) and session seconds in a replay; ``--screenshot`` saves the window first."""
+    from console.recording import NotASessionFile
+    from console.recording.replay import load_review
+
+    try:
+        protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
+        review = None if args.replay else load_review(args.review, protocol)
+        if args.replay:
+            from console.recording.replay import ReplaySource
+
+            ReplaySource(args.review)  # checks the file is a readable session before any window
+    except (ProtocolFileError, NotASessionFile) as exc:
+        print(f"infusion-console: cannot review {args.review}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("infusion-console")
+    app.setApplicationVersion(__version__)
+    if args.replay:
+        window = open_replay(protocol, args.review, args.speed)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)  # the screenshot needs it after
+    else:
+        from console.ui.review import ReviewWindow
+
+        window = ReviewWindow(review, lambda start, speed: open_replay(protocol, args.review, speed, start))
+        window.resize(1280, 860)
+        window.show()
+
+    def finish() -> None:
+        if args.screenshot:
+            if args.replay:
+                window.refresh(force=True)
+            path = Path(args.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(path)):
+                print(f"infusion-console: cannot save screenshot {path}", file=sys.stderr)
+        app.quit()
+
+    if args.quit_after:
+        if args.replay:
+            def check_quit() -> None:
+                if window.session.now() >= args.quit_after:
+                    quit_timer.stop()
+                    finish()
+
+            quit_timer = QTimer(window)
+            quit_timer.timeout.connect(check_quit)
+            quit_timer.start(20)
+        else:
+            QTimer.singleShot(int(args.quit_after * 1000), finish)
+    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    app.exec()
+    if args.replay:
+        window.timer.stop()
+        window.replay_source.stop()
+    else:
+        window.close()  # stops the replays opened from it
+    return EXIT_OK

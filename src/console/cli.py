@@ -61,7 +61,7 @@ def build_window_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", metavar="SCENARIO",
                    help="training: run the bundled simulator in-process (infusion-sim --list)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
-    p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
+    p.add_argument("--speed", type=_speed, default=1.0, help="simulation (or --replay) speed factor")
     p.add_argument("--record", metavar="PATH",
                    help="session record file to create (default: a new file in the user's data directory)")
     p.add_argument("--resume", metavar="PATH", help="resume recording into a session file left open by a crash")
@@ -70,6 +70,8 @@ def build_window_parser() -> argparse.ArgumentParser:
                         "(read back with: infusion-console decode FILE)")
     p.add_argument("--session", metavar="FILE.json",
                    help="the session order (patient, dose plan, reasons for soft limits) as JSON")
+    p.add_argument("--review", metavar="PATH", help="review a recorded session file (not live monitoring)")
+    p.add_argument("--replay", action="store_true", help="with --review: replay it in the monitor window at --speed")
     p.add_argument("--quit-after", type=_positive_seconds, metavar="SECONDS",
                    help="close cleanly after this many seconds of session time")
     p.add_argument("--screenshot", metavar="PNG", help="save the window just before quitting")
@@ -91,6 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         print("infusion-console: --simulate cannot be combined with --vitals/--pump "
               "(simulated data must never mix with a real patient's)", file=sys.stderr)
         return EXIT_USAGE
+    if args.replay and not args.review:
+        print("infusion-console: --replay needs --review PATH (the session file to replay)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.review:
+        if args.vitals or args.pump or args.simulate or args.record or args.resume or args.session:
+            print("infusion-console: --review shows a recorded session; it cannot be combined with "
+                  "devices, --simulate, --record, --resume or --session", file=sys.stderr)
+            return EXIT_USAGE
+        from console.app import run_review
+
+        return run_review(args)
     from console.app import run_window  # Qt is imported only here
 
     return run_window(args)

@@ -413,6 +413,8 @@ class ReplaySource:
         try:
             self.meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
             self.end = store.last_time(conn) or 0.0
+            self.patient = _model(Patient, _latest(conn, "patient"))  # for the window's session bar
+            self.plan = _model(DosePlan, _latest(conn, "plan"))
         except (sqlite3.Error, ValueError) as exc:
             raise _unreadable(self.path, exc) from None
         finally:

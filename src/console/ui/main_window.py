@@ -82,8 +82,12 @@ class SessionBar(QWidget):
         row.addWidget(self.clock)
 
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
-        self.simulation.setVisible(session.simulated)
-        if session.simulated:
+        replay = getattr(session, "replay_of", None)  # a recorded session replayed: never live
+        self.simulation.setVisible(session.simulated or replay is not None)
+        if replay is not None:
+            self.simulation.setText("REPLAY \u2013 not live")
+            self.simulation.setAccessibleDescription(f"Replay of the recorded session {replay}, not live")
+        elif session.simulated:
             self.simulation.setToolTip(f"Training scenario: {session.scenario}")
             self.simulation.setAccessibleDescription(f"Training simulation, scenario {session.scenario}")
         patient = workflow.patient
@@ -296,6 +300,7 @@ class MainWindow(QMainWindow):
             (("Ctrl+D",), self.connect_requested.emit),
             (("Ctrl+I",), self.open_instructor),
             (("F11",), self._toggle_full_screen),
+            (("Ctrl+E",), self.export_session),
         ):
             for key in keys:
                 QShortcut(QKeySequence(key), self, activated=action)
@@ -442,6 +447,12 @@ class MainWindow(QMainWindow):
         panel.show()
         panel.raise_()
         return panel
+
+    def export_session(self):
+        """Ctrl+E: this session's record as CSV into a folder the nurse chooses."""
+        from console.ui.review import export_session
+
+        return export_session(self, getattr(self.console, "recorder", None))
 
     def closeEvent(self, event) -> None:
         panel = getattr(self, "instructor", None)
