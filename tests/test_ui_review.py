@@ -192,3 +192,35 @@ def test_cli_review_of_what_cannot_be_read_exits_2(tmp_path, args, words):
     bad.write_text("not a session")
     out = run_cli(*[a.replace("{bad}", str(bad)) for a in args])
     assert out.returncode == 2 and words in out.stderr
+
+
+def test_ctrl_e_exports_the_live_session_after_writing_what_is_in_memory(qtbot, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from console.clock import FakeClock
+    from console.recording import Recorder
+    from console.records import Received, Sentence
+    from console.session import Session
+    from console.ui.main_window import MainWindow
+
+    protocol = load_protocol()
+    clock = FakeClock()
+    session = Session(protocol, clock)
+    window = MainWindow(protocol, session, None)
+    qtbot.addWidget(window)
+    box = window.export_session()
+    assert "not being recorded" in box.text()
+    box.close()
+    recorder = Recorder(tmp_path / "live.sqlite", clock, background=False)
+    recorder.attach(session)
+    clock.advance(0.5)  # before the flush interval: the sample is only in memory
+    session.ingest(Received("vitals", Sentence("VS", 1, 500, {"HR": 71}), 0.5, clock.wall()))
+    window.console = SimpleNamespace(recorder=recorder)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
+    box = window.export_session()
+    assert box.text().startswith("Exported to") and box.objectName() == "export.result"
+    assert "HR,71" in (out / "samples.csv").read_text()
+    box.close()
+    recorder.close()
