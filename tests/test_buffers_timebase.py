@@ -60,3 +60,16 @@ def test_timebase_small_backward_step_between_sentence_types_is_not_a_restart():
     tb.to_session(10_000, rx_time=10.0)
     tb.to_session(9_900, rx_time=10.01)  # a WF chunk stamped at its first sample
     assert tb.reanchors == 0
+
+
+def test_a_fast_simulation_is_not_mistaken_for_a_device_clock_jump():
+    from console.clock import ScaledClock
+    from console.timebase import lag_tolerance_for
+
+    assert lag_tolerance_for(object()) == 10.0  # real devices: the wall clock
+    assert lag_tolerance_for(ScaledClock(600)) == 600.0
+    tb = DeviceTimebase(lag_tolerance_for(ScaledClock(600)))
+    tb.to_session(0, rx_time=0.0)
+    # at 600x one 20 ms read delivers 12 s of samples at once: a lag, not a jump
+    assert tb.to_session(1_000, rx_time=12.0) == pytest.approx(1.0)
+    assert tb.reanchors == 0

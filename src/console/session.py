@@ -33,7 +33,7 @@ from console.records import (
     Sentence,
     WaveformChunk,
 )
-from console.timebase import DeviceTimebase
+from console.timebase import DeviceTimebase, lag_tolerance_for
 
 WAVEFORM_SECONDS = 12.0  # ring length per channel: the widest sweep window plus margin
 DOSE_SERIES = "DOSE_MG"  # cumulative delivered dose (VI x CONC), a derived trend
@@ -125,8 +125,9 @@ class Session:
         self.patient = patient
         self.simulated = simulated
         self.scenario = scenario
+        tolerance = lag_tolerance_for(clock)
         self.devices: dict[Device, DeviceState] = {
-            "vitals": DeviceState("vitals"), "pump": DeviceState("pump"),
+            d: DeviceState(d, timebase=DeviceTimebase(tolerance)) for d in ("vitals", "pump")
         }
         self.latest: dict[str, _Latest] = {}
         self.seen: set[str] = set()  # metrics some device has sent a value for this session

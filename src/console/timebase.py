@@ -14,8 +14,17 @@ MS_WRAP = 2**32
 REANCHOR_LAG_S = 10.0  # device time this far behind arrival: the device clock jumped
 
 
+def lag_tolerance_for(clock: object) -> float:
+    """How far behind arrival device time may fall before it counts as a clock jump. A
+    simulation at speed X delivers X times more session time per wall-clock hiccup (at 600x
+    one 20 ms read carries 12 s of data), so the tolerance grows with the speed."""
+    speed = float(getattr(clock, "speed", 1.0) or 1.0)
+    return REANCHOR_LAG_S * max(1.0, speed / 10.0)
+
+
 class DeviceTimebase:
-    def __init__(self) -> None:
+    def __init__(self, lag_tolerance_s: float = REANCHOR_LAG_S) -> None:
+        self.lag_tolerance_s = lag_tolerance_s
         self.offset: float | None = None  # session seconds at device ms == 0
         self._last_ms: int | None = None
         self.reanchors = 0
@@ -38,7 +47,7 @@ class DeviceTimebase:
             self.reanchors += 1
         elif lag < self.offset:
             self.offset = lag
-        elif lag - self.offset > REANCHOR_LAG_S:
+        elif lag - self.offset > self.lag_tolerance_s:
             self.offset = lag
             self.reanchors += 1
         self._last_ms = ms

@@ -47,7 +47,7 @@ from console.records import (
     Sentence,
     WaveformChunk,
 )
-from console.timebase import DeviceTimebase
+from console.timebase import REANCHOR_LAG_S, DeviceTimebase, lag_tolerance_for
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,9 @@ class _Mapper:
     same calls in the same order, reset on link down), so the record holds exactly the times
     the console plotted. Also tracks a device refused for an unsupported protocol."""
 
-    def __init__(self) -> None:
-        self.timebase = {"vitals": DeviceTimebase(), "pump": DeviceTimebase()}
+    def __init__(self, lag_tolerance_s: float = REANCHOR_LAG_S) -> None:
+        # The same tolerance as the session's (it depends on the clock's speed).
+        self.timebase = {"vitals": DeviceTimebase(lag_tolerance_s), "pump": DeviceTimebase(lag_tolerance_s)}
         self.unsupported: dict[str, str | None] = {"vitals": None, "pump": None}
 
 
@@ -327,7 +328,7 @@ class Recorder:
         self.on_failure = on_failure
         self.on_recovered = on_recovered
         self._batch = Batch()
-        self._map = _Mapper()
+        self._map = _Mapper(lag_tolerance_for(clock))
         self._engine: Any = None
         self._session: Any = None
         self._session_events_seen = 0

@@ -84,8 +84,11 @@ class SessionBar(QWidget):
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
         replay = getattr(session, "replay_of", None)  # a recorded session replayed: never live
         self.simulation.setVisible(session.simulated or replay is not None)
-        if replay is not None:
+        if replay is not None and self.simulation.text() != "REPLAY \u2013 not live":
             self.simulation.setText("REPLAY \u2013 not live")
+            # Violet, as the review screen: a replay is neither live nor training.
+            self.simulation.setStyleSheet(f"background: {theme.REVIEW}; color: #fff; font-size: 20px;"
+                                          " font-weight: bold; padding: 4px 14px; border-radius: 3px;")
             self.simulation.setAccessibleDescription(f"Replay of the recorded session {replay}, not live")
         elif session.simulated:
             self.simulation.setToolTip(f"Training scenario: {session.scenario}")
@@ -262,6 +265,7 @@ class MainWindow(QMainWindow):
         self.session_panel.proceed_requested.connect(self.open_proceed)
         self.session_panel.end_infusion_requested.connect(self.open_end_infusion)
         self.session_panel.confirm_patient_requested.connect(self.open_confirm_patient)
+        self.session_panel.export_requested.connect(self.export_session)
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
         self.devices = DevicesView()

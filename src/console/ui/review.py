@@ -45,7 +45,7 @@ from console.ui.alarm_log import AlarmLogView
 from console.ui.tiles import name_widget
 from console.ui.trends import EVENT_COLOURS, SessionTimeAxis, TrendsView, clock_text
 
-REVIEW_COLOUR = "#7c4dff"  # violet: no alarm colour, not the training orange
+REVIEW_COLOUR = theme.REVIEW  # violet: no alarm colour, not the training orange
 WAVE_HALF_WINDOW_S = 10.0  # waveforms shown either side of the chosen time
 SCRUB_STEPS_PER_S = 10  # scrubber resolution: 0.1 s
 SPEEDS = (1, 2, 5, 10, 30, 60)

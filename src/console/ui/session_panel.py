@@ -45,6 +45,7 @@ class SessionPanel(QWidget):
     proceed_requested = Signal()
     end_infusion_requested = Signal()
     confirm_patient_requested = Signal()
+    export_requested = Signal()
 
     def __init__(self, marker_labels: tuple[str, ...]) -> None:
         super().__init__()
@@ -157,6 +158,7 @@ class SessionPanel(QWidget):
             ("Proceed despite baseline BP\u2026", "session.proceed", self.proceed_requested),
             ("Titrate rate\u2026", "session.titrate", self.titrate_requested),
             ("End infusion\u2026", "session.end_infusion", self.end_infusion_requested),
+            ("Export record (CSV)\u2026  Ctrl+E", "session.export", self.export_requested),
         ):
             b = name_widget(QPushButton(text), name, text.split("\u2026")[0])
             b.clicked.connect(signal)

@@ -41,6 +41,7 @@ ALARM_FG = {"high": "#ffffff", "medium": "#000000", "low": "#000000"}
 LINK = {"none": "#8b949e", "up": "#00e676", "waiting": "#ffd600", "connecting": "#ffd600", "lost": "#ff1744",
         "down": "#ff1744"}
 SIMULATION = "#ff6d00"
+REVIEW = "#7c4dff"  # recorded sessions (review and replay): violet, never mistaken for live
 
 FONT_FAMILY = "DejaVu Sans"
 DIGIT_FAMILY = "DejaVu Sans Mono"  # fixed-width digits: values never shift as they change
