@@ -81,11 +81,13 @@ class AlarmArea(QWidget):
         for i, row in enumerate(self.rows):
             if i < len(alarms):
                 a = alarms[i]
-                row.setText(alarm_text(a, now))
-                row.setProperty("alarm_key", a.key)
-                row.setAccessibleName(f"Alarm {a.message}, {a.priority} priority")
-                row.setAccessibleDescription(alarm_text(a, now))
-                row.setToolTip("Click to acknowledge")
+                text = alarm_text(a, now)
+                if row.text() != text:  # this runs every frame: touch Qt only on a change
+                    row.setText(text)
+                    row.setProperty("alarm_key", a.key)
+                    row.setAccessibleName(f"Alarm {a.message}, {a.priority} priority")
+                    row.setAccessibleDescription(text)
+                    row.setToolTip("Click to acknowledge")
                 on = lit(a.priority) and not a.acknowledged
                 bg = theme.ALARM_BG[a.priority] if on else theme.PANEL
                 fg = theme.ALARM_FG[a.priority] if on else theme.ALARM_BG[a.priority]
@@ -94,9 +96,10 @@ class AlarmArea(QWidget):
                          " border-radius: 3px; }")
                 row.setVisible(True)
             else:
-                row.setText("" if i else self.empty_text)
-                row.setProperty("alarm_key", "")
-                row.setAccessibleName(f"{self.accessibleName()} row {i + 1}")
+                if row.property("alarm_key") or row.text() != ("" if i else self.empty_text):
+                    row.setText("" if i else self.empty_text)
+                    row.setProperty("alarm_key", "")
+                    row.setAccessibleName(f"{self.accessibleName()} row {i + 1}")
                 style = (f"QPushButton {{ background: transparent; color: {theme.TEXT_DIM}; font-size: 15px;"
                          " text-align: left; padding: 2px 10px; border: 0; }")
                 row.setVisible(True)
@@ -172,4 +175,6 @@ class AlarmBar(QWidget):
         acked = [a for a in shown if a.acknowledged and a.active]
         if acked:
             states.append(f"{SYMBOL['acknowledged']} ACKNOWLEDGED: {len(acked)}")
-        self.state.setText("   ".join(states))
+        text = "   ".join(states)
+        if self.state.text() != text:
+            self.state.setText(text)

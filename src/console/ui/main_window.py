@@ -501,8 +501,10 @@ class MainWindow(QMainWindow):
             self.bar.refresh(session, self.workflow, now)
             due = len(self.workflow.due_items(now))
             # What is due is listed on the session tab; its title counts it from any tab.
-            self.tabs.setTabText(self.tabs.indexOf(self.session_panel),
-                                 f"Session F12 \u25b6 {due} due" if due else "Session F12")
+            label = f"Session F12 \u25b6 {due} due" if due else "Session F12"
+            index = self.tabs.indexOf(self.session_panel)
+            if self.tabs.tabText(index) != label:
+                self.tabs.setTabText(index, label)
         if current is self.devices and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}
