@@ -260,6 +260,42 @@ class PickerFlow:
                                self.console.engine, self.console.workflow)
 
 
+def arrange_quit(app, window, args: argparse.Namespace, now=None) -> None:
+    """--quit-after closes cleanly after that many seconds (of session time when ``now`` is
+    given, of wall time otherwise), --screenshot saves the window just before; Ctrl-C and
+    SIGTERM close cleanly too."""
+    from PySide6.QtCore import QTimer
+
+    def finish() -> None:
+        if args.screenshot:
+            refresh = getattr(window, "refresh", None)
+            if now is not None and refresh is not None:
+                refresh(force=True)
+            path = Path(args.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(path)):
+                print(f"infusion-console: cannot save screenshot {path}", file=sys.stderr)
+        app.quit()
+
+    if args.quit_after and now is None:
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    elif args.quit_after:
+        def check_quit() -> None:
+            if now() >= args.quit_after:
+                quit_timer.stop()
+                finish()
+
+        quit_timer = QTimer(window)
+        quit_timer.timeout.connect(check_quit)
+        quit_timer.start(20)
+    # Qt's loop must wake up now and then to let Python see a signal.
+    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+
+
 def run_window(args: argparse.Namespace) -> int:
     try:
         protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
@@ -310,33 +346,7 @@ def run_window(args: argparse.Namespace) -> int:
     controller = PickerFlow(console, window)
     open_picker = controller.open_picker
     window.connect_requested.connect(open_picker)
-    exit_code = [EXIT_OK]
-
-    def finish() -> None:
-        if args.screenshot:
-            window.refresh(force=True)
-            path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(path)):
-                print(f"infusion-console: cannot save screenshot {path}", file=sys.stderr)
-        app.quit()
-
-    if args.quit_after:
-        def check_quit() -> None:
-            if console.session.now() >= args.quit_after:
-                quit_timer.stop()
-                finish()
-
-        quit_timer = QTimer(window)
-        quit_timer.timeout.connect(check_quit)
-        quit_timer.start(20)
-
-    # Ctrl-C / SIGTERM close cleanly: Qt's loop must wake up to let Python see the signal.
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(200)
+    arrange_quit(app, window, args, lambda: console.session.now())  # the session may be replaced
 
     from console.ui.audio import AlarmSound
 
@@ -352,7 +362,7 @@ def run_window(args: argparse.Namespace) -> int:
     app.exec()
     window.timer.stop()
     console.stop()
-    return exit_code[0]
+    return EXIT_OK
 
 
 def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0, start: float = 0.0):
@@ -403,7 +413,7 @@ def run_review(args: argparse.Namespace) -> int:
     except (ProtocolFileError, NotASessionFile) as exc:
         print(f"infusion-console: cannot review {args.review}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -419,33 +429,7 @@ def run_review(args: argparse.Namespace) -> int:
         window.resize(1280, 860)
         window.show()
 
-    def finish() -> None:
-        if args.screenshot:
-            if args.replay:
-                window.refresh(force=True)
-            path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(path)):
-                print(f"infusion-console: cannot save screenshot {path}", file=sys.stderr)
-        app.quit()
-
-    if args.quit_after:
-        if args.replay:
-            def check_quit() -> None:
-                if window.session.now() >= args.quit_after:
-                    quit_timer.stop()
-                    finish()
-
-            quit_timer = QTimer(window)
-            quit_timer.timeout.connect(check_quit)
-            quit_timer.start(20)
-        else:
-            QTimer.singleShot(int(args.quit_after * 1000), finish)
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(200)
+    arrange_quit(app, window, args, (lambda: window.session.now()) if args.replay else None)
     app.exec()
     if args.replay:
         window.timer.stop()
