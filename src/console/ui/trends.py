@@ -28,7 +28,9 @@ ROWS: tuple[tuple[str, tuple[tuple[str, str, str, str], ...], tuple[float, float
     ("Pump mL/h", (("PUMP_RATE", "Rate", theme.PARAMETER["PUMP"], "step"),), (0, 200)),
     ("Dose mg", ((DOSE_SERIES, "Dose", theme.PARAMETER["DOSE_MG"], "line"),), (0, 60)),
 )
-EVENT_COLOURS = {"alarm": theme.ALARM_BG["high"], "link": "#ff8a80", "pump": theme.PARAMETER["PUMP"]}
+LABEL_ROWS = (0.95, 0.7, 0.45, 0.2)  # where event labels sit on the top plot, in turn
+EVENT_COLOURS = {"alarm": theme.ALARM_BG["high"], "link": "#ff8a80", "pump": theme.PARAMETER["PUMP"],
+                 "phase": theme.TEXT, "marker": "#82b1ff", "note": "#b0bec5", "chart": "#b9f6ca"}
 
 
 def clock_text(seconds: float) -> str:
@@ -74,6 +76,7 @@ class TrendsView(QWidget):
         self._versions: dict[str, int] = {}
         self.cross: list[pg.InfiniteLine] = []
         self._event_count = 0
+        self._labels = 0
         self._span: float | None = None
         first: pg.PlotItem | None = None
         for row, (title, series, yr) in enumerate(ROWS):
@@ -129,6 +132,7 @@ class TrendsView(QWidget):
             self._session = session
             self._versions.clear()
             self._event_count = 0
+            self._labels = 0
             for p in self.plots:
                 for item in list(p.items):
                     if getattr(item, "_is_event", False):
@@ -150,14 +154,21 @@ class TrendsView(QWidget):
 
     def _add_events(self, session: Session) -> None:
         for ev in session.events[self._event_count:]:
+            if ev.kind == "pump" and any(e.kind == "phase" for e in session.events):
+                continue  # the workflow's phase event says the same ("infusion started")
             colour = EVENT_COLOURS.get(ev.kind, theme.TEXT_DIM)
+            if ev.kind == "alarm":  # "medium alarm: ..." takes its priority's colour
+                colour = theme.ALARM_BG.get(ev.text.split(" ", 1)[0], colour)
+            # Only the top plot carries the text; routine "link up" events get none. Labels
+            # step down the plot in turn so that events close in time stay readable.
+            labelled = not ev.text.endswith(("link up", "link up: training simulation"))
+            position = LABEL_ROWS[self._labels % len(LABEL_ROWS)]
+            self._labels += labelled
             for i, p in enumerate(self.plots):
-                # Only the top plot carries the text; routine "link up" events get no label.
-                labelled = i == 0 and not ev.text.endswith(("link up", "link up: training simulation"))
-                line = pg.InfiniteLine(ev.time, angle=90, pen=pg.mkPen(colour, width=1),
-                                       label=ev.text if labelled else None,
-                                       labelOpts={"position": 0.95, "color": colour, "anchors": [(0, 0), (0, 0)]}
-                                       if labelled else None)
+                text = ev.text if labelled and i == 0 else None
+                line = pg.InfiniteLine(ev.time, angle=90, pen=pg.mkPen(colour, width=1), label=text,
+                                       labelOpts={"position": position, "color": colour,
+                                                  "anchors": [(0, 0), (0, 0)]} if text else None)
                 line._is_event = True
                 line.setToolTip(f"{clock_text(ev.time)} {ev.text}")
                 p.addItem(line, ignoreBounds=True)
