@@ -31,6 +31,7 @@ from console.recording import store
 from console.recording.recorder import FlushInfo, Recorder
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
+from console.workflow import SessionWorkflow
 
 LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
 RECORDING_ALARM = "RECORDING"
@@ -157,6 +158,16 @@ def main(argv: list[str]) -> int:
     if plan:
         recorder.set_plan(plan)
     recorder.attach(session, engine)
+    # The session workflow runs too, so the advisories (cuff due, plan mismatch, over-delivery,
+    # overrun, baseline BP, rise over baseline) land in the log as they would at the bedside.
+    workflow = SessionWorkflow(protocol, session, engine, clock)
+    recorder.attach_workflow(workflow)
+    if request.simulated:
+        from console.app import scenario_order  # no Qt at import: app loads Qt only in run_window
+
+        order = scenario_order(sources.scenario, protocol)
+        if order is not None:
+            workflow.load_order(order)
     recorder.add_event(clock.now(), "user_action", "recording started (headless)", user=args.user,
                        data={"out": str(out)})
 
@@ -165,6 +176,7 @@ def main(argv: list[str]) -> int:
         while not stop.is_set():
             session.drain(sources.queue)
             now = clock.now()
+            workflow.update(now)
             engine.evaluate(session, now)
             recorder.tick(now)
             if args.duration is not None and now >= args.duration:
