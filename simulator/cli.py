@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -80,8 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
-        for name, description in list_scenarios():
-            print(f"{name:24} {description}")
+        try:
+            for name, description in list_scenarios():
+                print(f"{name:24} {description}")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `infusion-sim --list | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if args.vitals is None and args.pump is None:
         parser.error("give --vitals OUT and/or --pump OUT")
