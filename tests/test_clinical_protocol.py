@@ -79,3 +79,16 @@ def test_missing_and_invalid_files_say_which_and_why(tmp_path):
     f.write_text(json.dumps(bad))
     with pytest.raises(ProtocolFileError, match=r"limits\.SPO2\.bands\.0"):
         load_protocol(f)
+
+
+def test_a_site_protocol_file_is_taken_from_the_environment(tmp_path, monkeypatch):
+    from console.clinical import SITE_PROTOCOL_ENV, site_protocol
+
+    data = load_protocol().model_dump(mode="json", by_alias=True)
+    data["limits"]["HR"]["bands"][0]["above"] = 110
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps(data))
+    monkeypatch.setenv(SITE_PROTOCOL_ENV, str(site))
+    assert site_protocol().limits["HR"].bands[0].above == 110
+    monkeypatch.delenv(SITE_PROTOCOL_ENV)
+    assert site_protocol().limits["HR"].bands[0].above == 120

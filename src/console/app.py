@@ -16,7 +16,7 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
-from console.clinical import ClinicalProtocol, ProtocolFileError, load_protocol
+from console.clinical import ClinicalProtocol, ProtocolFileError, site_protocol
 from console.dose import DosePlan
 from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
@@ -298,7 +298,7 @@ def arrange_quit(app, window, args: argparse.Namespace, now=None) -> None:
 
 def run_window(args: argparse.Namespace) -> int:
     try:
-        protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
+        protocol = site_protocol()
     except ProtocolFileError as exc:
         print(f"infusion-console: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -404,7 +404,7 @@ def run_review(args: argparse.Namespace) -> int:
     from console.recording.replay import load_review
 
     try:
-        protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
+        protocol = site_protocol()
         review = None if args.replay else load_review(args.review, protocol)
         if args.replay:
             from console.recording.replay import ReplaySource

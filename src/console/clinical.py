@@ -228,6 +228,7 @@ class ProtocolFileError(Exception):
 
 
 DEFAULT_PROTOCOL_FILE = "clinical_protocol.json"
+SITE_PROTOCOL_ENV = "INFUSION_CONSOLE_PROTOCOL"  # a site's own protocol file, if set
 
 
 def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
@@ -243,3 +244,11 @@ def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ProtocolFileError(f"invalid clinical protocol {where}: {problems}") from exc
+
+
+def site_protocol() -> ClinicalProtocol:
+    """The protocol in force at this site: the file named by $INFUSION_CONSOLE_PROTOCOL, or the
+    shipped defaults. Every command (window, record, review) starts from here."""
+    import os
+
+    return load_protocol(os.environ.get(SITE_PROTOCOL_ENV) or None)

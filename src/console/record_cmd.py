@@ -17,7 +17,6 @@ which the kill -9 test reads.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
-from console.clinical import ProtocolFileError, load_protocol
+from console.clinical import ProtocolFileError, site_protocol
 from console.recording import store
 from console.recording.recorder import FlushInfo, Recorder
 from console.session import Session
@@ -95,7 +94,7 @@ def main(argv: list[str]) -> int:
         print(f"record: {problem}", file=sys.stderr)
         return 2
     try:
-        protocol = load_protocol(os.environ.get("INFUSION_CONSOLE_PROTOCOL") or None)
+        protocol = site_protocol()
     except ProtocolFileError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
