@@ -35,7 +35,7 @@ class Recorded:
 
 
 def record_session(path: Path, seconds: float = 80.0, *, close: bool = True, scenario: str = "desaturation",
-                   seed: int = 3) -> Recorded:
+                   seed: int = 3, limit_change_at: float | None = None) -> Recorded:
     protocol = load_protocol()
     clock = FakeClock(0.0, wall0=WALL0)
     sim = Simulation(scenario, seed=seed)
@@ -63,6 +63,8 @@ def record_session(path: Path, seconds: float = 80.0, *, close: bool = True, sce
         for device, data in (("vitals", vitals), ("pump", pump)):
             for item in decoders[device].feed(data):
                 session.ingest(Received(device, item, now, clock.wall()))
+        if limit_change_at is not None and limit_change_at <= now < limit_change_at + STEP_S:
+            engine.set_limit("SPO2", "medium", "below", 88, now, "dr.x")
         if now >= 40.0 and not noted:
             workflow.note("patient drowsy, oxygen given", now=now)
             noted = True

@@ -224,3 +224,20 @@ def test_ctrl_e_exports_the_live_session_after_writing_what_is_in_memory(qtbot, 
     assert "HR,71" in (out / "samples.csv").read_text()
     box.close()
     recorder.close()
+
+
+def test_replay_judges_alarms_with_the_limits_recorded_at_each_moment(qtbot, tmp_path):
+    from console.app import open_replay
+    from console.clinical import load_protocol
+    from replay_bed import record_session
+
+    rec = record_session(tmp_path / "limits.sqlite", seconds=30.0, limit_change_at=10.0)
+    window = open_replay(load_protocol(), rec.path, speed=20, start=0.0)
+    qtbot.addWidget(window)
+    try:
+        band = window.engine.limits.band("SPO2", "medium")
+        assert band.below == 90  # as at the start of the session
+        qtbot.waitUntil(lambda: window.session.now() > 12.0, timeout=10_000)
+        qtbot.waitUntil(lambda: window.engine.limits.band("SPO2", "medium").below == 88, timeout=5_000)
+    finally:
+        window.close()

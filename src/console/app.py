@@ -372,7 +372,7 @@ def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0
     Raises NotASessionFile. Closing the window stops the replay."""
     from PySide6.QtCore import Qt
 
-    from console.recording.replay import ReplaySession, ReplaySource
+    from console.recording.replay import ReplaySession, ReplaySource, apply_limits
     from console.ui.main_window import MainWindow
 
     source = ReplaySource(path, speed=speed, start=start)
@@ -383,8 +383,17 @@ def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0
     for device in ("vitals", "pump"):
         session.set_device_url(device, source.url(device))
     engine = AlarmEngine(protocol, user="replay")
+    pending = list(source.limit_snapshots)
+
+    def limits_as_recorded() -> None:
+        # The limits the console used at each moment, changes included, not the defaults.
+        while pending and (pending[0][0] <= max(start, session.now()) or len(pending) == len(source.limit_snapshots)):
+            apply_limits(engine.limits, pending.pop(0)[1])
+
+    limits_as_recorded()
     workflow = SessionWorkflow(protocol, session, engine, source.clock)
     window = MainWindow(protocol, session, source, engine, workflow)
+    window.frame_hooks.append(limits_as_recorded)
     window.setWindowTitle(f"Infusion console \u2013 REPLAY of {Path(path).name} \u2013 not live")
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.replay_source = source

@@ -296,6 +296,16 @@ def _model(cls, data: Any):
         return data
 
 
+def apply_limits(limits: Any, snapshot: dict) -> None:
+    """Put recorded limits (``limits_snapshot`` data) into an engine's PatientLimits. They
+    were valid when recorded, so they are set as they are, not re-checked one by one."""
+    for metric, bands in snapshot.items():
+        for b in bands:
+            live = limits.band(metric, b["priority"])
+            if live is not None:
+                live.below, live.above, live.delay_s = b["below"], b["above"], b["delay_s"]
+
+
 def _latest(conn: sqlite3.Connection, table: str) -> Any:
     row = conn.execute(f"SELECT data FROM {table} ORDER BY t DESC, rowid DESC LIMIT 1").fetchone()
     return json.loads(row[0]) if row else None
@@ -415,6 +425,10 @@ class ReplaySource:
             self.end = store.last_time(conn) or 0.0
             self.patient = _model(Patient, _latest(conn, "patient"))  # for the window's session bar
             self.plan = _model(DosePlan, _latest(conn, "plan"))
+            # The alarm limits in force over time (one snapshot at the start and one after
+            # each change), so a replay judges alarms as the console did then.
+            self.limit_snapshots = [(t, json.loads(d)) for t, d in
+                                    conn.execute("SELECT t, data FROM limits ORDER BY t, rowid")]
         except (sqlite3.Error, ValueError) as exc:
             raise _unreadable(self.path, exc) from None
         finally:
