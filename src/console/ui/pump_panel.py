@@ -114,7 +114,7 @@ class PumpPanel(QFrame):
         planned = f" / {plan.dose_mg_per_kg:.2f}" if plan else ""
         v["dose_per_kg"].setText(f"{_num(per_kg, '.2f')}{planned} mg/kg")
         batt = word("PUMP_BATT")
-        v["battery"].setText(f"{batt} %" if isinstance(batt, int) else UNAVAILABLE_TEXT)
+        v["battery"].setText(f"{_num(batt, '.0f')} %" if isinstance(batt, (int, float)) else UNAVAILABLE_TEXT)
         elapsed = session.elapsed_infusion_s(now)
         v["elapsed"].setText(_mmss(elapsed) if elapsed is not None else "not started")
         remaining = self._remaining_s(session, elapsed)
