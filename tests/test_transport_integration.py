@@ -19,6 +19,7 @@ import pytest
 from console.clock import FakeClock, SystemClock
 from console.records import LinkEvent, Received, Rejection, Sentence, WaveformChunk
 from console.transport import Backoff, DeviceLink, SimulatedDevices
+from icl_lines import icl
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +33,6 @@ except ImportError:  # the protocol package is being written in parallel
 needs_decoder = pytest.mark.skipif(make_decoder is None,
                                    reason="console.protocol.make_decoder not available yet")
 needs_pty = pytest.mark.skipif(sys.platform == "win32", reason="pty pairs are POSIX only")
-
-
-def icl(body: str) -> bytes:
-    """A valid ICL/1 sentence: checksum is the XOR of the BODY bytes."""
-    cs = 0
-    for b in body.encode("ascii"):
-        cs ^= b
-    return f"${body}*{cs:02X}\r\n".encode("ascii")
 
 
 def vs(seq: int) -> bytes:

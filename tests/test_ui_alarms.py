@@ -9,6 +9,8 @@ import tty
 
 import pytest
 
+from icl_lines import icl
+
 pytest.importorskip("PySide6")
 
 import itertools
@@ -223,11 +225,7 @@ def test_vitals_link_loss_from_a_closed_pty_reaches_the_bar(qtbot, artifacts_dir
     w.start()
     try:
         qtbot.waitUntil(lambda: console.sources.links["vitals"].state == "up", timeout=5000)
-        body = "VS,1,1000,HR=70,SPO2=97"
-        x = 0
-        for ch in body.encode():
-            x ^= ch
-        os.write(master, f"${body}*{x:02X}\r\n".encode())
+        os.write(master, icl("VS,1,1000,HR=70,SPO2=97"))
         qtbot.waitUntil(lambda: w.findChild(QLabel, "tile.HR.value").text() == "70", timeout=5000)
         os.close(master)
         os.close(slave)

@@ -13,6 +13,8 @@ import tty
 import numpy as np
 import pytest
 
+from icl_lines import icl
+
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
@@ -24,17 +26,6 @@ from console.sources import ConnectionRequest, DeviceSpec
 from console.ui.main_window import MainWindow
 
 pytestmark = [pytest.mark.gui, pytest.mark.integration]
-
-
-def checksum(body: str) -> str:
-    x = 0
-    for b in body.encode():
-        x ^= b
-    return f"{x:02X}"
-
-
-def sentence(body: str) -> bytes:
-    return f"${body}*{checksum(body)}\r\n".encode()
 
 
 @pytest.fixture
@@ -95,7 +86,7 @@ def test_window_survives_an_unplugged_device(qtbot, console, artifacts_dir):
     w = make_window(qtbot, console)
     qtbot.waitUntil(lambda: console.sources.links["vitals"].state == "up", timeout=5000)
     for seq in range(1, 4):
-        os.write(master, sentence(f"VS,{seq},{seq * 1000},HR=77,SPO2=96"))
+        os.write(master, icl(f"VS,{seq},{seq * 1000},HR=77,SPO2=96"))
         time.sleep(0.05)
     qtbot.waitUntil(lambda: text(w, "tile.HR.value") == "77", timeout=5000)
     os.close(master)  # the cable is pulled
