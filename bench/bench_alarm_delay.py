@@ -17,38 +17,19 @@ import os
 import statistics
 import sys
 import time
-import tty
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QApplication
 
-from console.app import Console
-from console.clinical import load_protocol
-from console.sources import ConnectionRequest, DeviceSpec
-from console.ui.main_window import MainWindow
-
-
-def sentence(body: str) -> bytes:
-    x = 0
-    for b in body.encode():
-        x ^= b
-    return f"${body}*{x:02X}\r\n".encode()
+from _pty_console import pty_console, sentence
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=200)
     args = ap.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    console = Console(load_protocol(), None)
-    console.connect(ConnectionRequest(vitals=DeviceSpec(os.ttyname(slave), "icl")))
-    window = MainWindow(console.protocol, console.session, console.sources, console.engine)
-    window.resize(1280, 800)
-    window.show()
-    window.start()
+    bed = pty_console()
+    app, master, window = bed.app, bed.master, bed.window
     state = {"written": None, "seen": None}
     delays: list[float] = []
     seq = [0]
@@ -96,9 +77,7 @@ def main() -> int:
         send("NIBP=120/80/93,HR=72")
         t_wait = time.monotonic() + 0.05
         pump_events(lambda t=t_wait: time.monotonic() > t)
-    window.timer.stop()
-    console.stop()
-    os.close(master)
+    bed.close()
     d = sorted(delays)
     p = lambda q: d[min(len(d) - 1, int(q * len(d)))]  # noqa: E731
     print(f"alarm signal generation delay (pty sample -> alarm bar), n={len(d)}: "

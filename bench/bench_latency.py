@@ -17,26 +17,16 @@ import statistics
 import sys
 import threading
 import time
-import tty
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
-from PySide6.QtWidgets import QApplication
 
-from console.app import Console
-from console.clinical import load_protocol
-from console.sources import ConnectionRequest, DeviceSpec
-from console.ui.main_window import MainWindow
+from _pty_console import pty_console, sentence
 
 MARKER0 = 20000
 
 
-def sentence(body: str) -> bytes:
-    x = 0
-    for b in body.encode():
-        x ^= b
-    return f"${body}*{x:02X}\r\n".encode()
 
 
 def main() -> int:
@@ -44,15 +34,8 @@ def main() -> int:
     ap.add_argument("--chunks", type=int, default=600)
     ap.add_argument("--interval", type=float, default=0.04)
     args = ap.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    console = Console(load_protocol(), None)
-    console.connect(ConnectionRequest(vitals=DeviceSpec(os.ttyname(slave), "icl")))
-    window = MainWindow(console.protocol, console.session, console.sources)
-    window.resize(1280, 800)
-    window.show()
-    window.start()
+    bed = pty_console()
+    app, master, window = bed.app, bed.master, bed.window
     written: dict[int, float] = {}
     seen: dict[int, float] = {}
     done = threading.Event()
@@ -89,9 +72,7 @@ def main() -> int:
     while not done.is_set():
         app.processEvents()
         time.sleep(0.001)
-    window.timer.stop()
-    console.stop()
-    os.close(master)
+    bed.close()
     lat = sorted((seen[m] - written[m]) * 1000 for m in seen)
     missing = len(written) - len(seen)
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
