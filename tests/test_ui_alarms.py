@@ -238,3 +238,30 @@ def test_vitals_link_loss_from_a_closed_pty_reaches_the_bar(qtbot, artifacts_dir
     finally:
         w.timer.stop()
         console.stop()
+
+
+def test_recording_failure_raises_the_high_alarm_and_monitoring_goes_on(qtbot, tmp_path):
+    import shutil
+
+    record = tmp_path / "rec" / "session.sqlite"
+    record.parent.mkdir()
+    console = Console(load_protocol(), str(record))
+    console.connect(ConnectionRequest(simulate="normal", seed=2, speed=30))
+    w = MainWindow(console.protocol, console.session, console.sources, console.engine, console.workflow)
+    w.frame_hooks.append(console.tick)
+    qtbot.addWidget(w)
+    w.show()
+    w.start()
+    try:
+        qtbot.waitUntil(lambda: console.recorder.written["samples"] > 0, timeout=10_000)
+        shutil.rmtree(record.parent)  # the disk goes away under the console
+        record.parent.write_text("not a directory any more")
+        qtbot.waitUntil(lambda: any(a.key == "RECORDING" for a in console.engine.shown()), timeout=15_000)
+        alarm = next(a for a in console.engine.shown() if a.key == "RECORDING")
+        assert (alarm.priority, alarm.kind) == ("high", "technical")
+        before = console.session.items_ingested
+        qtbot.waitUntil(lambda: console.session.items_ingested > before + 50, timeout=10_000)  # monitoring goes on
+        assert w.findChild(QLabel, "tile.HR.value").text().isdigit()
+    finally:
+        w.timer.stop()
+        console.stop()
