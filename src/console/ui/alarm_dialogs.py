@@ -7,7 +7,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
@@ -19,15 +18,8 @@ from PySide6.QtWidgets import (
 
 from console.alarms.engine import AlarmEngine, AlarmOffRefused
 from console.alarms.limits import LimitError
-from console.ui import theme
+from console.ui.dialog_parts import dialog_buttons, message_label
 from console.ui.tiles import name_widget
-
-
-def _error_label(name: str) -> QLabel:
-    label = name_widget(QLabel(""), name, "Message")
-    label.setStyleSheet(f"color: {theme.ALARM_BG['high']}; font-weight: bold;")
-    label.setWordWrap(True)
-    return label
 
 
 class AlarmOffDialog(QDialog):
@@ -46,14 +38,8 @@ class AlarmOffDialog(QDialog):
         note = QLabel(f"Switches off the metric's medium limits for at most {minutes:g} min. "
                       "High-priority limits stay on; apnoea cannot be switched off.")
         note.setWordWrap(True)
-        self.error = _error_label("alarmoff.error")
-        buttons = QDialogButtonBox()
-        self.ok = name_widget(buttons.addButton("Switch off", QDialogButtonBox.ButtonRole.AcceptRole),
-                              "alarmoff.ok", "Switch alarm off")
-        cancel = name_widget(buttons.addButton(QDialogButtonBox.StandardButton.Cancel),
-                             "alarmoff.cancel", "Cancel")
-        self.ok.clicked.connect(self._apply)
-        cancel.clicked.connect(self.reject)
+        self.error = message_label("alarmoff.error", "Alarm off message")
+        buttons, self.ok = dialog_buttons(self, "Switch off", "alarmoff.ok", self._apply, "Switch alarm off")
         form = QFormLayout()
         form.addRow("Metric", self.metric)
         form.addRow("Reason", self.reason)
@@ -107,14 +93,8 @@ class LimitsDialog(QDialog):
                     grid.addWidget(box, row, COLUMN[(side, band.priority)])
                     self.fields[(metric, band.priority, side)] = box
             grid.addWidget(QLabel(f"{lo:g}\u2013{hi:g}"), row, 5)
-        self.error = _error_label("limits.error")
-        buttons = QDialogButtonBox()
-        self.ok = name_widget(buttons.addButton("Apply", QDialogButtonBox.ButtonRole.AcceptRole),
-                              "limits.apply", "Apply limits")
-        cancel = name_widget(buttons.addButton(QDialogButtonBox.StandardButton.Cancel),
-                             "limits.cancel", "Cancel")
-        self.ok.clicked.connect(self._apply)
-        cancel.clicked.connect(self.reject)
+        self.error = message_label("limits.error", "Limits message")
+        buttons, self.ok = dialog_buttons(self, "Apply", "limits.apply", self._apply, "Apply limits")
         box = QVBoxLayout(self)
         box.addLayout(grid)
         box.addWidget(QLabel("Every change is logged with your name, the old and the new value."))

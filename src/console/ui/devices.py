@@ -8,7 +8,6 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -25,6 +24,7 @@ from console.records import REJECT_REASONS
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec
 from console.ui import theme
+from console.ui.dialog_parts import dialog_buttons, message_label
 from console.ui.tiles import name_widget
 
 BAUD_RATES = ("9600", "19200", "38400", "57600", "115200")
@@ -191,15 +191,9 @@ class DevicePicker(QDialog):
         warn.setWordWrap(True)
         tf.addRow(warn)
 
-        buttons = QDialogButtonBox()
-        self.connect_button = name_widget(buttons.addButton("Connect", QDialogButtonBox.ButtonRole.AcceptRole),
-                                          "picker.connect", "Connect to devices")
-        cancel = name_widget(buttons.addButton(QDialogButtonBox.StandardButton.Cancel),
-                             "picker.cancel", "Cancel")
-        self.connect_button.clicked.connect(self._connect)
-        cancel.clicked.connect(self.reject)
-        self.error = name_widget(QLabel(""), "picker.error", "Device picker message")
-        self.error.setStyleSheet(f"color: {theme.ALARM_BG['high']}; font-weight: bold;")
+        buttons, self.connect_button = dialog_buttons(self, "Connect", "picker.connect", self._connect,
+                                                      "Connect to devices", "picker.cancel")
+        self.error = message_label("picker.error", "Device picker message")
         self.error.setWordWrap(True)
 
         box = QVBoxLayout(self)

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -28,10 +27,10 @@ from PySide6.QtWidgets import (
 from console.patient import Patient
 from console.plan_file import SessionOrderError, check_plan_inputs, load_session_order
 from console.ui import theme
+from console.ui.dialog_parts import ERROR_STYLE, dialog_buttons, message_label
 from console.ui.tiles import name_widget
 from console.workflow import SessionWorkflow, WorkflowError
 
-ERROR_STYLE = f"color: {theme.ALARM_BG['high']}; font-weight: bold;"
 SOFT_STYLE = f"color: {theme.ALARM_BG['medium']};"
 PLAN_FIELDS = (
     # field, label, unit, placeholder
@@ -41,21 +40,6 @@ PLAN_FIELDS = (
     ("bag_mg", "Bag: drug", "mg", "e.g. 35"),
     ("bag_ml", "Bag: volume", "mL", "e.g. 50"),
 )
-
-
-def _message(name: str, spoken: str) -> QLabel:
-    label = name_widget(QLabel(""), name, spoken)
-    label.setWordWrap(True)
-    label.setStyleSheet(ERROR_STYLE)
-    return label
-
-
-def _buttons(dialog: QDialog, prefix: str, ok_text: str) -> tuple[QDialogButtonBox, QPushButton]:
-    box = QDialogButtonBox()
-    ok = name_widget(box.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole), f"{prefix}.ok", ok_text)
-    cancel = name_widget(box.addButton(QDialogButtonBox.StandardButton.Cancel), f"{prefix}.cancel", "Cancel")
-    cancel.clicked.connect(dialog.reject)
-    return box, ok
 
 
 class SignInDialog(QDialog):
@@ -69,9 +53,8 @@ class SignInDialog(QDialog):
         self.name = name_widget(QLineEdit(), "signin.name", "Your name")
         self.pin = name_widget(QLineEdit(), "signin.pin", "PIN (optional)")
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.error = _message("signin.error", "Sign in message")
-        buttons, ok = _buttons(self, "signin", "Sign in")
-        ok.clicked.connect(self._accept)
+        self.error = message_label("signin.error", "Sign in message")
+        buttons, _ = dialog_buttons(self, "Sign in", "signin.ok", self._accept)
         self.name.returnPressed.connect(self._accept)
         form = QFormLayout()
         form.addRow("Name", self.name)
@@ -109,9 +92,8 @@ class ReasonDialog(QDialog):
         self.reason = name_widget(QLineEdit(), f"{name}.reason", "Reason")
         self.reason.setPlaceholderText("required")
         form.addRow("Reason", self.reason)
-        self.error = _message(f"{name}.error", f"{title} message")
-        buttons, ok = _buttons(self, name, title)
-        ok.clicked.connect(self._accept)
+        self.error = message_label(f"{name}.error", f"{title} message")
+        buttons, _ = dialog_buttons(self, title, f"{name}.ok", self._accept)
         text = QLabel(question)
         text.setWordWrap(True)
         box = QVBoxLayout(self)
@@ -160,7 +142,7 @@ class PatientPlanDialog(QDialog):
         dob = known.date_of_birth.isoformat() if known and known.date_of_birth else ""
         self.dob = name_widget(QLineEdit(dob), "plan.dob", "Date of birth")
         self.dob.setPlaceholderText("YYYY-MM-DD")
-        self.patient_error = _message("plan.patient.error", "Patient message")
+        self.patient_error = message_label("plan.patient.error", "Patient message")
         self.patient_id.returnPressed.connect(self.patient_name.setFocus)
         pf.addRow("Patient ID", self.patient_id)
         pf.addRow("Name", self.patient_name)
@@ -182,7 +164,7 @@ class PatientPlanDialog(QDialog):
                                  f"Reason to override the {label.lower()} limit")
             reason.setPlaceholderText("reason to override (required)")
             reason.textChanged.connect(self.recompute)
-            message = _message(f"plan.{key}.message", f"{label} message")
+            message = message_label(f"plan.{key}.message", f"{label} message")
             grid.addWidget(QLabel(f"{label} ({unit})"), row, 0)
             grid.addWidget(edit, row, 1)
             grid.addWidget(message, row, 2)
@@ -192,7 +174,7 @@ class PatientPlanDialog(QDialog):
         self.rate_reason = name_widget(QLineEdit(workflow.overrides.get("rate_ml_per_h", "")),
                                        "plan.rate_ml_per_h.reason", "Reason to override the rate limit")
         self.rate_reason.textChanged.connect(self.recompute)
-        self.messages["rate_ml_per_h"] = _message("plan.rate_ml_per_h.message", "Rate message")
+        self.messages["rate_ml_per_h"] = message_label("plan.rate_ml_per_h.message", "Rate message")
         self.reasons["rate_ml_per_h"] = self.rate_reason
         grid.addWidget(QLabel("Rate"), rate_row, 0)
         grid.addWidget(self.messages["rate_ml_per_h"], rate_row, 2)
@@ -206,9 +188,8 @@ class PatientPlanDialog(QDialog):
         self.order_button = name_widget(QPushButton("Load order file\u2026"), "plan.load_order",
                                         "Load the session order from a file")
         self.order_button.clicked.connect(self._load_order_file)
-        self.error = _message("plan.error", "Plan message")
-        buttons, self.ok = _buttons(self, "plan", "Set patient and plan")
-        self.ok.clicked.connect(self._accept)
+        self.error = message_label("plan.error", "Plan message")
+        buttons, self.ok = dialog_buttons(self, "Set patient and plan", "plan.ok", self._accept)
         box = QVBoxLayout(self)
         box.addWidget(who)
         box.addWidget(plan_box)

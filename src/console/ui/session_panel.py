@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.ui import theme
-from console.ui.session_dialogs import ERROR_STYLE
+from console.ui.dialog_parts import ERROR_STYLE
 from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
 from console.workflow import Criterion, Phase, SessionWorkflow, WorkflowError
