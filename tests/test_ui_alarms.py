@@ -233,6 +233,8 @@ def test_vitals_link_loss_from_a_closed_pty_reaches_the_bar(qtbot, artifacts_dir
             QPushButton, "alarms.technical.row0").text(), timeout=10_000)
         alarm = next(a for a in console.engine.shown() if a.key == "LINK.vitals")
         assert alarm.priority == "high"
+        # in the very frame the bar says so, no tile shows an old value beside it
+        assert w.findChild(QLabel, "tile.HR.value").text() == "---"
         time.sleep(0.01)
         assert w.grab().save(str(artifacts_dir / "alarm-link-lost.png"))
     finally:

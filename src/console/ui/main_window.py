@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
         self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0}
+        self._shown_state: tuple = ()
 
         self.bar = SessionBar()
         self.alarm_bar = AlarmBar()
@@ -494,7 +495,13 @@ class MainWindow(QMainWindow):
         current = self.tabs.currentWidget()
         if current is self.monitor:
             self.monitor.waves.refresh(session, now)
-        if force or wall >= self._next["tiles"]:
+        # Tiles refresh at 4 Hz, but at once when a link or the alarm set changes: the bar
+        # (every frame) and the tiles must never disagree, e.g. "link lost" beside a value.
+        state = (session.link_shown("vitals", now), session.link_shown("pump", now),
+                 tuple((a.key, a.priority, a.active) for a in self.engine.shown()))
+        changed = state != self._shown_state
+        self._shown_state = state
+        if force or changed or wall >= self._next["tiles"]:
             self._next["tiles"] = wall + TILE_EVERY_S
             self.monitor.refresh_tiles(session, now)
             self.monitor.pump.refresh(session, now)
