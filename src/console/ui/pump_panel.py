@@ -89,7 +89,8 @@ class PumpPanel(QFrame):
         link = session.link_shown("pump", now)
         v = self.values
         if link in ("lost", "down") or session.devices["pump"].last_valid_rx is None:
-            reason = "pump link lost" if link in ("lost", "down") else "no data from pump"
+            reason = {"lost": "pump link lost", "down": "pump link lost",
+                      "none": "no pump connected"}.get(link, "no data from pump")
             for key, label in v.items():
                 label.setText(UNAVAILABLE_TEXT if key != "state" else reason)
             self.progress.setValue(0)

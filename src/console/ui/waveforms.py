@@ -62,7 +62,9 @@ class WaveformStrip(pg.PlotWidget):
     def refresh(self, session: Session, now: float) -> None:
         ring = session.waveforms.get(self.channel)
         if ring is None or ring.count == 0:
-            self._show_message("no waveform")
+            link = session.link_shown("vitals", now)
+            self._show_message({"lost": "vitals link lost", "down": "vitals link lost",
+                                "none": "no vitals monitor connected"}.get(link, "no waveform"))
             self.curve.setData([], [])
             return
         head = ring.last_time
