@@ -241,3 +241,30 @@ def test_replay_judges_alarms_with_the_limits_recorded_at_each_moment(qtbot, tmp
         qtbot.waitUntil(lambda: window.engine.limits.band("SPO2", "medium").below == 88, timeout=5_000)
     finally:
         window.close()
+
+
+def test_after_a_crash_an_interactive_start_offers_to_resume(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from console.app import offer_resume
+    from console.recording import default_session_dir
+    from replay_bed import record_session
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    directory = default_session_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    crashed = record_session(directory / "session-crashed.sqlite", seconds=5.0, close=False)
+    asked = []
+
+    def answer() -> None:
+        box = next((w for w in QApplication.topLevelWidgets() if w.objectName() == "resume" and w.isVisible()), None)
+        if box is None:
+            QTimer.singleShot(20, answer)
+            return
+        asked.append(box.text())
+        box.button(QMessageBox.StandardButton.Yes).click()
+
+    QTimer.singleShot(20, answer)
+    assert offer_resume(None) == str(crashed.path)
+    assert "stopped during a session" in asked[0] and "Maria Santos" in asked[0]
