@@ -259,3 +259,29 @@ def test_a_whole_simulated_session_through_every_phase(qtbot, artifacts_dir):
     finally:
         w.timer.stop()
         console.stop()
+
+
+def unnamed_controls(root):
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QListWidget, QSpinBox
+
+    kinds = (QAbstractButton, QComboBox, QLineEdit, QSpinBox, QListWidget)
+    found = [w for cls in kinds for w in root.findChildren(cls)]
+    labels = [w for w in root.findChildren(QLabel) if w.objectName()]  # named labels are values
+    return [(type(w).__name__, w.objectName()) for w in found + labels
+            if not w.objectName().startswith("qt_") and (not w.objectName() or not w.accessibleName())]
+
+
+def test_every_dialog_names_its_controls_for_screen_readers(bed):
+    from console.ui.devices import DevicePicker
+    from console.ui.instructor import InstructorPanel
+
+    dialogs = [bed.window.open_sign_in(), bed.window.open_plan(), bed.window.open_titrate(),
+               bed.window.open_proceed(), bed.window.open_end_infusion(), bed.window.open_confirm_patient(),
+               bed.window.open_alarm_off(), bed.window.open_limits(),
+               DevicePicker([], [("normal", "a normal session")], bed.window)]
+    panel = InstructorPanel(lambda *a, **k: None, lambda s: None, lambda: bed.engine, lambda: 0.0, "normal")
+    bed.qtbot.addWidget(panel)
+    for widget in [*dialogs, panel]:
+        assert widget.objectName() and widget.accessibleName(), type(widget).__name__
+        assert unnamed_controls(widget) == [], type(widget).__name__
+        widget.close()

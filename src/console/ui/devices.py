@@ -146,6 +146,7 @@ class DevicePicker(QDialog):
             for dev in port_names:
                 box.addItem(port_help[dev], dev)
             box.lineEdit().setPlaceholderText("port (/dev/ttyUSB0, COM3) or socket://host:port")
+            name_widget(box.lineEdit(), f"{name}.edit", f"{spoken}, typed")
             if remembered:
                 box.setEditText(remembered)
             return box
