@@ -179,6 +179,7 @@ class DevicePicker(QDialog):
         self.scenario = name_widget(QComboBox(), "picker.scenario", "Training scenario")
         for name, description in scenarios:
             self.scenario.addItem(f"{name} \u2013 {description}", name)
+        self.scenario.setCurrentIndex(max(0, self.scenario.findData("normal")))  # the usual first lesson
         self.seed = name_widget(QSpinBox(), "picker.seed", "Simulation seed")
         self.seed.setRange(0, 1_000_000)
         self.simulate_button = name_widget(QPushButton("Start training simulation"),
