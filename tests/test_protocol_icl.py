@@ -10,6 +10,7 @@ import pytest
 from console.protocol import PROTOCOLS, make_decoder
 from console.protocol.icl import IclDecoder
 from console.records import Rejection, Sentence, WaveformChunk
+from decoding import decode_with
 
 
 def frame(body: str, *, check: str | None = None, end: str = "\r\n") -> bytes:
@@ -21,13 +22,7 @@ def frame(body: str, *, check: str | None = None, end: str = "\r\n") -> bytes:
 
 
 def decode(data: bytes, chunk: int | None = None):
-    decoder = make_decoder("icl")
-    if chunk is None:
-        items = decoder.feed(data)
-    else:
-        items = [item for i in range(0, len(data), chunk)
-                 for item in decoder.feed(data[i:i + chunk])]
-    return items + decoder.close(), decoder.stats
+    return decode_with("icl", data, chunk)
 
 
 def one(body: str):

@@ -10,6 +10,7 @@ import pytest
 from console.protocol import make_decoder
 from console.protocol.masimo import MasimoDecoder
 from console.records import MasimoReading, Rejection
+from decoding import decode_with
 
 LINE1 = (b"02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% "
          b"SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800\r\n")
@@ -18,13 +19,7 @@ LINE2 = (b"05/15/07 08:12:21 SN=0000070986 SPO2=---% BPM=--- PI=--.--% SPCO=--.-
 
 
 def decode(data: bytes, chunk: int | None = None):
-    decoder = make_decoder("masimo")
-    if chunk is None:
-        items = decoder.feed(data)
-    else:
-        items = [item for i in range(0, len(data), chunk)
-                 for item in decoder.feed(data[i:i + chunk])]
-    return items + decoder.close(), decoder.stats
+    return decode_with("masimo", data, chunk)
 
 
 def one(text: str):

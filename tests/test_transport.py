@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import queue
 import socket
-import threading
 import time
 
 import pytest
@@ -28,6 +27,9 @@ from console.transport import (
     merge_stats,
     open_check,
 )
+from transport_helpers import Collector as SharedCollector
+from transport_helpers import transport_threads
+from transport_helpers import wait_for as shared_wait_for
 
 DEADLINE = 10.0  # generous: "eventually arrives", never a performance check
 
@@ -55,40 +57,12 @@ class LineDecoder:
 
 
 def wait_for(predicate, timeout: float = DEADLINE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+    return shared_wait_for(predicate, timeout)
 
 
-class Collector:
-    """Drains a SimpleQueue into a list (the GUI's display timer does the same)."""
-
+class Collector(SharedCollector):
     def __init__(self) -> None:
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.items: list = []
-
-    def drain(self) -> list:
-        while True:
-            try:
-                self.items.append(self.q.get_nowait())
-            except queue.Empty:
-                return self.items
-
-    def records(self) -> list[Received]:
-        return [i for i in self.drain() if isinstance(i, Received)]
-
-    def events(self) -> list[LinkEvent]:
-        return [i for i in self.drain() if isinstance(i, LinkEvent)]
-
-    def wait(self, predicate, timeout: float = DEADLINE) -> bool:
-        return wait_for(lambda: predicate(self.drain()), timeout)
-
-
-def transport_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("transport-")]
+        super().__init__(DEADLINE)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import socket
 import sys
 import threading
@@ -17,9 +16,12 @@ import tty
 import pytest
 
 from console.clock import FakeClock, SystemClock
-from console.records import LinkEvent, Received, Rejection, Sentence, WaveformChunk
+from console.records import Received, Rejection, Sentence, WaveformChunk
 from console.transport import Backoff, DeviceLink, SimulatedDevices
 from icl_lines import icl
+from transport_helpers import Collector as SharedCollector
+from transport_helpers import transport_threads
+from transport_helpers import wait_for as shared_wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,38 +42,12 @@ def vs(seq: int) -> bytes:
 
 
 def wait_for(predicate, timeout: float = DEADLINE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+    return shared_wait_for(predicate, timeout)
 
 
-class Collector:
+class Collector(SharedCollector):
     def __init__(self) -> None:
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.items: list = []
-
-    def drain(self) -> list:
-        while True:
-            try:
-                self.items.append(self.q.get_nowait())
-            except queue.Empty:
-                return self.items
-
-    def records(self) -> list[Received]:
-        return [i for i in self.drain() if isinstance(i, Received)]
-
-    def events(self) -> list[LinkEvent]:
-        return [i for i in self.drain() if isinstance(i, LinkEvent)]
-
-    def accepted(self) -> list:
-        return [r.item for r in self.records() if not isinstance(r.item, Rejection)]
-
-
-def transport_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("transport-")]
+        super().__init__(DEADLINE)
 
 
 @pytest.fixture(autouse=True)
