@@ -44,7 +44,11 @@ def test_rr_etco2_temp_apnoea_rows(proto):
     rr, et, temp = bands(proto, "RR"), bands(proto, "ETCO2"), bands(proto, "TEMP")
     assert (rr["medium"].below, rr["medium"].above, rr["medium"].delay_s) == (8, 30, 15)
     assert (rr["high"].below, rr["high"].delay_s) == (6, 10)
-    assert (et["medium"].below, et["medium"].above, et["medium"].delay_s) == (25, 50, 15)
+    # EtCO2: high side medium; low side low priority at the nasal-sampling limit 15 (airway: 25).
+    assert (et["medium"].below, et["medium"].above, et["medium"].delay_s) == (None, 50, 15)
+    assert (et["low"].below, et["low"].above, et["low"].delay_s) == (15, None, 15)
+    airway = {b.priority: b for b in proto.with_etco2_sampling("airway").limits["ETCO2"].bands}
+    assert airway["low"].below == 25 and airway["medium"].above == 50
     assert set(temp) == {"low"} and (temp["low"].below, temp["low"].above, temp["low"].delay_s) == (35.5, 38.5, 30)
     assert proto.limits["TEMP"].hysteresis == pytest.approx(0.2)
     assert (proto.apnoea.priority, proto.apnoea.delay_s) == ("high", 20)

@@ -76,6 +76,29 @@ class DoseGuardrails(_Strict):
     duration_min: Guardrail
     weight_kg: Guardrail
     rate_ml_per_h: Guardrail
+    dose_rate_mg_per_kg_per_h: Guardrail
+    total_dose_mg: Guardrail
+    concentration_mg_per_ml: Guardrail
+    # Drug in the bag over the planned dose (soft_max 1.5: more than 1.5 x the dose needs a
+    # reason; a wrong VTBI or free flow would deliver the rest).
+    bag_excess_factor: Guardrail
+
+
+class IdealWeightBase(_Strict):
+    male: float
+    female: float
+
+
+class WeightBasis(_Strict):
+    """Which weight a dose uses (CLINICAL.md section 1): above ``ask_above_bmi`` the plan asks
+    (actual, ideal or adjusted). IBW (Devine 1974) = base + kg_per_cm x (height - min height),
+    undefined below ``ibw_min_height_cm``; adjusted = IBW + fraction x (actual - IBW)."""
+
+    ask_above_bmi: float
+    ibw_min_height_cm: float
+    ibw_base_kg: IdealWeightBase
+    ibw_kg_per_cm: float
+    adjusted_fraction: float
 
 
 class BaselineBp(_Strict):
@@ -88,6 +111,7 @@ class Discharge(_Strict):
     hr_within_pct: float
     spo2_min: float
     moaas: int
+    cuff_max_age_min: float  # the cuff reading the check uses is at most this old
 
 
 class Phases(_Strict):
@@ -97,6 +121,8 @@ class Phases(_Strict):
     cuff_interval_infusion_min: float
     cuff_interval_recovery_min: float
     recovery_min: float
+    baseline_cuff_max_age_min: float  # older at the pump's start: "started without a current baseline"
+    no_pump_data_high_after_min: float  # "no pump data" turns high this long after the planned start
     discharge: Discharge
 
 
@@ -117,6 +143,15 @@ class Charting(_Strict):
     cadss_after_start_min: float = Field(40, gt=0)  # the CADSS "at about 40 min" of the infusion
     early_window_min: float = Field(5, ge=0)  # an item charted this early still counts as on time
     gad7_severity: Gad7Severity = Gad7Severity()
+
+
+class Etco2Sampling(_Strict):
+    """EtCO2 low limit by sampling (CLINICAL.md section 4): a nasal cannula under-reads, so its
+    low-priority limit is lower. The ETCO2 low band in ``limits`` is the nasal one; a site
+    choosing airway sampling gets ``airway_low_below`` (see ``with_etco2_sampling``)."""
+
+    nasal_low_below: float
+    airway_low_below: float
 
 
 class Apnoea(_Strict):
@@ -149,6 +184,9 @@ class AudioPattern(_Strict):
     fundamental_hz: float = Field(ge=150, le=1000)
     # Silence between groups; None: one pulse slot left empty (2 x gap + pulse, IEC's 3+2).
     group_gaps_ms: tuple[float, ...] | None = None
+    # Silence between pulses of a group; None: Audio.gap_ms. IEC 60601-1-8 asks 50-125 ms for
+    # high and 125-250 ms for medium priority (CLINICAL.md section 6: 100 and 200 ms).
+    gap_ms: float | None = None
 
     @model_validator(mode="after")
     def _one_gap_between_groups(self) -> AudioPattern:
@@ -209,13 +247,25 @@ class ClinicalProtocol(_Strict):
     name: str
     source: str
     dose_guardrails: DoseGuardrails
+    weight_basis: WeightBasis
     phases: Phases
     charting: Charting = Charting()
     limits: dict[str, MetricLimits]
+    etco2_sampling: Etco2Sampling
     apnoea: Apnoea
     rise_over_baseline: RiseOverBaseline
     technical: Technical
     signalling: Signalling
+
+    def with_etco2_sampling(self, sampling: Literal["nasal", "airway"]) -> ClinicalProtocol:
+        """This protocol with the ETCO2 low limit for the site's sampling (nasal or airway)."""
+        below = (self.etco2_sampling.nasal_low_below if sampling == "nasal"
+                 else self.etco2_sampling.airway_low_below)
+        etco2 = self.limits["ETCO2"]
+        bands = tuple(b.model_copy(update={"below": below}) if b.below is not None else b
+                      for b in etco2.bands)
+        limits = {**self.limits, "ETCO2": etco2.model_copy(update={"bands": bands})}
+        return self.model_copy(update={"limits": limits})
 
     def fingerprint(self) -> str:
         """Short hash of the settings in force, recorded with each session."""
