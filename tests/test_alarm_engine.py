@@ -135,12 +135,18 @@ def test_rr_high_side(bed):
     assert bed.shown()["RR.high"].priority == "medium"
 
 
-@pytest.mark.parametrize(("value", "key"), [(24, "ETCO2.low"), (51, "ETCO2.high")])
-def test_etco2_after_15_s(bed, value, key):
+@pytest.mark.parametrize(("value", "key", "priority"), [(14, "ETCO2.low", "low"), (51, "ETCO2.high", "medium")])
+def test_etco2_after_15_s(bed, value, key, priority):
     bed.second(15, ETCO2=value)
     assert key not in bed.shown()
     bed.second(1, ETCO2=value)
-    assert bed.shown()[key].priority == "medium"
+    assert bed.shown()[key].priority == priority
+
+
+def test_etco2_nasal_sampling_does_not_alarm_at_24(bed):
+    """Nasal sampling under-reads: 24 mmHg was a medium alarm with an airway limit of 25."""
+    bed.second(30, ETCO2=24)
+    assert "ETCO2.low" not in bed.shown()
 
 
 @pytest.mark.parametrize(("value", "key"), [(35.4, "TEMP.low"), (38.6, "TEMP.high")])
