@@ -92,9 +92,9 @@ def test_an_order_loaded_after_identification_is_checked_too():
 def test_set_plan_refuses_hard_limits_and_needs_reasons_for_soft_ones():
     b = Bed()
     with pytest.raises(PlanRefused) as hard:
-        b.wf.set_plan(PLAN.model_copy(update={"dose_mg_per_kg": 1.2, "bag_mg": 100}), now=b.now)
+        b.wf.set_plan(PLAN.model_copy(update={"dose_mg_per_kg": 1.2, "bag_mg": 84, "duration_min": 60}), now=b.now)
     assert set(hard.value.problems) == {"dose_mg_per_kg"} and "hard limit" in str(hard.value)
-    soft = PLAN.model_copy(update={"dose_mg_per_kg": 0.8, "bag_mg": 100})
+    soft = PLAN.model_copy(update={"dose_mg_per_kg": 0.8, "bag_mg": 56})
     with pytest.raises(PlanRefused, match="give a reason"):
         b.wf.set_plan(soft, now=b.now)
     assert b.wf.plan is None and b.session.plan is None

@@ -82,10 +82,10 @@ def scenario_order(scenario, protocol: ClinicalProtocol):
     plan, patient = scenario_plan_and_patient(scenario)
     if plan is None or patient is None:
         return None
-    from console.plan_file import SessionOrderError, parse_session_order
+    from console.plan_file import GUARDRAIL_FIELDS, SessionOrderError, parse_session_order
 
     data = {"patient": patient.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
-            "overrides": {f: "training scenario" for f in ("weight_kg", "dose_mg_per_kg", "duration_min")},
+            "overrides": {f: "training scenario" for f in GUARDRAIL_FIELDS},
             "ordered_by": "training scenario"}
     try:
         return parse_session_order(data, source=f"scenario {scenario.name}", protocol=protocol)

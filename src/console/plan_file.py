@@ -24,15 +24,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from console.clinical import ClinicalProtocol, DoseGuardrails, load_protocol
-from console.dose import DosePlan, GuardrailFinding, check_guardrails
-from console.patient import Patient
+from console.clinical import ClinicalProtocol, DoseGuardrails, WeightBasis, load_protocol
+from console.dose import (
+    BASIS_WORDS,
+    DosePlan,
+    GuardrailFinding,
+    basis_choices,
+    basis_question_due,
+    check_guardrails,
+)
+from console.patient import Patient, text_problem
 
 # The numbers a nurse types, with the words and unit the messages use.
 PLAN_INPUTS: dict[str, tuple[str, str]] = {
@@ -42,9 +50,19 @@ PLAN_INPUTS: dict[str, tuple[str, str]] = {
     "bag_mg": ("Drug in the bag", "mg"),
     "bag_ml": ("Bag volume", "mL"),
 }
-# Fields a guardrail can name (the rate is computed, not typed, but has a hard limit).
-GUARDRAIL_FIELDS = ("weight_kg", "dose_mg_per_kg", "duration_min", "rate_ml_per_h")
+# Optional inputs of the plan: the weight basis (CLINICAL.md section 1) and the planned start.
+OPTIONAL_INPUTS = ("drug", "height_cm", "sex", "weight_basis", "weight_basis_reason", "planned_start",
+                   "basis_weight_kg")  # the last is computed; a plan's own dump may carry it
+# Fields a guardrail can name (the rate, dose rate, total, concentration and the bag's excess
+# are computed, not typed, but have limits of their own).
+GUARDRAIL_FIELDS = ("weight_kg", "dose_mg_per_kg", "duration_min", "rate_ml_per_h",
+                    "dose_rate_mg_per_kg_per_h", "total_dose_mg", "concentration_mg_per_ml",
+                    "bag_excess_factor")
+COMPUTED_WORDS = {"rate_ml_per_h": "rate", "dose_rate_mg_per_kg_per_h": "dose rate",
+                  "total_dose_mg": "total dose", "concentration_mg_per_ml": "concentration",
+                  "bag_excess_factor": "drug in the bag over the dose"}
 PATIENT_WORDS = {"patient_id": "Patient ID", "name": "Patient name", "date_of_birth": "Date of birth"}
+ORDER_KEYS = ("patient", "plan", "overrides", "ordered_by")
 
 
 class SessionOrderError(Exception):
@@ -70,6 +88,10 @@ class SessionOrder(BaseModel):
     ordered_by: str | None = None
     source: str = ""  # the file it came from
 
+    @property
+    def planned_start(self) -> dt.datetime | None:
+        return self.plan.planned_start
+
 
 @dataclass
 class PlanCheck:
@@ -80,32 +102,76 @@ class PlanCheck:
     still lacking a reason (empty: the plan may be used).
     ``findings``: every guardrail the plan crosses (soft ones too, reason given or not), so
     the dialog can offer a reason box beside each soft one.
+    ``basis_choices``: the weights the dose may use (basis -> kg); ``ask_basis``: the BMI is
+    above the threshold, so the weight basis and its reason must be given.
     """
 
     plan: DosePlan | None
     messages: dict[str, str] = field(default_factory=dict)
     findings: list[GuardrailFinding] = field(default_factory=list)
+    basis_choices: dict[str, float] = field(default_factory=dict)
+    ask_basis: bool = False
 
     @property
     def acceptable(self) -> bool:
         return self.plan is not None and not self.messages
 
 
+# ----------------------------------------------------------------------------- typed numbers
+_PLAIN = re.compile(r"([+-]?)([0-9]*)(?:([.,])([0-9]*))?")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:[.,' _\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?")
+
+
+def read_number(raw: str, label: str, unit: str) -> tuple[float | None, str | None]:
+    """A number as a person types it (CLINICAL.md section 1, "Numbers"), or why not.
+
+    Plain digits with at most one decimal mark, a point or a comma (``0,5`` is 0.5). A mark
+    followed by exactly three digits in a number of 1 or more (``1,000``, ``1.000``) is
+    refused as ambiguous: a thousands separator in one locale, a decimal mark in another.
+    Thousands separators, exponents and non-ASCII digits are never read. Used by the dialog
+    and by the order file's text values (a JSON number is not typed text: its point is a
+    decimal point by the JSON standard)."""
+    text = raw.strip()
+    m = _PLAIN.fullmatch(text)
+    if m is None or not (m.group(2) or m.group(4)):
+        if _GROUPED.fullmatch(text):
+            return None, (f"{label} '{text}' has a thousands separator: write the number without one "
+                          f"({unit}).")
+        return None, f"{label} must be a number in {unit}, not '{text}'."
+    sign, whole, mark, frac = m.groups()
+    if mark and len(frac) == 3 and whole and int(whole) >= 1:
+        return None, (f"{label} '{text}' is ambiguous (a thousands separator or a decimal mark?): "
+                      f"write {int(whole)}{frac} or {int(whole)}.{frac.rstrip('0') or '0'} without the "
+                      f"three-digit group, e.g. {whole}.{frac}0 if you mean the decimal.")
+    value = float(f"{sign}{whole or '0'}.{frac or '0'}")
+    return value, None
+
+
+def number_text(value: float) -> str:
+    """A number as the dialog shows it so that ``read_number`` reads it back exactly: the
+    shortest text of the float, with a trailing 0 where three decimals would be ambiguous."""
+    text = f"{value:g}"
+    if float(text) != value:
+        text = repr(float(value))
+    if "e" in text.lower():
+        text = f"{value:.12f}".rstrip("0").rstrip(".")
+    m = _PLAIN.fullmatch(text)
+    if m and m.group(3) and len(m.group(4)) == 3 and m.group(2) and int(m.group(2)) >= 1:
+        text += "0"
+    return text
+
+
 def _number(name: str, raw: object) -> tuple[float | None, str | None]:
     """A typed or loaded value as a positive number, or the words saying why not."""
-    label, unit = PLAN_INPUTS[name]
+    label, unit = PLAN_INPUTS.get(name) or OPTIONAL_WORDS[name]
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None, f"Enter the {label.lower()} ({unit})."
     if isinstance(raw, bool):
         return None, f"{label} must be a number in {unit}."
     if isinstance(raw, str):
-        text = raw.strip()
-        if "," in text and "." not in text:
-            text = text.replace(",", ".")  # a decimal comma, as many keyboards type it
-        try:
-            value = float(text)
-        except ValueError:
-            return None, f"{label} must be a number in {unit}, not '{raw.strip()}'."
+        value, problem = read_number(raw, label, unit)
+        if problem:
+            return None, problem
     elif isinstance(raw, (int, float)):
         value = float(raw)
     else:
@@ -117,6 +183,37 @@ def _number(name: str, raw: object) -> tuple[float | None, str | None]:
     return value, None
 
 
+OPTIONAL_WORDS = {"height_cm": ("Height", "cm")}
+
+
+def read_planned_start(raw: object, today: dt.date | None = None) -> tuple[dt.datetime | None, str | None]:
+    """The planned start as a wall-clock time with its zone, or why not. Accepted: an ISO
+    date and time (``2026-12-02T09:30``, ``2026-12-02 09:30+01:00``) or, when ``today`` is
+    given (the dialog), a time of day ``09:30``. A time without a zone is local time."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, None
+    if not isinstance(raw, str):
+        return None, "Planned start must be a date and time like 2026-12-02T09:30."
+    text = raw.strip()
+    when: dt.datetime | None = None
+    if today is not None and re.fullmatch(r"[0-9]{1,2}:[0-9]{2}", text):
+        try:
+            when = dt.datetime.combine(today, dt.time.fromisoformat(text.zfill(5)))
+        except ValueError:
+            when = None
+    elif re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*", text):
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            when = None
+    if when is None:
+        hint = "a time like 09:30 or " if today is not None else ""
+        return None, f"Planned start '{text}' is not {hint}a date and time like 2026-12-02T09:30."
+    if when.tzinfo is None:
+        when = when.astimezone()  # local time, as the clinic's clock shows it
+    return when, None
+
+
 def _bag_too_small(plan: DosePlan) -> str | None:
     # A small relative margin so 35 mg of a 35 mg bag is not refused for rounding.
     if plan.total_mg > plan.bag_mg * (1 + 1e-9):
@@ -125,33 +222,73 @@ def _bag_too_small(plan: DosePlan) -> str | None:
     return None
 
 
+def _not_offered(basis: str, height_cm: float | None, sex: str | None, wb: WeightBasis) -> str:
+    if height_cm is None or sex is None:
+        why = "it needs the height and sex"
+    elif height_cm < wb.ibw_min_height_cm:
+        why = f"ideal body weight is not defined below {wb.ibw_min_height_cm:g} cm"
+    else:
+        why = "the ideal body weight is not below the actual weight"
+    return f"The dose cannot use the {BASIS_WORDS[basis]}: {why}."
+
+
+def _basis_problems(plan: DosePlan, wb: WeightBasis) -> dict[str, str]:
+    """The weight basis of a plan against the protocol in force: asked above the BMI
+    threshold (with a reason), IBW only where it is defined, the weight used as computed."""
+    out: dict[str, str] = {}
+    if basis_question_due(plan.weight_kg, plan.height_cm, wb):
+        if plan.weight_basis_reason is None or not plan.weight_basis_reason.strip():
+            out["weight_basis"] = (f"BMI {plan.bmi:.1f} is above {wb.ask_above_bmi:g}: choose which weight the "
+                                   f"dose uses (actual, ideal or adjusted) and say why.")
+    elif plan.weight_basis != "actual" and not (plan.weight_basis_reason or "").strip():
+        out["weight_basis"] = f"Say why the dose uses the {BASIS_WORDS[plan.weight_basis]}."
+    if plan.weight_basis != "actual":
+        choices = basis_choices(plan.weight_kg, plan.height_cm, plan.sex, wb)
+        if plan.weight_basis not in choices:
+            out["weight_basis"] = _not_offered(plan.weight_basis, plan.height_cm, plan.sex, wb)
+        elif plan.basis_weight_kg is None or abs(plan.basis_weight_kg - choices[plan.weight_basis]) > 1e-6:
+            words, kg = BASIS_WORDS[plan.weight_basis], choices[plan.weight_basis]
+            given = plan.basis_weight_kg
+            out["weight_basis"] = f"The {words} is {kg:.1f} kg by the protocol in force, not {given:g} kg."
+    return out
+
+
 def plan_problems(plan: DosePlan, rails: DoseGuardrails,
-                  overrides: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[GuardrailFinding]]:
+                  overrides: Mapping[str, str] | None = None, *,
+                  weight_basis: WeightBasis | None = None) -> tuple[dict[str, str], list[GuardrailFinding]]:
     """Why a well-formed plan may not be used (field -> words), and every guardrail finding.
 
     Hard limits and a too-small bag always refuse; a soft limit refuses until ``overrides``
-    holds a non-blank reason for its field.
+    holds a non-blank reason for its field; the weight basis is checked when ``weight_basis``
+    (the protocol's) is given.
     """
     overrides = overrides or {}
     messages: dict[str, str] = {}
     findings = check_guardrails(plan, rails)
     for f in findings:
         if f.severity == "hard":
-            messages[f.field] = f"{f.message}: not allowed."
+            messages.setdefault(f.field, f"{f.message}: not allowed.")
         elif not str(overrides.get(f.field) or "").strip():
-            messages[f.field] = f"{f.message}: give a reason to override."
+            messages.setdefault(f.field, f"{f.message}: give a reason to override.")
     bag = _bag_too_small(plan)
     if bag and "bag_mg" not in messages:
         messages["bag_mg"] = bag
+    if weight_basis is not None:
+        messages.update(_basis_problems(plan, weight_basis))
     return messages, findings
 
 
 def check_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None = None,
-                      overrides: Mapping[str, str] | None = None) -> PlanCheck:
-    """Check what was typed (strings or numbers) for the five plan inputs (and ``drug``)."""
-    rails = rails or load_protocol().dose_guardrails
+                      overrides: Mapping[str, str] | None = None, *,
+                      weight_basis: WeightBasis | None = None, today: dt.date | None = None) -> PlanCheck:
+    """Check what was typed (strings or numbers) for the five plan inputs and the optional
+    ones (``drug``, ``height_cm``, ``sex``, ``weight_basis``, ``weight_basis_reason``,
+    ``planned_start``). ``today``: the dialog's date, so a bare time of day is read."""
+    if rails is None or weight_basis is None:
+        protocol = load_protocol()
+        rails, weight_basis = rails or protocol.dose_guardrails, weight_basis or protocol.weight_basis
     messages: dict[str, str] = {}
-    values: dict[str, float] = {}
+    values: dict[str, object] = {}
     for name in PLAN_INPUTS:
         value, problem = _number(name, raw.get(name))
         if problem:
@@ -159,16 +296,62 @@ def check_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None = 
         else:
             values[name] = value
     for name in raw:
-        if name not in PLAN_INPUTS and name != "drug":
+        if name not in PLAN_INPUTS and name not in OPTIONAL_INPUTS:
             messages[name] = f"'{name}' is not part of a dose plan (misspelt?)."
     drug = raw.get("drug")
     if drug is not None and (not isinstance(drug, str) or not drug.strip()):
         messages["drug"] = "Drug name must be text."
-    if messages:
+    elif drug:
+        values["drug"] = drug.strip()
+    if raw.get("height_cm") not in (None, ""):
+        value, problem = _number("height_cm", raw.get("height_cm"))
+        if problem:
+            messages["height_cm"] = problem
+        elif not 50 <= value <= 250:  # a height in metres or inches is a slip, not a person
+            messages["height_cm"] = f"Height {value:g} cm is not a height in centimetres."
+        else:
+            values["height_cm"] = value
+    sex = raw.get("sex")
+    if sex not in (None, ""):
+        if sex not in ("male", "female"):
+            messages["sex"] = "Sex (for the ideal body weight) must be 'male' or 'female'."
+        else:
+            values["sex"] = sex
+    basis = raw.get("weight_basis")
+    weight_basis_reason = raw.get("weight_basis_reason")
+    if basis not in (None, "") and basis not in BASIS_WORDS:
+        messages["weight_basis"] = "Weight basis must be 'actual', 'ideal' or 'adjusted'."
+    elif weight_basis_reason is not None and not isinstance(weight_basis_reason, str):
+        messages["weight_basis"] = "The reason for the weight basis must be text."
+    elif weight_basis_reason and text_problem(weight_basis_reason):
+        messages["weight_basis"] = f"The reason for the weight basis {text_problem(weight_basis_reason)}."
+    else:
+        values["weight_basis"] = basis or "actual"
+        if weight_basis_reason and weight_basis_reason.strip():
+            values["weight_basis_reason"] = weight_basis_reason.strip()
+    when, problem = read_planned_start(raw.get("planned_start"), today)
+    if problem:
+        messages["planned_start"] = problem
+    elif when is not None:
+        values["planned_start"] = when
+    if any(k in messages for k in PLAN_INPUTS) or "drug" in messages:
         return PlanCheck(None, messages)
-    plan = DosePlan(**values, **({"drug": drug.strip()} if drug else {}))
-    problems, findings = plan_problems(plan, rails, overrides)
-    return PlanCheck(plan, problems, findings)
+    choices = basis_choices(values["weight_kg"], values.get("height_cm"), values.get("sex"), weight_basis)
+    ask = basis_question_due(values["weight_kg"], values.get("height_cm"), weight_basis)
+    chosen = values.get("weight_basis", "actual")
+    if chosen != "actual" and chosen in choices:
+        values["basis_weight_kg"] = choices[chosen]
+        given = raw.get("basis_weight_kg")
+        if isinstance(given, (int, float)) and abs(given - choices[chosen]) > 1e-6:
+            messages["weight_basis"] = (f"The {BASIS_WORDS[chosen]} is {choices[chosen]:.1f} kg by the protocol in "
+                                        f"force, not {given:g} kg.")
+    elif chosen != "actual":
+        # Refused by name; the plan is still computed (on the actual weight) for the display.
+        values["weight_basis"] = "actual"
+        messages["weight_basis"] = _not_offered(chosen, values.get("height_cm"), values.get("sex"), weight_basis)
+    plan = DosePlan(**values)
+    problems, findings = plan_problems(plan, rails, overrides, weight_basis=weight_basis)
+    return PlanCheck(plan, {**problems, **messages}, findings, dict(choices), ask)
 
 
 def validate_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None = None,
@@ -186,7 +369,9 @@ def validate_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None
 
 # ----------------------------------------------------------------------------- the file
 def _where(name: str) -> str:
-    return "rate computed from the plan" if name == "rate_ml_per_h" else f"plan.{name}"
+    if name in COMPUTED_WORDS:
+        return f"{COMPUTED_WORDS[name]} computed from the plan"
+    return f"plan.{name}"
 
 
 def _patient_problems(raw: object) -> tuple[Patient | None, list[str]]:
@@ -210,6 +395,8 @@ def _patient_problems(raw: object) -> tuple[Patient | None, list[str]]:
                 out.append(f"{label} (patient.{key}) is empty.")
             elif kind == "string_too_long":
                 out.append(f"{label} (patient.{key}) is too long.")
+            elif kind == "value_error" and key in ("patient_id", "name"):
+                out.append(f"{label} (patient.{key}) {str(err['msg']).removeprefix('Value error, ')}.")
             elif key == "date_of_birth":
                 out.append("Date of birth (patient.date_of_birth) must be a date like 1986-04-12.")
             else:
@@ -231,6 +418,8 @@ def _overrides(raw: object) -> tuple[dict[str, str], list[str]]:
             problems.append(f"Override '{name}' names no guardrail (one of {', '.join(GUARDRAIL_FIELDS)}).")
         elif not isinstance(reason, str):
             problems.append(f"The override reason for {name} must be text.")
+        elif text_problem(reason):
+            problems.append(f"The override reason for {name} {text_problem(reason)}.")
         else:
             out[name] = reason
     return out, problems
@@ -239,12 +428,13 @@ def _overrides(raw: object) -> tuple[dict[str, str], list[str]]:
 def parse_session_order(data: object, source: str = "",
                         protocol: ClinicalProtocol | None = None) -> SessionOrder:
     """Check an already-loaded order (a scenario can carry one). Raises SessionOrderError."""
-    rails = (protocol or load_protocol()).dose_guardrails
+    protocol = protocol or load_protocol()
+    rails = protocol.dose_guardrails
     where = source or "(no file)"
     if not isinstance(data, dict):
         raise SessionOrderError(where, ["The file must hold one JSON object with 'patient' and 'plan'."])
     problems: list[str] = [f"'{k}' is not part of a session order (misspelt?)." for k in data
-                           if k not in ("patient", "plan", "overrides", "ordered_by")]
+                           if k not in ORDER_KEYS]
     patient, found = _patient_problems(data.get("patient"))
     problems += found
     overrides, found = _overrides(data.get("overrides"))
@@ -252,6 +442,8 @@ def parse_session_order(data: object, source: str = "",
     ordered_by = data.get("ordered_by")
     if ordered_by is not None and not isinstance(ordered_by, str):
         problems.append("'ordered_by' must be the name of who ordered the session.")
+    elif ordered_by is not None and text_problem(ordered_by):
+        problems.append(f"'ordered_by' {text_problem(ordered_by)}.")
     raw_plan = data.get("plan")
     check: PlanCheck | None = None
     if raw_plan is None:
@@ -259,7 +451,7 @@ def parse_session_order(data: object, source: str = "",
     elif not isinstance(raw_plan, dict):
         problems.append("'plan' must hold weight_kg, dose_mg_per_kg, duration_min, bag_mg and bag_ml.")
     else:
-        check = check_plan_inputs(raw_plan, rails, overrides)
+        check = check_plan_inputs(raw_plan, rails, overrides, weight_basis=protocol.weight_basis)
         # Each message already starts with the field's words; the key helps whoever
         # maintains the order system.
         problems += [f"{text.rstrip('.')} ({_where(name)})." for name, text in check.messages.items()]
@@ -285,11 +477,13 @@ def load_session_order(path: str | Path, protocol: ClinicalProtocol | None = Non
     except json.JSONDecodeError as exc:
         raise SessionOrderError(where, [f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                                         f"{exc.msg})."]) from None
+    except RecursionError:  # nested deeper than any order: not an order, and never a traceback
+        raise SessionOrderError(where, ["The file is nested too deeply to be a session order."]) from None
     return parse_session_order(data, where, protocol)
 
 
 __all__ = [
-    "GUARDRAIL_FIELDS", "PLAN_INPUTS", "PlanCheck", "SessionOrder", "SessionOrderError",
-    "check_plan_inputs", "load_session_order", "parse_session_order", "plan_problems",
-    "validate_plan_inputs",
+    "GUARDRAIL_FIELDS", "OPTIONAL_INPUTS", "PLAN_INPUTS", "PlanCheck", "SessionOrder", "SessionOrderError",
+    "check_plan_inputs", "load_session_order", "number_text", "parse_session_order", "plan_problems",
+    "read_number", "read_planned_start", "validate_plan_inputs",
 ]
