@@ -23,9 +23,18 @@ fi
 # --- System libraries (Debian/Ubuntu) --------------------------------------------------------
 # Qt needs EGL, xkbcommon, fontconfig and D-Bus; alarm sound (QtMultimedia) needs libpulse0.
 # Without libpulse0 the console still runs and shows "audio output unavailable".
+# Qt's xcb (X11) platform loads the libxcb-* helpers below, its Wayland platform the
+# libwayland-* ones: without them Qt aborts with no advice (the console now checks first
+# and says what is missing). Xvfb runs the test that opens the window on a real X server.
+qt_base="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libpulse0"
+qt_xcb="libxcb1 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+        libxcb-randr0 libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb-xkb1
+        libxcb-xinerama0 libxcb-util1"
+qt_wayland="libwayland-client0 libwayland-cursor0 libwayland-egl1"
 need=()
 if command -v dpkg-query >/dev/null 2>&1; then
-  for pkg in libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libpulse0; do
+  # shellcheck disable=SC2086  # the lists are words on purpose
+  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
 fi
@@ -38,7 +47,8 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing system packages: ${need[*]}"
     if ! { "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
            "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; then
-      echo "setup: WARNING: could not install ${need[*]}; the console may have no sound (it will say so)" >&2
+      echo "setup: WARNING: could not install ${need[*]}; the console may have no sound or no window" \
+           "(it will say which library is missing)" >&2
     fi
   else
     echo "setup: WARNING: missing system packages ${need[*]} and no permission to install them;" \

@@ -296,6 +296,17 @@ def arrange_quit(app, window, args: argparse.Namespace, now=None) -> None:
     wake.start(200)
 
 
+def display_ready() -> bool:
+    """Qt aborts (exit 134) when it cannot open a window: check first, and say in one line
+    what is missing and how to install it or run offscreen."""
+    from console.display_check import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"infusion-console: {problem}", file=sys.stderr)
+    return problem is None
+
+
 def run_window(args: argparse.Namespace) -> int:
     try:
         protocol = site_protocol()
@@ -322,6 +333,8 @@ def run_window(args: argparse.Namespace) -> int:
             print(f"infusion-console: {exc}", file=sys.stderr)
             return EXIT_USAGE
 
+    if not display_ready():
+        return EXIT_USAGE
     # Qt Multimedia reports every optional codec library it does not find; a nurse needs
     # none of that on the terminal. Real failures still reach the "audio unavailable" alarm.
     os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false")
@@ -421,6 +434,8 @@ def run_review(args: argparse.Namespace) -> int:
             ReplaySource(args.review)  # checks the file is a readable session before any window
     except (ProtocolFileError, NotASessionFile) as exc:
         print(f"infusion-console: cannot review {args.review}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not display_ready():
         return EXIT_USAGE
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
