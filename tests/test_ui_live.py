@@ -71,7 +71,8 @@ def test_simulated_session_reaches_tiles_and_curves(qtbot, console, artifacts_di
     tx, _ty = w.trends.curves["HR"].getData()
     assert len(tx) > 300
     assert w.grab().save(str(artifacts_dir / "trends-simulation-normal.png"))
-    qtbot.mouseClick(w.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=w.tabs.tabBar().tabRect(2).center())
+    devices_tab = w.tabs.tabBar().tabRect(w.tabs.indexOf(w.devices))
+    qtbot.mouseClick(w.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=devices_tab.center())
     w.refresh(force=True)
     assert text(w, "device.vitals.link") == "CONNECTED"
     assert "SIM-VM1" in text(w, "device.vitals.identity")

@@ -8,6 +8,7 @@ trends once a second while they are shown.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -38,7 +39,9 @@ from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDi
 from console.ui.session_panel import SessionPanel
 from console.ui.tiles import NumericTile, limits_text, name_widget
 from console.ui.trends import TrendsView, clock_text
+from console.ui.vitals_table_view import VitalsTableView
 from console.ui.waveforms import WaveformPanel
+from console.vitals_table import nibp_text, value_text
 from console.workflow import SessionWorkflow
 
 FRAME_MS = 33
@@ -71,6 +74,9 @@ class SessionBar(QWidget):
         self.user.setStyleSheet(f"font-size: 15px; color: {theme.TEXT_DIM};")
         self.clock = name_widget(QLabel("00:00"), "session.clock", "Session clock")
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
+        # The time of day beside the session clock: charting and handover speak clock time.
+        self.time_of_day = name_widget(QLabel("--:--"), "session.time_of_day", "Time of day")
+        self.time_of_day.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
@@ -80,6 +86,9 @@ class SessionBar(QWidget):
         row.addSpacing(16)
         row.addWidget(QLabel("Session"))
         row.addWidget(self.clock)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Time"))
+        row.addWidget(self.time_of_day)
 
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
         replay = getattr(session, "replay_of", None)  # a recorded session replayed: never live
@@ -102,6 +111,9 @@ class SessionBar(QWidget):
         self.phase.setText(banner if workflow.plan else f"{banner} \u2013 no plan set")
         self.user.setText(workflow.user or "not signed in")
         self.clock.setText(clock_text(now))
+        # The session's own wall clock: real time live, the recorded time in a replay.
+        wall = session.clock.wall() - session.clock.now() + now
+        self.time_of_day.setText(dt.datetime.fromtimestamp(wall).strftime("%H:%M"))
 
 
 class MonitorView(QWidget):
@@ -222,8 +234,8 @@ class MonitorView(QWidget):
         when = f"{_minutes(age)} ago"
         if due is not None:
             when += f" \u00b7 next due in {_minutes(due - now)}" if due > now else " \u00b7 cuff due now"
-        tile.show_value(f"{nibp.systolic}/{nibp.diastolic}", when)
-        tile.set_secondary("MEAN", f"({nibp.mean})")
+        tile.show_value(nibp_text(nibp.systolic, nibp.diastolic), when)  # a replay holds floats
+        tile.set_secondary("MEAN", f"({value_text('NIBP_MEAN', nibp.mean)})")
 
 
 class MainWindow(QMainWindow):
@@ -269,11 +281,13 @@ class MainWindow(QMainWindow):
         self.session_panel.export_requested.connect(self.export_session)
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
+        self.vitals_table = VitalsTableView()
         self.devices = DevicesView()
         self.devices.connect_requested.connect(self.connect_requested)
         self.tabs = name_widget(QTabWidget(), "tabs", "Views")
         self.tabs.addTab(self.monitor, "Monitor F2")
         self.tabs.addTab(self.trends, "Trends F3")
+        self.tabs.addTab(self.vitals_table, "Vitals table")
         self.tabs.addTab(self.devices, "Devices F4")
         self.tabs.addTab(self.alarm_log, "Alarm log F9")
         self.tabs.addTab(self.session_panel, "Session F12")
@@ -524,6 +538,9 @@ class MainWindow(QMainWindow):
         if current is self.trends and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.trends.refresh(session, now)
+        if current is self.vitals_table and (force or wall >= self._next["trends"]):
+            self._next["trends"] = wall + TRENDS_EVERY_S
+            self.vitals_table.refresh(session, now)
         self.frames += 1
         self.frame_seconds.append(time.perf_counter() - started)
         if len(self.frame_seconds) > 600:
