@@ -53,10 +53,13 @@ from console.charting import (
 from console.clinical import ClinicalProtocol
 from console.clock import Clock
 from console.debrief import DebriefRow, debrief
+from console.discharge import Criterion
+from console.discharge import criteria as discharge_criteria_of
 from console.dose import DosePlan, check_guardrails
 from console.patient import Patient
 from console.plan_file import SessionOrder, plan_problems
 from console.session import NibpReading, Session, SessionEvent
+from console.session_checks import kind_of, latest_valid_cuff, no_current_baseline, no_vitals_data
 
 
 # ============================================================================ vocabulary
@@ -120,16 +123,6 @@ class DueItem:
     #           baseline_bp_reason, patient, patient_mismatch, plan
     text: str
     since: float
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """A baseline or discharge criterion: ``met`` True, False, or None when it cannot be
-    judged yet (no value); ``detail`` gives the values behind it."""
-
-    name: str
-    met: bool | None
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -503,7 +496,7 @@ class SessionWorkflow:
     def _baseline_at(self, t_end: float, fixed: bool) -> Baseline:
         s = self.session
         window = self.protocol.phases.baseline_min_spo2_hr_s
-        cuff = next((r for r in reversed(s.nibp_history) if r.taken_at <= t_end), None)
+        cuff = latest_valid_cuff(s, t_end)  # a cuff that could not finish is no baseline
         hr_metric = s.heart_rate_source()
         hr, hr_ok = _mean_window(s, hr_metric, t_end, window)
         spo2, spo2_ok = _mean_window(s, "SPO2", t_end, window)
@@ -532,6 +525,12 @@ class SessionWorkflow:
         out = [Criterion("Cuff pressure taken", b.nibp is not None,
                          f"{b.nibp.systolic}/{b.nibp.diastolic} mmHg, {_fmt_time(now - b.nibp.taken_at)} ago"
                          if b.nibp else "no cuff reading yet")]
+        max_age = self.protocol.phases.baseline_cuff_max_age_min
+        age = (b.at - b.nibp.taken_at) if b.nibp else None
+        out.append(Criterion(f"Cuff pressure at most {max_age:g} min old", None if age is None else age <= max_age * 60,
+                             "no cuff reading yet" if age is None else f"{_fmt_time(age)} old at "
+                             + ("the start" if b.fixed else "this moment")
+                             + ("" if age <= max_age * 60 else ": take a new one before the start")))
         for label, value, ok, unit in ((b.hr_metric, b.hr, b.hr_covered, "/min"),
                                        ("SpO2", b.spo2, b.spo2_covered, "%")):
             detail = f"mean {value:.0f} {unit}" if value is not None else "no values"
@@ -625,9 +624,13 @@ class SessionWorkflow:
         if b.fixed:
             found.append(adv.rise_over_baseline(b.nibp, s.nibp, p))
         found.append(adv.cuff_due(self.cuff_due_since(now), now))
+        found.append(no_vitals_data(s, self.created, tech.link_lost_s, self.infusion_started is not None, now)
+                     if self.phase != Phase.DISCHARGED else None)
+        if self.phase == Phase.INFUSION:
+            found.append(no_current_baseline(b.nibp, self.infusion_started, p.phases.baseline_cuff_max_age_min))
         present = {a.key: a for a in found if a is not None}
         for a in present.values():
-            self.engine.set_condition(a.key, True, kind="advisory", priority=a.priority, metric=a.metric,
+            self.engine.set_condition(a.key, True, kind=kind_of(a.key), priority=a.priority, metric=a.metric,
                                       message=a.message, now=a.started)
         for key in self._raised - present.keys():
             self.engine.set_condition(key, False)
@@ -736,56 +739,9 @@ class SessionWorkflow:
         self._record(now, "dissociation_resolved", f"Dissociation resolved, confirmed by {who}", who)
 
     def discharge_criteria(self, now: float | None = None) -> list[Criterion]:
-        """CLINICAL.md section 2, each met or not with the values behind it. A person decides."""
-        now = self._now(now)
-        d = self.protocol.phases.discharge
-        s = self.session
-        b = self.baseline(now)
-        out: list[Criterion] = []
-        cuff = s.nibp if s.nibp and self.recovery_started is not None and s.nibp.taken_at >= self.recovery_started \
-            else None
-        name = f"SBP within {d.sbp_within_pct:g} % of baseline"
-        if b.nibp is None:
-            out.append(Criterion(name, None, "no baseline cuff reading"))
-        elif cuff is None:
-            out.append(Criterion(name, None, f"baseline {b.nibp.systolic}; no cuff reading since the infusion ended"))
-        else:
-            pct = 100.0 * (cuff.systolic - b.nibp.systolic) / b.nibp.systolic
-            out.append(Criterion(name, abs(pct) <= d.sbp_within_pct,
-                                 f"{cuff.systolic} mmHg vs baseline {b.nibp.systolic} ({pct:+.0f} %), "
-                                 f"cuff {_fmt_time(now - cuff.taken_at)} ago"))
-        hr_metric = s.heart_rate_source()
-        hr = s.reading(hr_metric, now)
-        name = f"{hr_metric} within {d.hr_within_pct:g} % of baseline"
-        if b.hr is None:
-            out.append(Criterion(name, None, "no baseline heart rate"))
-        elif not hr.available:
-            out.append(Criterion(name, None, f"baseline {b.hr:.0f}; now {hr.reason}"))
-        else:
-            pct = 100.0 * (hr.value - b.hr) / b.hr
-            out.append(Criterion(name, abs(pct) <= d.hr_within_pct,
-                                 f"{hr.value:.0f} /min vs baseline {b.hr:.0f} ({pct:+.0f} %)"))
-        spo2 = s.reading("SPO2", now)
-        name = f"SpO2 ≥ {d.spo2_min:g} %"
-        out.append(Criterion(name, spo2.value >= d.spo2_min, f"{spo2.value:.0f} %") if spo2.available
-                   else Criterion(name, None, spo2.reason))
-        moaas = self._last_chart("moaas")
-        out.append(Criterion(f"MOAA/S = {d.moaas}", moaas.value == d.moaas if moaas else None,
-                             f"{moaas.value} ({_fmt_time(now - moaas.time)} ago)" if moaas else "not charted"))
-        early = self.protocol.charting.early_window_min * 60.0
-        end = (self.recovery_started + self.protocol.phases.recovery_min * 60.0
-               if self.recovery_started is not None else None)
-        cadss = self._last_chart("cadss", after=end - early) if end is not None else None
-        bits = [f"CADSS {cadss.value} at the end of recovery" if cadss else "end-of-recovery CADSS not charted",
-                f"confirmed by {self.dissociation_confirmed_by}" if self.dissociation_confirmed_by
-                else "nurse has not confirmed"]
-        out.append(Criterion("Dissociation resolved", cadss is not None and self.dissociation_confirmed_by is not None,
-                             "; ".join(bits)))
-        out.append(Criterion("Escort confirmed", self.escort_confirmed_by is not None,
-                             f"by {self.escort_confirmed_by}" if self.escort_confirmed_by else "not confirmed"))
-        out.append(Criterion("Clinician sign-off", self.signed_off_by is not None,
-                             f"by {self.signed_off_by}" if self.signed_off_by else "not signed off"))
-        return out
+        """CLINICAL.md section 2, each met or not with the values behind it (console.discharge).
+        A person decides."""
+        return discharge_criteria_of(self, self._now(now))
 
     def sign_off(self, clinician_name: str, now: float | None = None, reason: str | None = None) -> None:
         """The clinician's discharge decision: the only way to DISCHARGED. Allowed in the
