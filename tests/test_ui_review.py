@@ -6,6 +6,7 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QFileDialog, QLabel, QSlider, QTableWidget
 
@@ -268,3 +269,15 @@ def test_after_a_crash_an_interactive_start_offers_to_resume(qtbot, tmp_path, mo
     QTimer.singleShot(20, answer)
     assert offer_resume(None) == str(crashed.path)
     assert "stopped during a session" in asked[0] and "Maria Santos" in asked[0]
+
+
+def test_recorded_waveforms_are_in_a_nurses_units(window, qtbot):
+    # ECG in mV, not the device's microvolts; pleth without device counts on its axis.
+    scrubber = find(window, QSlider, "review.scrubber")
+    scrubber.setValue(50 * 10)
+    qtbot.waitUntil(lambda: window.wave_time == 50.0)
+    ecg = window.waves.items["ECG"].getAxis("left")
+    assert "mV" in ecg.labelText and "\u00b5V" not in ecg.labelText
+    _t, v = window.waves.curves["ECG"].getData()
+    assert 0.2 < float(np.nanmax(v)) < 5.0  # an R wave in millivolts
+    assert not window.waves.items["PLETH"].getAxis("left").style["showValues"]

@@ -76,17 +76,17 @@ class SessionBar(QWidget):
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         # The time of day beside the session clock: charting and handover speak clock time.
         self.time_of_day = name_widget(QLabel("--:--"), "session.time_of_day", "Time of day")
-        self.time_of_day.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
+        self.time_of_day.setStyleSheet(f"font-size: 22px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
         row.addWidget(self.patient, 1)
         row.addWidget(self.phase)
         row.addWidget(self.user)
-        row.addSpacing(16)
+        row.addSpacing(8)
         row.addWidget(QLabel("Session"))
         row.addWidget(self.clock)
-        row.addSpacing(12)
+        row.addSpacing(6)
         row.addWidget(QLabel("Time"))
         row.addWidget(self.time_of_day)
 
@@ -141,6 +141,8 @@ class MonitorView(QWidget):
         self.tiles["SPO2"].add_secondary("PR", "PR", "Pulse rate value", 3)
         self.tiles["SPO2"].add_secondary("PI", "PI", "Perfusion index value", 4)
         self.tiles["NIBP"].add_secondary("MEAN", "mean", "Mean pressure value", 5)
+        self.tiles["HR"].add_beat_indicator()
+        self.waves.on_beat = self.tiles["HR"].show_beat
         self.pump = PumpPanel()
         for key, metric in (("HR", "HR"), ("SPO2", "SPO2"), ("RR", "RR"), ("ETCO2", "ETCO2"),
                             ("TEMP", "TEMP")):

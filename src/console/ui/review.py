@@ -50,7 +50,8 @@ WAVE_HALF_WINDOW_S = 10.0  # waveforms shown either side of the chosen time
 SCRUB_STEPS_PER_S = 10  # scrubber resolution: 0.1 s
 SPEEDS = (1, 2, 5, 10, 30, 60)
 # (channel, label, colour, scale to display units, fixed y range)
-CHANNELS = (("ECG", "ECG II \u00b5V", theme.PARAMETER["ECG"], 1.0, None),
+# ECG in mV (the device records microvolts); pleth is unitless device counts, shown without numbers.
+CHANNELS = (("ECG", "ECG II mV", theme.PARAMETER["ECG"], 0.001, None),
             ("PLETH", "Pleth", theme.PARAMETER["PLETH"], 1.0, None),
             ("CO2", "CO\u2082 mmHg", theme.PARAMETER["CO2"], 0.1, (-2.0, 60.0)))
 
@@ -165,6 +166,8 @@ class ReviewWaves(QWidget):
             p = self.plots.addPlot(row=row, col=0, axisItems={"bottom": SessionTimeAxis(orientation="bottom")})
             p.setLabel("left", label, color=colour)
             p.getAxis("left").setWidth(70)
+            if channel == "PLETH":
+                p.getAxis("left").setStyle(showValues=False)
             p.setMenuEnabled(False)
             p.hideButtons()
             p.setMouseEnabled(x=False, y=False)
@@ -197,8 +200,9 @@ class ReviewWaves(QWidget):
                 missing.append(channel)
             self.curves[channel].setData(times, values * scale if scale != 1.0 else values, connect="finite")
             if yr is None and len(values) and np.isfinite(values).any():
-                lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-                span = max(hi - lo, 1.0)
+                shown = values * scale if scale != 1.0 else values
+                lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+                span = max(hi - lo, 1e-3)
                 self.items[channel].setYRange(lo - 0.1 * span, hi + 0.1 * span, padding=0)
         self.items[CHANNELS[0][0]].setXRange(t0, t1, padding=0)
         for cursor in self.cursors:

@@ -71,7 +71,7 @@ class NumericTile(QFrame):
         self.status.setFont(_font(theme.FONT_FAMILY, 14))
         self.status.setAlignment(Qt.AlignmentFlag.AlignRight)
 
-        head = QHBoxLayout()
+        self._head = head = QHBoxLayout()
         head.addWidget(self.title)
         head.addSpacing(4)
         head.addWidget(self.unit)
@@ -106,6 +106,17 @@ class NumericTile(QFrame):
         self._available = False
         self.setAccessibleDescription(f"{self.spoken} unavailable: {reason}")
         self._restyle()
+
+    def add_beat_indicator(self) -> QLabel:
+        """A heart after the unit that lights on each beat (the waveform panel calls show_beat)."""
+        self.beat = name_widget(QLabel(""), f"tile.{self.key}.beat", f"{self.spoken} beat indicator")
+        self.beat.setFixedWidth(30)  # lit or not, nothing beside it moves
+        self.beat.setStyleSheet(f"color: {self.colour}; font-size: 24px; background: transparent;")
+        self._head.insertWidget(3, self.beat)
+        return self.beat
+
+    def show_beat(self, lit: bool) -> None:
+        self.beat.setText("\u2665" if lit else "")
 
     def set_limits_text(self, text: str) -> None:
         self.limits.setText(text)
