@@ -4,7 +4,8 @@ every frame and hands what it finds to the alarm engine (``set_condition(kind="a
 
 Keys (stable, as the alarm log and exports name them)::
 
-    ADVISORY.PLAN_RATE / PLAN_CONC / PLAN_WEIGHT  pump differs from the plan > 5 % for 10 s  high
+    ADVISORY.PLAN_RATE / PLAN_CONC / PLAN_WEIGHT / PLAN_VTBI / PLAN_DOSE_RATE
+                            pump differs from the plan > 5 % for 10 s                       high
     ADVISORY.OVERDELIVERY   delivered VI x CONC above the planned total by > 5 %            high
     ADVISORY.OVERRUN        pump running beyond the planned time + 10 min                   medium
     ADVISORY.BASELINE_BP    baseline BP >= 140/90 before the start (no reason recorded)      medium
@@ -17,16 +18,21 @@ Numbers come from the protocol file (``technical``, ``phases``, ``rise_over_base
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from console.alarms.model import Priority
 from console.clinical import ClinicalProtocol
 from console.dose import DosePlan
-from console.session import NibpReading, Session
+
+if TYPE_CHECKING:  # the session imports console.pump_watch, which builds on Advisory
+    from console.session import NibpReading, Session
 
 PLAN_RATE, PLAN_CONC, PLAN_WEIGHT = "ADVISORY.PLAN_RATE", "ADVISORY.PLAN_CONC", "ADVISORY.PLAN_WEIGHT"
 OVERDELIVERY, OVERRUN = "ADVISORY.OVERDELIVERY", "ADVISORY.OVERRUN"
 BASELINE_BP, BP_RISE, CUFF_DUE = "ADVISORY.BASELINE_BP", "ADVISORY.BP_RISE", "ADVISORY.CUFF_DUE"
-ALL_KEYS = (PLAN_RATE, PLAN_CONC, PLAN_WEIGHT, OVERDELIVERY, OVERRUN, BASELINE_BP, BP_RISE, CUFF_DUE)
+PLAN_VTBI, PLAN_DOSE_RATE = "ADVISORY.PLAN_VTBI", "ADVISORY.PLAN_DOSE_RATE"
+ALL_KEYS = (PLAN_RATE, PLAN_CONC, PLAN_WEIGHT, PLAN_VTBI, PLAN_DOSE_RATE, OVERDELIVERY, OVERRUN,
+            BASELINE_BP, BP_RISE, CUFF_DUE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Advisory:
     metric: str
     message: str
     started: float
+    kind: str | None = None  # None: as console.session_checks.kind_of says (advisory, mostly)
+    latching: bool = False
 
 
 def _mmss(seconds: float) -> str:
@@ -49,15 +57,19 @@ class PlanMismatch:
     for the delay, counted from the first differing sample (the pump's own time).
 
     The rate is compared only while the pump is RUNNING (a paused pump reports 0 and KVO is a
-    deliberate trickle); concentration and weight whenever the pump reports a value above 0,
-    so a mis-programmed pump is caught before it starts. While the pump link is lost the last
+    deliberate trickle); concentration, weight (the plan's dosing weight), VTBI (against the
+    dose volume, total mg / concentration, not the bag's volume) and the programmed dose rate
+    whenever the pump reports a value above 0, so a mis-programmed pump is caught before it
+    starts. While the pump link is lost the last
     judgement stands (the link alarm says why there is no value).
     """
 
     FIELDS = (
         (PLAN_RATE, "PUMP_RATE", "rate", "mL/h", lambda p: p.rate_ml_per_h),
         (PLAN_CONC, "PUMP_CONC", "concentration", "mg/mL", lambda p: p.concentration_mg_per_ml),
-        (PLAN_WEIGHT, "PUMP_WEIGHT", "weight", "kg", lambda p: p.weight_kg),
+        (PLAN_WEIGHT, "PUMP_WEIGHT", "weight", "kg", lambda p: p.dosing_weight_kg),
+        (PLAN_VTBI, "PUMP_VTBI", "VTBI", "mL", lambda p: p.volume_ml),
+        (PLAN_DOSE_RATE, "PUMP_DOSE_RATE", "dose rate", "mg/kg/h", lambda p: p.dose_rate_mg_per_kg_per_h),
     )
 
     def __init__(self, fraction: float, delay_s: float) -> None:
@@ -94,6 +106,7 @@ class PlanMismatch:
 
 
 def overdelivery(session: Session, plan: DosePlan | None, fraction: float, now: float) -> Advisory | None:
+    """VI x concentration (the plan's when the pump reports none or 0, as the panel says)."""
     delivered = session.delivered_mg()
     if plan is None or delivered is None or delivered <= plan.total_mg * (1 + fraction):
         return None

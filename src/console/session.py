@@ -21,6 +21,7 @@ from console.clinical import ClinicalProtocol
 from console.clock import Clock
 from console.dose import DosePlan
 from console.patient import Patient
+from console.pump_watch import concentration_used
 from console.records import (
     PUMP_NUMBERS,
     VITALS_METRICS,
@@ -139,6 +140,8 @@ class Session:
         self.nibp_history: list[NibpReading] = []
         self.events: list[SessionEvent] = []
         self.pump_first_running: float | None = None
+        # The workflow's PumpWatch (nurse's infusion marks, estimated start), for the pump panel.
+        self.pump_watch = None
         self.items_ingested = 0
         # Called with every ingested item (the session record listens here).
         self.listeners: list = []
@@ -274,7 +277,8 @@ class Session:
         if values.get("PUMP_STATE") == "RUNNING" and self.pump_first_running is None:
             self.pump_first_running = t
             self._event(t, "pump", "pump first running: infusion started")
-        vi, conc = values.get("PUMP_VI"), values.get("PUMP_CONC")
+        vi = values.get("PUMP_VI")
+        conc, _source = concentration_used(values.get("PUMP_CONC"), self.plan)
         if vi is not None and conc is not None:
             self._trend(DOSE_SERIES, t, vi * conc)
 
@@ -363,8 +367,11 @@ class Session:
         return "HR" if "HR" in self.seen or "PR" not in self.seen else "PR"
 
     def delivered_mg(self) -> float | None:
-        vi, conc = self.word("PUMP_VI"), self.word("PUMP_CONC")
-        if isinstance(vi, (int, float)) and isinstance(conc, (int, float)):
+        """VI x CONC; the plan's concentration when the pump reports none or 0 (mL/h mode):
+        a pump without a concentration still delivers drug (the panel says which is used)."""
+        vi = self.word("PUMP_VI")
+        conc, _source = concentration_used(self.word("PUMP_CONC"), self.plan)
+        if isinstance(vi, (int, float)) and conc is not None:
             return vi * conc
         return None
 

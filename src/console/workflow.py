@@ -55,9 +55,10 @@ from console.clock import Clock
 from console.debrief import DebriefRow, debrief
 from console.discharge import Criterion
 from console.discharge import criteria as discharge_criteria_of
-from console.dose import DosePlan, check_guardrails
+from console.dose import DosePlan, check_guardrails, session_time_of
 from console.patient import Patient
 from console.plan_file import SessionOrder, plan_problems
+from console.pump_watch import ManualMark, PumpWatch, conc_unknown, delivered, patient_unconfirmed
 from console.session import NibpReading, Session, SessionEvent
 from console.session_checks import kind_of, latest_valid_cuff, no_current_baseline, no_vitals_data
 
@@ -237,6 +238,9 @@ class SessionWorkflow:
         self._mismatch = adv.PlanMismatch(protocol.technical.plan_mismatch_fraction,
                                           protocol.technical.plan_mismatch_delay_s)
         self._raised: set[str] = set()
+        self.pump_watch = PumpWatch(protocol.technical.link_lost_s, protocol.phases.no_pump_data_high_after_min)
+        session.pump_watch = self.pump_watch  # the pump panel reads the nurse's marks and the estimate
+        self.baseline_met_at: float | None = None  # first time every baseline check was met
 
     # ------------------------------------------------------------------ plumbing
     def _now(self, now: float | None) -> float:
@@ -424,15 +428,14 @@ class SessionWorkflow:
         self._last_update = now
         self._was_running = pump_up and state == "RUNNING"
 
-        if self.phase == Phase.BASELINE and s.pump_first_running is not None:
-            self.infusion_started = s.pump_first_running
-            self._fixed_baseline = self._baseline_at(s.pump_first_running, fixed=True)
-            self._enter(Phase.INFUSION, s.pump_first_running, "Infusion started (pump first running)")
-            b = self._fixed_baseline
-            self._record(s.pump_first_running, "baseline", self._baseline_text(b), self.user or "console",
-                         {"systolic": b.nibp.systolic if b.nibp else None,
-                          "diastolic": b.nibp.diastolic if b.nibp else None,
-                          "hr": b.hr, "hr_metric": b.hr_metric, "spo2": b.spo2})
+        self.pump_watch.observe(s, now)  # a start the console did not see gets an estimate
+        start = self.pump_watch.start_time(s)
+        if self.phase == Phase.BASELINE and start is not None:
+            est = self.pump_watch.first_start
+            if est is not None and est.at is not None:
+                self.running_s += est.latest - est.at  # it ran unseen: the overrun count knows
+            self._start_infusion(start, "Infusion started (pump first running)" if est is None
+                                 else f"Infusion started (pump seen running after a gap, {est.words()})")
         if self.phase == Phase.INFUSION and pump_up and self._infusion_over(state):
             t = s.latest["PUMP_STATE"].time if "PUMP_STATE" in s.latest else now
             self._enter_recovery(min(t, now), f"Infusion complete (pump {state}): recovery")
@@ -441,6 +444,83 @@ class SessionWorkflow:
             if now >= end:
                 self._enter(Phase.DISCHARGE_CHECK, end, "Recovery observation over: discharge check")
         self._advisories(now)
+
+    def _start_infusion(self, t: float, text: str) -> None:
+        """BASELINE -> INFUSION at ``t``: the baseline is fixed as it stood then."""
+        self.infusion_started = t
+        self._fixed_baseline = self._baseline_at(t, fixed=True)
+        self._enter(Phase.INFUSION, t, text)
+        b = self._fixed_baseline
+        self._record(t, "baseline", self._baseline_text(b), self.user or "console",
+                     {"systolic": b.nibp.systolic if b.nibp else None,
+                      "diastolic": b.nibp.diastolic if b.nibp else None,
+                      "hr": b.hr, "hr_metric": b.hr_metric, "spo2": b.spo2})
+
+    # ------------------------------------------------------------------ manual start and end
+    def _pump_reporting(self, now: float) -> bool:
+        return self.session.link_shown("pump", now) == "up" and "PUMP_STATE" in self.session.latest
+
+    def _manual_time(self, at: float | None, now: float) -> float:
+        t = now if at is None else float(at)
+        if t > now:
+            raise WorkflowError("The time recorded cannot be in the future.")
+        if t < self.created:
+            raise WorkflowError("The time recorded is before this session began.")
+        return t
+
+    @staticmethod
+    def _volume(volume_ml: float | None) -> float | None:
+        if volume_ml is None:
+            return None
+        if isinstance(volume_ml, bool) or not isinstance(volume_ml, (int, float)) \
+                or not math.isfinite(volume_ml) or volume_ml < 0:
+            raise WorkflowError("The volume read off the pump must be a number of mL, 0 or more.")
+        return float(volume_ml)
+
+    def record_infusion_start(self, volume_ml: float | None = None, at: float | None = None,
+                              now: float | None = None) -> None:
+        """The nurse records 'Infusion started' (time, who, the volume the pump shows) when the
+        pump cannot say; it starts the infusion phase. Refused while the pump reports."""
+        now = self._now(now)
+        who = self._who()
+        if self._pump_reporting(now):
+            raise WorkflowError("The pump is connected and reporting: the phases follow the pump.")
+        if self.phase != Phase.BASELINE:
+            raise WorkflowError(f"An infusion start can be recorded before the infusion (now: {self.phase.value}).")
+        t, vol = self._manual_time(at, now), self._volume(volume_ml)
+        self.pump_watch.manual_start = ManualMark(t, who, vol)
+        self._record(now, "infusion_start_manual", f"Infusion started at {_fmt_time(t - self.created)} "
+                     f"(recorded by {who}" + (f", pump showed {vol:g} mL" if vol is not None else "") + ")", who,
+                     {"time": t, "volume_ml": vol}, on_trends=True)
+        self._start_infusion(t, f"Infusion started (recorded by {who})")
+
+    def record_infusion_end(self, volume_ml: float | None = None, at: float | None = None,
+                            now: float | None = None) -> None:
+        """The nurse records 'Infusion ended' with the volume read off the pump: recovery
+        starts. Refused while the pump reports; a pump seen RUNNING afterwards is an advisory."""
+        now = self._now(now)
+        who = self._who()
+        if self._pump_reporting(now):
+            raise WorkflowError("The pump is connected and reporting: the phases follow the pump.")
+        if self.phase != Phase.INFUSION:
+            raise WorkflowError(f"An infusion end can be recorded during the infusion (now: {self.phase.value}).")
+        t, vol = self._manual_time(at, now), self._volume(volume_ml)
+        if self.infusion_started is not None and t < self.infusion_started:
+            raise WorkflowError("The infusion cannot end before it started.")
+        self.pump_watch.manual_end = ManualMark(t, who, vol)
+        self._record(now, "infusion_end_manual", f"Infusion ended at {_fmt_time(t - self.created)} "
+                     f"(recorded by {who}" + (f", pump showed {vol:g} mL" if vol is not None else "") + ")", who,
+                     {"time": t, "volume_ml": vol}, on_trends=True)
+        self._enter_recovery(t, f"Recovery (infusion ended, recorded by {who})")
+
+    def declare_pump_without_interface(self, now: float | None = None) -> None:
+        """'This pump has no interface': 'no pump data' becomes a standing notice."""
+        now = self._now(now)
+        who = self._who()
+        if self._pump_reporting(now):
+            raise WorkflowError("The pump is connected and reporting: it has an interface.")
+        self.pump_watch.no_interface = ManualMark(now, who)
+        self._record(now, "pump_no_interface", f"Pump declared without an interface by {who}", who, {})
 
     def _infusion_over(self, state: object) -> bool:
         if state in ("COMPLETE", "KVO"):
@@ -565,13 +645,13 @@ class SessionWorkflow:
     # ------------------------------------------------------------------ dose tracking
     def dose_status(self, now: float | None = None) -> DoseStatus:
         now = self._now(now)
-        delivered = self.session.delivered_mg()
+        delivered = self.delivered_mg
         rate = self.session.word("PUMP_RATE")
         plan = self.plan
         return DoseStatus(
             planned_total_mg=plan.total_mg if plan else None,
             delivered_mg=delivered,
-            delivered_mg_per_kg=delivered / plan.weight_kg if plan and delivered is not None else None,
+            delivered_mg_per_kg=delivered / plan.dosing_weight_kg if plan and delivered is not None else None,
             delivered_fraction=delivered / plan.total_mg if plan and delivered is not None else None,
             planned_rate_ml_h=plan.rate_ml_per_h if plan else None,
             actual_rate_ml_h=float(rate) if isinstance(rate, (int, float)) else None,
@@ -580,14 +660,19 @@ class SessionWorkflow:
             planned_running_s=self.planned_running_s,
         )
 
+    def dose_figure(self):
+        """Delivered drug with what it rests on (pump CONC, the plan's, the nurse's volume)."""
+        w = self.pump_watch
+        return delivered(self.session, w.manual_end, w.manual_start)
+
     @property
     def delivered_mg(self) -> float | None:
-        return self.session.delivered_mg()
+        return self.dose_figure().mg
 
     @property
     def delivered_mg_per_kg(self) -> float | None:
-        d = self.session.delivered_mg()
-        return d / self.plan.weight_kg if d is not None and self.plan else None
+        d = self.delivered_mg
+        return d / self.plan.dosing_weight_kg if d is not None and self.plan else None
 
     @property
     def planned_rate_ml_h(self) -> float | None:
@@ -628,13 +713,31 @@ class SessionWorkflow:
                      if self.phase != Phase.DISCHARGED else None)
         if self.phase == Phase.INFUSION:
             found.append(no_current_baseline(b.nibp, self.infusion_started, p.phases.baseline_cuff_max_age_min))
+        found.extend(self._pump_advisories(now))
         present = {a.key: a for a in found if a is not None}
         for a in present.values():
-            self.engine.set_condition(a.key, True, kind=kind_of(a.key), priority=a.priority, metric=a.metric,
-                                      message=a.message, now=a.started)
+            self.engine.set_condition(a.key, True, kind=a.kind or kind_of(a.key), priority=a.priority,
+                                      metric=a.metric, message=a.message, now=a.started, latching=a.latching)
         for key in self._raised - present.keys():
             self.engine.set_condition(key, False)
         self._raised = set(present)
+
+    def _pump_advisories(self, now: float) -> list[adv.Advisory | None]:
+        """CLINICAL.md section 5, the pump rows console.pump_watch judges."""
+        s, w = self.session, self.pump_watch
+        manual = w.manual_start is not None and w.manual_end is None
+        watching = self.phase == Phase.BASELINE or (self.phase == Phase.INFUSION and manual)
+        if self.phase == Phase.BASELINE and self.baseline_met_at is None and self.plan is not None \
+                and s.link_shown("pump", now) != "up" and all(c.met for c in self.baseline_checks(now)):
+            self.baseline_met_at = now
+        when = getattr(self.plan, "planned_start", None)
+        planned = session_time_of(when, self.clock.now(), self.clock.wall()) if when is not None else None
+        return [w.ran_unseen,
+                w.no_pump_data(s, self.plan is not None, watching, planned, self.baseline_met_at,
+                               self.created, now),
+                conc_unknown(s, now), w.running_after_end(s, now),
+                patient_unconfirmed(s, self.patient is not None,
+                                    None if self.patient_confirmed else self.mismatch, now)]
 
     # ------------------------------------------------------------------ charting
     def _last_chart(self, item: str, *, after: float | None = None, before: float | None = None) -> ChartEntry | None:
