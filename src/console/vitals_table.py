@@ -136,17 +136,19 @@ def write_csv(rows: list[VitalsRow], path: str | Path) -> int:
     (FileExistsError / OSError say why). Returns the number of rows written."""
     data = csv_text(rows).encode("utf-8")
     try:
-        from console import private_files  # the project's helper for patient files, when present
-
-        private_files.write_new(path, data)
-    except (ImportError, AttributeError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        from console.private_files import write_private  # the project's one writer of patient files
+    except ImportError:
+        write_private = None
+    if write_private is not None:
+        write_private(path, data)
+        return len(rows)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return len(rows)

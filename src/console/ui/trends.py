@@ -1,14 +1,24 @@
 """Whole-session trends: every numeric on a shared time axis, events marked, zoom, pan and a
-crosshair that reads out all values at one moment."""
+crosshair that reads out all values at one moment.
+
+Events: a strip above the plots carries one marker per event (alarms in their priority's
+colour, on their own row, so they stay readable over a four-hour session) and text labels
+laid out in lanes: a label goes into the first lane where it does not touch the one before
+it, at the current zoom; one that finds no free lane is not drawn. No label ever overlaps
+another. Every event is in the list beside the plots and on its marker's hover text, and a
+thin line marks it on every plot.
+"""
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from console.session import DOSE_SERIES, Session
 from console.ui import theme
@@ -28,7 +38,10 @@ ROWS: tuple[tuple[str, tuple[tuple[str, str, str, str], ...], tuple[float, float
     ("Pump mL/h", (("PUMP_RATE", "Rate", theme.PARAMETER["PUMP"], "step"),), (0, 200)),
     ("Dose mg", ((DOSE_SERIES, "Dose", theme.PARAMETER["DOSE_MG"], "line"),), (0, 60)),
 )
-LABEL_ROWS = (0.95, 0.7, 0.45, 0.2)  # where event labels sit on the top plot, in turn
+LANES = 3  # text lanes in the event strip, above the row of markers
+ALARM_RANK = {"high": 0, "medium": 1, "low": 2}  # the order labels get a lane; others come after
+LABEL_GAP_PX = 6  # clear space between two labels in one lane
+EVENT_STRIP_PX = 104  # a lane is taller than a label's text, so lanes never touch
 EVENT_COLOURS = {"alarm": theme.ALARM_BG["high"], "link": "#ff8a80", "pump": theme.PARAMETER["PUMP"],
                  "phase": theme.TEXT, "marker": "#82b1ff", "note": "#b0bec5", "chart": "#b9f6ca"}
 
@@ -76,12 +89,24 @@ class TrendsView(QWidget):
         self._versions: dict[str, int] = {}
         self.cross: list[pg.InfiniteLine] = []
         self._event_count = 0
-        self._labels = 0
         self._span: float | None = None
+        self._label_font = QFont(theme.FONT_FAMILY)
+        self._label_font.setPixelSize(13)
+        self.event_strip = self._make_event_strip()
+        self.event_list = name_widget(QListWidget(), "trends.events", "Events on the trends")
+        self.event_list.setFixedWidth(320)
+        self.event_list.setWordWrap(True)  # a long note is read in full, never cut
+        self.event_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.event_list.setStyleSheet("font-size: 14px;")
+        self.event_list.itemClicked.connect(self._go_to_event)
+        self._event_times: list[float] = []
+        self.labels: list[pg.TextItem] = []  # the event strip's text labels, in time order
+        self._marks: dict[str, tuple[list, list]] = {}  # colour -> (x, y) of the event lines
+        self._mark_items: list[dict[str, pg.PlotDataItem]] = []
         first: pg.PlotItem | None = None
         for row, (title, series, yr) in enumerate(ROWS):
             axis = SessionTimeAxis(orientation="bottom")
-            p = self.layout_widget.addPlot(row=row, col=0, axisItems={"bottom": axis})
+            p = self.layout_widget.addPlot(row=row + 1, col=0, axisItems={"bottom": axis})
             p.setLabel("left", title, color=theme.TEXT_DIM)
             p.getAxis("left").setWidth(70)
             p.setMenuEnabled(False)
@@ -106,16 +131,41 @@ class TrendsView(QWidget):
             p.addItem(line, ignoreBounds=True)
             self.cross.append(line)
             self.plots.append(p)
+        self.event_strip.setXLink(first)
         first.sigXRangeChanged.connect(self._user_range)
+        self.event_strip.vb.sigXRangeChanged.connect(self._layout_labels)
+        self.event_strip.vb.sigResized.connect(self._layout_labels)
         self._mouse = pg.SignalProxy(self.layout_widget.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._mouse_moved)
         self._session: Session | None = None
         self._setting_range = False
 
+        plots_and_list = QHBoxLayout()
+        plots_and_list.addWidget(self.layout_widget, 1)
+        plots_and_list.addWidget(self.event_list)
         box = QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 4)
         box.addLayout(buttons)
-        box.addWidget(self.layout_widget, 1)
+        box.addLayout(plots_and_list, 1)
+
+    def _make_event_strip(self) -> pg.PlotItem:
+        strip = self.layout_widget.addPlot(row=0, col=0)
+        strip.setLabel("left", "Events", color=theme.TEXT_DIM)
+        strip.getAxis("left").setWidth(70)
+        strip.getAxis("left").setStyle(showValues=False)
+        strip.getAxis("left").setTicks([[]])
+        strip.hideAxis("bottom")
+        strip.setMenuEnabled(False)
+        strip.hideButtons()
+        strip.setMouseEnabled(x=True, y=False)
+        strip.setYRange(0, LANES + 1, padding=0)
+        self.layout_widget.ci.layout.setRowFixedHeight(0, EVENT_STRIP_PX)
+        # One marker per event on the bottom row; alarms a size larger, in their priority's colour.
+        self.markers = pg.ScatterPlotItem(pxMode=True, hoverable=True, tip=lambda x, y, data: data,
+                                          hoverSize=16)
+        self.markers.setObjectName("trends.markers")
+        strip.addItem(self.markers)
+        return strip
 
     @staticmethod
     def _make_curve(plot: pg.PlotItem, colour: str, style: str) -> pg.PlotDataItem:
@@ -131,12 +181,7 @@ class TrendsView(QWidget):
         if session is not self._session:
             self._session = session
             self._versions.clear()
-            self._event_count = 0
-            self._labels = 0
-            for p in self.plots:
-                for item in list(p.items):
-                    if getattr(item, "_is_event", False):
-                        p.removeItem(item)
+            self._clear_events()
         for key, curve in self.curves.items():
             series = session.trends.get(key)
             if series is None:
@@ -152,27 +197,120 @@ class TrendsView(QWidget):
             self.plots[0].setXRange(start, max(now, start + 60.0), padding=0.01)
             self._setting_range = False
 
+    def _clear_events(self) -> None:
+        self._event_count = 0
+        self._event_times.clear()
+        self.event_list.clear()
+        self.markers.clear()
+        for label in self.labels:
+            self.event_strip.removeItem(label)
+        self.labels.clear()
+        self._marks.clear()
+        for p, items in zip(self.plots, self._mark_items, strict=False):
+            for item in items.values():
+                p.removeItem(item)
+        self._mark_items.clear()
+
     def _add_events(self, session: Session) -> None:
-        for ev in session.events[self._event_count:]:
-            if ev.kind == "pump" and any(e.kind == "phase" for e in session.events):
+        new = session.events[self._event_count:]
+        self._event_count = len(session.events)
+        if not new:
+            return
+        phases = any(e.kind == "phase" for e in session.events)
+        spots = []
+        for ev in new:
+            if ev.kind == "pump" and phases:
                 continue  # the workflow's phase event says the same ("infusion started")
             colour = EVENT_COLOURS.get(ev.kind, theme.TEXT_DIM)
-            if ev.kind == "alarm":  # "medium alarm: ..." takes its priority's colour
+            alarm = ev.kind == "alarm"
+            if alarm:  # "medium alarm: ..." takes its priority's colour
                 colour = theme.ALARM_BG.get(ev.text.split(" ", 1)[0], colour)
-            # Only the top plot carries the text; routine "link up" events get none. Labels
-            # step down the plot in turn so that events close in time stay readable.
-            labelled = not ev.text.endswith(("link up", "link up: training simulation"))
-            position = LABEL_ROWS[self._labels % len(LABEL_ROWS)]
-            self._labels += labelled
-            for i, p in enumerate(self.plots):
-                text = ev.text if labelled and i == 0 else None
-                line = pg.InfiniteLine(ev.time, angle=90, pen=pg.mkPen(colour, width=1), label=text,
-                                       labelOpts={"position": position, "color": colour,
-                                                  "anchors": [(0, 0), (0, 0)]} if text else None)
-                line._is_event = True
-                line.setToolTip(f"{clock_text(ev.time)} {ev.text}")
-                p.addItem(line, ignoreBounds=True)
-        self._event_count = len(session.events)
+            words = f"{clock_text(ev.time)}  {ev.text}"
+            item = QListWidgetItem(words)
+            item.setForeground(QColor(colour))
+            item.setToolTip(words)
+            row = bisect.bisect_right(self._event_times, ev.time)  # the list stays in time order
+            self.event_list.insertItem(row, item)
+            self._event_times.insert(row, ev.time)
+            spots.append({"pos": (ev.time, 0.5), "size": 13 if alarm else 9, "symbol": "s" if alarm else "t",
+                          "brush": pg.mkBrush(colour), "pen": None, "data": words})
+            xs, ys = self._marks.setdefault(colour, ([], []))
+            xs.extend((ev.time, ev.time, np.nan))
+            ys.extend((0.0, 1.0, np.nan))
+            # Routine "link up" events get a marker and a list entry, no text on the strip.
+            if not ev.text.endswith(("link up", "link up: training simulation")):
+                label = pg.TextItem(ev.text, color=colour, anchor=(0, 0.5))
+                label.setFont(self._label_font)
+                label.setPos(ev.time, 1.5)
+                label.setToolTip(words)
+                label.rank = ALARM_RANK.get(ev.text.split(" ", 1)[0], 3) if alarm else 3
+                self.event_strip.addItem(label, ignoreBounds=True)
+                self.labels.append(label)
+        self.labels.sort(key=lambda label: label.pos().x())  # the lanes fill in time order
+        self.markers.addPoints(spots)
+        self._draw_event_lines()
+        self._layout_labels()
+
+    def _draw_event_lines(self) -> None:
+        """A thin line per event on every plot: one curve per colour and plot, not a line item
+        per event and plot (a long session has hundreds of events)."""
+        if not self._mark_items:
+            self._mark_items = [{} for _ in self.plots]
+        for (p, items), (_title, _series, (lo, hi)) in zip(zip(self.plots, self._mark_items, strict=True), ROWS,
+                                                           strict=True):
+            for colour, (xs, ys) in self._marks.items():
+                curve = items.get(colour)
+                if curve is None:
+                    curve = items[colour] = pg.PlotDataItem(pen=pg.mkPen(colour, width=1), connect="finite")
+                    curve.setZValue(-10)
+                    p.addItem(curve, ignoreBounds=True)
+                y = np.asarray(ys) * (hi - lo) + lo
+                curve.setData(np.asarray(xs), y, connect="finite")
+
+    def _layout_labels(self, *_args) -> None:
+        """Put each label in the first lane where it touches no label already there, at this
+        zoom, alarms first (high, then medium, low), then the rest in time order; hide a label
+        that fits no lane (its marker, hover text and list entry remain)."""
+        vb = self.event_strip.vb
+        if not self.labels or vb.width() <= 0:
+            return
+        (x0, x1), _ = vb.viewRange()
+        px_per_s = vb.width() / max(x1 - x0, 1e-9)
+        taken: list[list[tuple[float, float]]] = [[] for _ in range(LANES)]  # (left, right) px per lane
+        for label in sorted(self.labels, key=lambda lb: (lb.rank, lb.pos().x())):
+            t = label.pos().x()
+            left = (t - x0) * px_per_s
+            width = label.boundingRect().width()
+            if left < 0 or left > vb.width():
+                label.setVisible(False)  # its event is off screen
+                continue
+            # Near the right edge (the latest events, when following live) the text ends at
+            # its marker instead of running off the strip.
+            right_aligned = left + width > vb.width()
+            if right_aligned:
+                left -= width
+            if left < 0:
+                label.setVisible(False)
+                continue
+            right = left + width
+            lane = next((i for i in range(LANES)
+                         if all(right + LABEL_GAP_PX <= a or b + LABEL_GAP_PX <= left for a, b in taken[i])), None)
+            if lane is None:
+                label.setVisible(False)
+                continue
+            taken[lane].append((left, right))
+            label.setAnchor((1, 0.5) if right_aligned else (0, 0.5))
+            label.setPos(t, LANES - lane + 0.5)
+            label.setVisible(True)
+
+    def shown_labels(self) -> list[pg.TextItem]:
+        return [label for label in self.labels if label.isVisible()]
+
+    def _go_to_event(self, item: QListWidgetItem) -> None:
+        t = self._event_times[self.event_list.row(item)]
+        self.follow = False
+        self.plots[0].setXRange(max(0.0, t - 300.0), t + 300.0, padding=0)
+        self.show_readout(t)
 
     # ---------------------------------------------------------------- interaction
     def _show_span(self, span: float | None) -> None:

@@ -87,7 +87,13 @@ class VitalsTableView(QWidget):
             self.status.setText(f"Not exported: {path} already exists (choose a new name)")
             return False
         except OSError as exc:
-            self.status.setText(f"Not exported: {exc.strerror or exc}")
+            try:
+                from console.private_files import describe
+            except ImportError:
+                words = exc.strerror or str(exc)
+            else:
+                words = describe(path, exc)
+            self.status.setText(f"Not exported: {words}")
             return False
         self.status.setText(f"Exported {n} rows to {path}")
         return True
