@@ -42,7 +42,7 @@ def test_phases_from_baseline_to_discharge(bed):
     assert bed.wf.phase == Phase.DISCHARGE_CHECK
     bed.minutes(30)
     assert bed.wf.phase == Phase.DISCHARGE_CHECK  # the console never discharges by itself
-    bed.wf.sign_off("Dr. Rivera", now=bed.now, reason="criteria reviewed at the bedside")
+    bed.wf.sign_off("Dr. Rivera", now=bed.now, reason="criteria reviewed at the bedside", reason_code="assessed")
     assert bed.wf.phase == Phase.DISCHARGED
     phases = [e.data["phase"] for e in bed.events if e.kind == "phase"]
     assert phases == ["infusion", "recovery", "discharge check", "discharged"]

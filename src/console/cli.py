@@ -7,16 +7,31 @@ machine with no display; only the window path imports ``console.app``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 EXIT_OK = 0
-EXIT_USAGE = 2  # bad arguments, or a device that cannot be opened at all
+EXIT_PARTIAL = 1  # data could not all be written (rescued elsewhere), or a damaged file shown in part
+EXIT_USAGE = 2  # refused input: bad arguments, a damaged or taken file, a device that cannot be opened
+
+# One line per subcommand for --help.
+SUBCOMMAND_HELP = {
+    "decode": "decode PATH [--protocol icl|masimo]: a raw device capture as JSON Lines",
+    "record": "record --vitals URL [--pump URL] | --simulate SCENARIO [--out PATH]: record headless, no window",
+    "export": "export SESSION_FILE --out DIR [--force]: a session file as CSV files",
+    "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
+}
+EXIT_CODES_HELP = ("exit status: 0 ok; 1 partial: data that could not be written to the record was saved "
+                   "to a rescue file (its path is printed), or a damaged file was exported/reviewed as "
+                   "far as readable; 2 refused input (bad arguments or values, a damaged, taken or "
+                   "existing file, a device that cannot be opened). See docs/recording.md.")
 
 # Subcommands that must never load Qt: each maps to "module:function(argv) -> int".
 HEADLESS_COMMANDS = {
     "decode": "console.decode_cmd",
     "record": "console.record_cmd",
     "export": "console.export_cmd",
+    "hash-pin": "console.users",  # a user's pin_hash for the site file (PIN read without echo)
 }
 
 
@@ -43,24 +58,61 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value):  # nan never compares true (the run would never stop); inf is no time
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number, got {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError("seconds must be positive")
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be between 0 and {2**32 - 1}, got {value}")
+    return value
+
+
+def device_url_problem(url: str) -> str | None:
+    """Why a device URL cannot work, in words (None: it may). A network URL needs a host and
+    a port 1-65535; serial paths are checked when opened."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("socket", "rfc2217"):
+        return None
+    hostport = rest.split("/", 1)[0].split("?", 1)[0]
+    host, colon, port = hostport.rpartition(":")
+    if not colon or not host:
+        return f"{url}: a network device needs host and port ({scheme}://HOST:PORT)"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{url}: the port must be a number 1-65535, got {port!r}"
+    return None
+
+
+def _device_url(text: str) -> str:
+    problem = device_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def build_window_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {SUBCOMMAND_HELP.get(name, name)}" for name in HEADLESS_COMMANDS)
     p = _Parser(
         prog="infusion-console",
-        description="Bedside console for an intravenous ketamine session. "
-        "Subcommands: decode PATH [--protocol icl|masimo].",
+        description="Bedside console for an intravenous ketamine session (the window). "
+        "Subcommands, each with its own --help (infusion-console COMMAND --help):\n" + commands,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--vitals", metavar="URL", help="vitals monitor: /dev/ttyUSB0, COM3, "
+    p.add_argument("--vitals", metavar="URL", type=_device_url, help="vitals monitor: /dev/ttyUSB0, COM3, "
                    "socket://host:port, rfc2217://host:port")
     p.add_argument("--vitals-protocol", choices=("icl", "masimo"), default="icl")
-    p.add_argument("--pump", metavar="URL", help="infusion pump (ICL/1)")
+    p.add_argument("--pump", metavar="URL", type=_device_url, help="infusion pump (ICL/1)")
     p.add_argument("--simulate", metavar="SCENARIO",
                    help="training: run the bundled simulator in-process (infusion-sim --list)")
-    p.add_argument("--seed", type=int, default=0, help="simulation seed")
+    p.add_argument("--seed", type=_seed, default=0, help="simulation seed (0 .. 2^32-1)")
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation (or --replay) speed factor")
     p.add_argument("--record", metavar="PATH",
                    help="session record file to create (default: a new file in the user's data directory)")

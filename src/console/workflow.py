@@ -56,11 +56,13 @@ from console.debrief import DebriefRow, debrief
 from console.discharge import Criterion
 from console.discharge import criteria as discharge_criteria_of
 from console.dose import DosePlan, check_guardrails, session_time_of
-from console.patient import Patient
+from console.patient import Patient, text_problem
 from console.plan_file import SessionOrder, plan_problems
-from console.pump_watch import ManualMark, PumpWatch, conc_unknown, delivered, patient_unconfirmed
+from console.pump_watch import ManualMark, PumpWatch, conc_unknown, delivered, patient_unconfirmed, session_clock
 from console.session import NibpReading, Session, SessionEvent
 from console.session_checks import kind_of, latest_valid_cuff, no_current_baseline, no_vitals_data
+from console.sign_off import reason_problem, reason_text
+from console.users import SiteUsers
 
 
 # ============================================================================ vocabulary
@@ -270,27 +272,73 @@ class SessionWorkflow:
         return text
 
     # ------------------------------------------------------------------ sign-in
+    # Who is signed in beyond the name (class defaults; sign_in sets them): the site role,
+    # and whether the name was verified against the site's users with a PIN.
+    user_role: str | None = None
+    user_verified: bool = False
+
+    def _users(self) -> SiteUsers | None:
+        return self.authenticate if isinstance(self.authenticate, SiteUsers) else None
+
+    @property
+    def sign_in_verified(self) -> bool:
+        """True while the signed-in user was checked against the site's users with a PIN."""
+        return self.user is not None and self.user_verified
+
+    @property
+    def sign_in_notice(self) -> str | None:
+        """The permanent notice the window shows while a sign-in is not verified, or None."""
+        if self.user is None or self.user_verified:
+            return None
+        if self.session.simulated:
+            return "Training: sign-in not verified"
+        users = self._users()
+        if users is None or not users.configured:
+            return "Sign-in not verified: no users are configured for this console"
+        return f"Sign-in not verified: {self.user} is not a user of this console"
+
     def sign_in(self, name: str, pin: str | None = None, now: float | None = None) -> None:
         """Sign a nurse in; a second sign-in while someone is signed in switches the user.
-        Raises SignInRefused (blank name, PIN refused by the site's check)."""
+        With site users (``authenticate`` a ``SiteUsers``) a listed name needs its PIN and an
+        unlisted one is refused when the site requires users, else signed in unverified.
+        Raises SignInRefused (blank name, PIN refused). The record says whether the sign-in
+        was verified; the PIN is never stored or logged."""
         now = self._now(now)
-        name = (name or "").strip()
+        name = " ".join((name or "").split())
         if not name:
             raise SignInRefused("Enter your name to sign in.")
-        if self.authenticate is not None and not self.authenticate(name, pin):
-            raise SignInRefused(f"The PIN for {name} was not accepted.")
+        problem = text_problem(name)
+        if problem:
+            raise SignInRefused(f"The name {problem}.")
+        users = self._users()
+        role: str | None = None
+        if users is not None:
+            try:
+                person = users.check(name, pin)
+            except ValueError as exc:
+                raise SignInRefused(str(exc)) from None
+            name, role, verified = person.name, person.role, person.verified
+        elif self.authenticate is not None:
+            if not self.authenticate(name, pin):
+                raise SignInRefused(f"The PIN for {name} was not accepted.")
+            verified = True
+        else:
+            verified = False
         before = self.user
-        self.user = name
+        self.user, self.user_role, self.user_verified = name, role, verified
+        data = {"verified": verified, "role": role, "pin_checked": verified, "simulated": self.session.simulated}
+        note = "" if verified else f" ({(self.sign_in_notice or 'sign-in not verified').lower()})"
         if before and before != name:
-            self._record(now, "switch_user", f"User switched from {before} to {name}", name, {"from": before})
+            self._record(now, "switch_user", f"User switched from {before} to {name}{note}", name,
+                         {"from": before, **data})
         elif before != name:
-            self._record(now, "sign_in", f"{name} signed in", name, {"pin_checked": self.authenticate is not None})
+            self._record(now, "sign_in", f"{name} signed in{note}", name, data)
 
     def sign_out(self, now: float | None = None) -> None:
         now = self._now(now)
         if self.user:
             self._record(now, "sign_out", f"{self.user} signed out", self.user)
-        self.user = None
+        self.user, self.user_role, self.user_verified = None, None, False
 
     # ------------------------------------------------------------------ order, patient, plan
     def load_order(self, order: SessionOrder, now: float | None = None) -> str | None:
@@ -300,7 +348,8 @@ class SessionWorkflow:
         mismatch text if a patient is already identified and differs, else None."""
         now = self._now(now)
         who = order.ordered_by or self.user or "session order"
-        problems, _ = plan_problems(order.plan, self.protocol.dose_guardrails, order.overrides)
+        problems, _ = plan_problems(order.plan, self.protocol.dose_guardrails, order.overrides,
+                                    weight_basis=self.protocol.weight_basis)
         if problems:  # checked against another protocol than the one in force here
             raise PlanRefused("The order's plan cannot be used: " + " ".join(problems.values()), problems)
         self.order = order
@@ -322,6 +371,8 @@ class SessionWorkflow:
         is False and a due item says so). ``patient`` is shown either way."""
         now = self._now(now)
         who = self._who()
+        if patient == self.patient:  # the same identification again (the dialog's OK): nothing new
+            return self.mismatch
         self.patient = patient
         self.session.patient = patient
         self._record(now, "patient", f"Patient identified: {patient.banner()}", who,
@@ -353,33 +404,59 @@ class SessionWorkflow:
                      who, {"mismatch": self.mismatch, "reason": why})
         self.patient_confirmed, self.mismatch = True, None
 
-    def set_plan(self, plan: DosePlan, overrides: dict[str, str] | None = None, now: float | None = None) -> None:
-        """Set (or replace) the dose plan. Hard limits and a too-small bag refuse; each soft
-        limit crossed needs a reason in ``overrides`` (field -> reason), recorded with the
-        user. Raises PlanRefused with per-field problems. Allowed while monitoring runs."""
+    def set_plan(self, plan: DosePlan, overrides: dict[str, str] | None = None, now: float | None = None) -> bool:
+        """Set (or replace) the dose plan. Hard limits, a too-small bag and a weight basis the
+        protocol does not allow refuse; each soft limit crossed needs a reason in
+        ``overrides`` (field -> reason), recorded with the user. Raises PlanRefused with
+        per-field problems. Allowed while monitoring runs. Returns False (and records
+        nothing) when the plan and its reasons are the ones already in force."""
         now = self._now(now)
         who = self._who()
-        self._apply_plan(plan, overrides or {}, now, who, "plan")
+        return self._apply_plan(plan, overrides or {}, now, who, "plan")
 
-    def _apply_plan(self, plan: DosePlan, overrides: dict[str, str], now: float, who: str, kind: str) -> None:
-        problems, findings = plan_problems(plan, self.protocol.dose_guardrails, overrides)
+    @property
+    def planned_start(self):
+        """The plan's planned start (wall-clock ``datetime`` with zone), or None."""
+        return self.plan.planned_start if self.plan is not None else None
+
+    @property
+    def planned_start_s(self) -> float | None:
+        """The planned start on the session clock, or None when the plan gives none."""
+        when = self.planned_start
+        return None if when is None else session_time_of(when, self.clock.now(), self.clock.wall())
+
+    def _apply_plan(self, plan: DosePlan, overrides: dict[str, str], now: float, who: str, kind: str) -> bool:
+        problems, findings = plan_problems(plan, self.protocol.dose_guardrails, overrides,
+                                           weight_basis=self.protocol.weight_basis)
+        for f in findings:
+            bad = text_problem(str(overrides.get(f.field) or ""))
+            if bad and f.field not in problems:
+                problems[f.field] = f"The reason {bad}."
         if problems:
             raise PlanRefused("The plan cannot be used: " + " ".join(problems.values()), problems)
         used = {f.field: {"finding": f.message, "reason": overrides[f.field].strip()}
                 for f in findings if f.severity == "soft"}
+        if plan == self.plan and {k: v["reason"] for k, v in used.items()} == self.overrides:
+            return False
         replaced = self.plan is not None
         self.plan = plan
         self.session.plan = plan
         self.overrides = {k: v["reason"] for k, v in used.items()}
         self.planned_running_s = plan.duration_min * 60.0
-        text = (f"Plan {'replaced' if replaced else 'set'}: {plan.weight_kg:g} kg x {plan.dose_mg_per_kg:g} mg/kg"
-                f" = {plan.total_mg:g} mg over {plan.duration_min:g} min, {plan.bag_mg:g} mg in {plan.bag_ml:g} mL"
+        text = (f"Plan {'replaced' if replaced else 'set'}: {plan.weight_words()} x {plan.dose_mg_per_kg:g} mg/kg"
+                f" = {plan.total_mg:.4g} mg over {plan.duration_min:g} min, {plan.bag_mg:g} mg in {plan.bag_ml:g} mL"
                 f" ({plan.concentration_mg_per_ml:.3g} mg/mL), {plan.volume_ml:.3g} mL"
                 f" at {plan.rate_ml_per_h:.4g} mL/h")
+        if plan.weight_basis_reason:
+            text += f"; weight basis: {plan.weight_basis} ({plan.weight_basis_reason})"
+        if plan.planned_start is not None:
+            text += f"; planned start {plan.planned_start.strftime('%Y-%m-%d %H:%M %Z').strip()}"
         if used:
             text += "; overrides: " + "; ".join(f"{v['finding']} ({v['reason']})" for v in used.values())
         self._record(now, kind, text, who, {"plan": plan.model_dump(mode="json"), "overrides": used,
+                                            "dosing_weight_kg": plan.dosing_weight_kg,
                                             "protocol": self.protocol.fingerprint()})
+        return True
 
     def titrate(self, new_rate_ml_h: float, reason: str, now: float | None = None) -> DosePlan:
         """A planned rate change, with who and why. Same total dose; the plan's rate becomes
@@ -489,7 +566,7 @@ class SessionWorkflow:
             raise WorkflowError(f"An infusion start can be recorded before the infusion (now: {self.phase.value}).")
         t, vol = self._manual_time(at, now), self._volume(volume_ml)
         self.pump_watch.manual_start = ManualMark(t, who, vol)
-        self._record(now, "infusion_start_manual", f"Infusion started at {_fmt_time(t - self.created)} "
+        self._record(now, "infusion_start_manual", f"Infusion started at {session_clock(t)} "
                      f"(recorded by {who}" + (f", pump showed {vol:g} mL" if vol is not None else "") + ")", who,
                      {"time": t, "volume_ml": vol}, on_trends=True)
         self._start_infusion(t, f"Infusion started (recorded by {who})")
@@ -508,7 +585,7 @@ class SessionWorkflow:
         if self.infusion_started is not None and t < self.infusion_started:
             raise WorkflowError("The infusion cannot end before it started.")
         self.pump_watch.manual_end = ManualMark(t, who, vol)
-        self._record(now, "infusion_end_manual", f"Infusion ended at {_fmt_time(t - self.created)} "
+        self._record(now, "infusion_end_manual", f"Infusion ended at {session_clock(t)} "
                      f"(recorded by {who}" + (f", pump showed {vol:g} mL" if vol is not None else "") + ")", who,
                      {"time": t, "volume_ml": vol}, on_trends=True)
         self._enter_recovery(t, f"Recovery (infusion ended, recorded by {who})")
@@ -846,26 +923,58 @@ class SessionWorkflow:
         A person decides."""
         return discharge_criteria_of(self, self._now(now))
 
-    def sign_off(self, clinician_name: str, now: float | None = None, reason: str | None = None) -> None:
+    def _clinician(self, name: str, pin: str | None) -> tuple[str, bool]:
+        """Who signs the discharge off, and whether that was verified. With site users: a
+        user whose role is clinician, with the PIN. Without: a name other than the signed-in
+        nurse's (one person cannot be both)."""
+        users = self._users()
+        if users is not None and users.configured:
+            user = users.find(name)
+            if user is None or user.role != "clinician":
+                raise WorkflowError(f"{name} is not a clinician of this console: discharge sign-off needs a "
+                                    "clinician's name and PIN.")
+            try:
+                person = users.check(user.name, pin)
+            except ValueError as exc:
+                raise WorkflowError(str(exc)) from None
+            return person.name, True
+        if " ".join(name.split()).casefold() == " ".join((self.user or "").split()).casefold():
+            raise WorkflowError(f"{name} is signed in as the nurse: the discharge sign-off needs another "
+                                "person, the clinician.")
+        return name, False
+
+    def sign_off(self, clinician_name: str, now: float | None = None, reason: str | None = None, *,
+                 reason_code: str | None = None, pin: str | None = None) -> None:
         """The clinician's discharge decision: the only way to DISCHARGED. Allowed in the
-        discharge-check phase; with any criterion not met (or not judged) it needs a reason.
-        The criteria as they stood are recorded with it."""
+        discharge-check phase. With any criterion not met (or not judged) it needs a reason
+        of substance: ``reason_code`` from ``SIGN_OFF_REASONS`` and free text of a few words
+        (console.sign_off). The clinician is checked by ``_clinician`` (site users: role and
+        PIN). The criteria as they stood are recorded with it."""
         now = self._now(now)
         who = self._who()
-        clinician = (clinician_name or "").strip()
+        clinician = " ".join((clinician_name or "").split())
         if not clinician:
             raise WorkflowError("Sign-off needs the clinician's name.")
+        if text_problem(clinician):
+            raise WorkflowError(f"The clinician's name {text_problem(clinician)}.")
         if self.phase != Phase.DISCHARGE_CHECK:
             raise WorkflowError(f"Discharge sign-off is possible in the discharge check (now: {self.phase.value}).")
         criteria = [c for c in self.discharge_criteria(now) if c.name != "Clinician sign-off"]
         unmet = [c for c in criteria if c.met is not True]
         why = None
         if unmet:
-            why = self._reason(reason, "Discharge with criteria not met (" + ", ".join(c.name for c in unmet) + ")")
+            what = "Discharge with criteria not met (" + ", ".join(c.name for c in unmet) + ")"
+            problem = reason_problem(reason_code, reason)
+            if problem:
+                raise WorkflowError(f"{what} needs a reason: {problem}.")
+            why = reason_text(reason_code, reason or "")
+        clinician, verified = self._clinician(clinician, pin)
         self.signed_off_by = clinician
-        self._record(now, "sign_off", f"Discharge signed off by {clinician}" + (f" despite unmet criteria: {why}"
-                                                                                  if why else ""), who,
-                     {"clinician": clinician, "reason": why,
+        self._record(now, "sign_off", f"Discharge signed off by {clinician}"
+                     + ("" if verified else " (clinician not verified)")
+                     + (f" despite unmet criteria: {why}" if why else ""), who,
+                     {"clinician": clinician, "clinician_verified": verified, "reason": why,
+                      "reason_code": reason_code if unmet else None,
                       "criteria": [{"name": c.name, "met": c.met, "detail": c.detail} for c in criteria]})
         self._enter(Phase.DISCHARGED, now, f"Discharged (signed off by {clinician})")
 
