@@ -36,9 +36,10 @@ PATIENT_UNCONFIRMED = "ADVISORY.PATIENT_UNCONFIRMED"
 
 
 def session_clock(t: float) -> str:
-    """A session time as the top bar's session clock shows it (h:mm:ss)."""
+    """A session time as the top bar's session clock shows it (mm:ss, h:mm:ss from an hour)."""
     t = max(0, int(t))
-    return f"{t // 3600}:{t % 3600 // 60:02d}:{t % 60:02d}"
+    h, m, s = t // 3600, t % 3600 // 60, t % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 # ============================================================================ delivered dose

@@ -1,10 +1,20 @@
-"""The pump panel: what the pump is doing, against what the plan says it should do."""
+"""The pump panel: what the pump is doing, against what the plan says it should do.
+
+Rate and dose rate are what is being delivered now (0 unless RUNNING); the programmed dose
+rate is shown beside it as such. The state takes the colour of the pump's alarm priority. The
+note under the progress bar says what the delivered figure rests on (the plan's concentration
+when the pump gives none, the volume a nurse read off the pump), an estimated start, and the
+standing notice of a pump declared without an interface.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout
 
+from console.alarms.engine import PUMP_WORDS
+from console.alarms.model import RANK
+from console.pump_watch import delivered
 from console.session import Session
 from console.ui import theme
 from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
@@ -23,7 +33,7 @@ class PumpPanel(QFrame):
     FIELDS = (
         # key, caption, spoken name (drug and state sit in the title row)
         ("rate", "Rate", "Pump rate"),
-        ("dose_rate", "Dose rate", "Pump dose rate"),
+        ("dose_rate", "mg/kg/h", "Pump dose rate delivered now, programmed in brackets"),
         ("volume", "Infused", "Volume infused of volume to be infused"),
         ("dose", "Delivered", "Delivered dose"),
         ("dose_per_kg", "Per kg", "Delivered dose per kilogram"),
@@ -53,6 +63,10 @@ class PumpPanel(QFrame):
         head.addWidget(drug)
         head.addStretch(1)
         head.addWidget(state)
+        self.value_style = value_style
+        self.notes = name_widget(QLabel(""), "pump.notes", "Pump notes: dose source, start, notices")
+        self.notes.setStyleSheet(f"color: {theme.ALARM_BG['medium']}; font-size: 13px;")
+        self.notes.setWordWrap(True)
         self.plan_note = name_widget(QLabel(""), "pump.plan", "Dose plan")
         self.plan_note.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 14px;")
         self.plan_note.setWordWrap(True)
@@ -81,6 +95,7 @@ class PumpPanel(QFrame):
         box.addLayout(head)
         box.addLayout(grid)
         box.addWidget(self.progress)
+        box.addWidget(self.notes)
         box.addWidget(self.plan_note)
 
     def refresh(self, session: Session, now: float) -> None:
@@ -88,6 +103,10 @@ class PumpPanel(QFrame):
         plan = session.plan
         link = session.link_shown("pump", now)
         v = self.values
+        watch = session.pump_watch
+        figure = delivered(session, watch.manual_end, watch.manual_start) if watch else delivered(session)
+        self._show_notes(session, watch, figure, now)
+        self._show_state_colour([])
         if link in ("lost", "down") or session.devices["pump"].last_valid_rx is None:
             reason = {"lost": "pump link lost", "down": "pump link lost",
                       "none": "no pump connected"}.get(link, "no data from pump")
@@ -95,6 +114,8 @@ class PumpPanel(QFrame):
                 label.setText(UNAVAILABLE_TEXT if key != "state" else reason)
             self.progress.setValue(0)
             self.progress.setFormat(reason)
+            if figure.mg is not None:  # the volume a nurse read off the pump
+                v["dose"].setText(f"{figure.mg:.1f}" + (f" / {plan.total_mg:.1f}" if plan else "") + " mg")
             self.plan_note.setText(self._plan_text(session))
             return
         conc = word("PUMP_CONC")
@@ -103,12 +124,15 @@ class PumpPanel(QFrame):
         alarms = word("PUMP_ALARM") or []
         state = str(word("PUMP_STATE") or UNAVAILABLE_TEXT)
         v["state"].setText(state + (f" \u2013 {'|'.join(alarms)}" if alarms else ""))
-        v["rate"].setText(f"{_num(word('PUMP_RATE'), '.1f')} mL/h")
-        v["dose_rate"].setText(f"{_num(word('PUMP_DOSE_RATE'), '.2f')} mg/kg/h")
+        self._show_state_colour(alarms)
+        running = state == "RUNNING"
+        rate = word("PUMP_RATE")
+        v["rate"].setText(f"{_num(rate if running else 0.0, '.1f')} mL/h")
+        v["dose_rate"].setText(self._dose_rate_text(session, running, figure.concentration))
         vi, vtbi = word("PUMP_VI"), word("PUMP_VTBI")
         v["volume"].setText(f"{_num(vi, '.1f')} / {_num(vtbi, '.1f')} mL")
-        mg = session.delivered_mg()
-        weight = plan.weight_kg if plan else word("PUMP_WEIGHT")
+        mg = figure.mg
+        weight = plan.dosing_weight_kg if plan else word("PUMP_WEIGHT")
         target = f" / {plan.total_mg:.1f}" if plan else ""
         v["dose"].setText(f"{_num(mg, '.1f')}{target} mg")
         per_kg = mg / weight if mg is not None and weight else None
@@ -117,7 +141,7 @@ class PumpPanel(QFrame):
         batt = word("PUMP_BATT")
         v["battery"].setText(f"{_num(batt, '.0f')} %" if isinstance(batt, (int, float)) else UNAVAILABLE_TEXT)
         elapsed = session.elapsed_infusion_s(now)
-        v["elapsed"].setText(_mmss(elapsed) if elapsed is not None else "not started")
+        v["elapsed"].setText(self._elapsed_text(session, watch, now))
         remaining = self._remaining_s(session, elapsed)
         v["remaining"].setText(_mmss(remaining) if remaining is not None else UNAVAILABLE_TEXT)
         total_ml = plan.volume_ml if plan else vtbi
@@ -129,6 +153,60 @@ class PumpPanel(QFrame):
             self.progress.setValue(0)
             self.progress.setFormat("no volume programmed")
         self.plan_note.setText(self._plan_text(session))
+
+    def _show_state_colour(self, alarms: list) -> None:
+        """The pump's alarm words in their priority colour (unknown words are high)."""
+        priorities = [PUMP_WORDS.get(w, ("high", ""))[0] for w in alarms]
+        top = max(priorities, key=RANK.__getitem__) if priorities else None
+        style = self.value_style.replace("16px", "18px")
+        if top is not None:
+            style = (f"color: {theme.ALARM_FG[top]}; background: {theme.ALARM_BG[top]}; font-size: 18px;"
+                     f" font-weight: bold; font-family: '{theme.DIGIT_FAMILY}'; padding: 0 4px;")
+        label = self.values["state"]
+        if label.styleSheet() != style:
+            label.setStyleSheet(style)
+        label.setProperty("priority", top or "")
+
+    @staticmethod
+    def _dose_rate_text(session: Session, running: bool, conc: float | None) -> str:
+        """Delivered now (rate x concentration / dosing weight, 0 unless RUNNING) and the
+        programmed dose rate as such."""
+        rate, programmed = session.word("PUMP_RATE"), session.word("PUMP_DOSE_RATE")
+        weight = session.plan.dosing_weight_kg if session.plan else session.word("PUMP_WEIGHT")
+        now_rate = None
+        if not running:
+            now_rate = 0.0
+        elif isinstance(rate, (int, float)) and conc is not None and isinstance(weight, (int, float)) and weight > 0:
+            now_rate = rate * conc / weight
+        set_text = f" (set {programmed:.2f})" if isinstance(programmed, (int, float)) else ""
+        return f"{_num(now_rate, '.2f')}{set_text}"  # the caption carries the unit: the column fits
+
+    @staticmethod
+    def _elapsed_text(session: Session, watch, now: float) -> str:
+        est = watch.first_start if watch else None
+        if est is not None:
+            if est.at is not None:
+                return f"~{_mmss(now - est.at)} est."
+            return f"\u2265 {_mmss(now - est.latest)}"  # started between: at least this long
+        if watch is not None and watch.manual_start is not None:
+            end = watch.manual_end.time if watch.manual_end else now
+            return f"{_mmss(end - watch.manual_start.time)} (nurse)"
+        elapsed = session.elapsed_infusion_s(now)
+        return _mmss(elapsed) if elapsed is not None else "not started"
+
+    def _show_notes(self, session: Session, watch, figure, now: float) -> None:
+        parts = []
+        if figure.words:
+            parts.append(f"Delivered: {figure.words}")
+        if watch is not None:
+            if watch.first_start is not None:
+                parts.append(f"Pump seen running after a link gap: {watch.first_start.words()}")
+            if watch.notice(session, now):
+                parts.append(watch.notice(session, now))
+        text = "\n".join(parts)
+        if self.notes.text() != text:
+            self.notes.setText(text)
+        self.notes.setVisible(bool(text))
 
     @staticmethod
     def _remaining_s(session: Session, elapsed: float | None) -> float | None:
