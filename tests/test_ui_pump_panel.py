@@ -63,6 +63,7 @@ def test_stopped_with_an_occlusion_delivers_0_and_shows_the_alarm_in_its_priorit
     assert state.text() == "ALARM \u2013 OCCLUSION" and state.property("priority") == "high"
     assert theme.ALARM_BG["high"] in state.styleSheet()
     panel.grab().save(str(artifacts_dir / "pump_panel_occlusion.png"))
+    assert panel.minimumSizeHint().width() <= 470  # nothing clipped in the monitor's column
     b.pump["PUMP_ALARM"] = ["BATTERY"]
     b.set_pump("RUNNING")
     b.second(1)
@@ -82,7 +83,9 @@ def test_no_concentration_says_which_concentration_the_dose_uses(panel, artifact
     assert panel.notes.isVisibleTo(panel)
     assert "plan's 0.7 mg/mL" in shown(panel, "notes") and "no concentration" in shown(panel, "notes")
     assert shown(panel, "dose_rate") == "0.75 (set 0.75)"
+    assert shown(panel, "drug") == "KETAMINE, no conc."
     panel.grab().save(str(artifacts_dir / "pump_panel_no_concentration.png"))
+    assert panel.minimumSizeHint().width() <= 470
 
 
 def test_start_estimated_after_a_link_gap_is_marked_on_the_panel(panel):

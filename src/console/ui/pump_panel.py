@@ -54,7 +54,7 @@ class PumpPanel(QFrame):
         value_style = (f"color: {theme.PARAMETER['PUMP']}; font-size: 16px; font-weight: bold;"
                        f" font-family: '{theme.DIGIT_FAMILY}';")
         drug = name_widget(QLabel(UNAVAILABLE_TEXT), "pump.drug", "Pump drug and concentration")
-        drug.setStyleSheet(value_style)
+        drug.setStyleSheet(value_style.replace("16px", "14px"))  # the title row fits the state beside it
         state = name_widget(QLabel(UNAVAILABLE_TEXT), "pump.state", "Pump state")
         state.setStyleSheet(value_style.replace("16px", "18px"))
         head = QHBoxLayout()
@@ -71,7 +71,7 @@ class PumpPanel(QFrame):
         self.plan_note.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: 14px;")
         self.plan_note.setWordWrap(True)
         grid = QGridLayout()
-        grid.setHorizontalSpacing(8)
+        grid.setHorizontalSpacing(4)  # the panel's fixed 470 px hold the widest values
         grid.setVerticalSpacing(4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
@@ -120,7 +120,8 @@ class PumpPanel(QFrame):
             return
         conc = word("PUMP_CONC")
         drug = word("PUMP_DRUG") or "?"
-        v["drug"].setText(f"{drug} {_num(conc, '.2f')} mg/mL")
+        has_conc = isinstance(conc, (int, float)) and conc > 0
+        v["drug"].setText(f"{drug} {conc:.2f} mg/mL" if has_conc else f"{drug}, no conc.")
         alarms = word("PUMP_ALARM") or []
         state = str(word("PUMP_STATE") or UNAVAILABLE_TEXT)
         v["state"].setText(state + (f" \u2013 {'|'.join(alarms)}" if alarms else ""))
@@ -160,7 +161,7 @@ class PumpPanel(QFrame):
         top = max(priorities, key=RANK.__getitem__) if priorities else None
         style = self.value_style.replace("16px", "18px")
         if top is not None:
-            style = (f"color: {theme.ALARM_FG[top]}; background: {theme.ALARM_BG[top]}; font-size: 18px;"
+            style = (f"color: {theme.ALARM_FG[top]}; background: {theme.ALARM_BG[top]}; font-size: 16px;"
                      f" font-weight: bold; font-family: '{theme.DIGIT_FAMILY}'; padding: 0 4px;")
         label = self.values["state"]
         if label.styleSheet() != style:
