@@ -183,6 +183,17 @@ def test_manual_start_and_end_drive_the_phases_and_the_dose_shows_the_nurses_vol
     assert KEY not in b.alarms()  # recovery: no longer waiting on the pump
 
 
+def test_a_volume_read_off_the_pump_above_the_plan_is_over_delivery():
+    b = Bed()
+    ready_without_pump(b)
+    b.wf.record_infusion_start(now=b.now)
+    vitals_only(b, 60)
+    b.wf.record_infusion_end(volume_ml=75, now=b.now)  # 52.5 mg against 35 mg
+    vitals_only(b, 1)
+    alarm = b.advisory("OVERDELIVERY")
+    assert alarm is not None and alarm.priority == "high" and "52.5 mg" in alarm.message
+
+
 def test_manual_start_is_refused_while_the_pump_reports():
     b = Bed()
     b.ready_baseline()

@@ -105,9 +105,11 @@ class PlanMismatch:
         return list(self._shown.values())
 
 
-def overdelivery(session: Session, plan: DosePlan | None, fraction: float, now: float) -> Advisory | None:
-    """VI x concentration (the plan's when the pump reports none or 0, as the panel says)."""
-    delivered = session.delivered_mg()
+def overdelivery(session: Session, plan: DosePlan | None, fraction: float, now: float,
+                 delivered: float | None = None) -> Advisory | None:
+    """VI x concentration (the plan's when the pump reports none or 0, as the panel says);
+    ``delivered``: the workflow's figure (it also knows the volume a nurse read off the pump)."""
+    delivered = session.delivered_mg() if delivered is None else delivered
     if plan is None or delivered is None or delivered <= plan.total_mg * (1 + fraction):
         return None
     pct = 100.0 * (delivered - plan.total_mg) / plan.total_mg

@@ -778,7 +778,7 @@ class SessionWorkflow:
         s, p, tech = self.session, self.protocol, self.protocol.technical
         b = self.baseline(now)
         found: list[adv.Advisory | None] = list(self._mismatch.check(s, self.plan, now))
-        found.append(adv.overdelivery(s, self.plan, tech.overdelivery_fraction, now))
+        found.append(adv.overdelivery(s, self.plan, tech.overdelivery_fraction, now, self.delivered_mg))
         running = s.word("PUMP_STATE") == "RUNNING" and self.infusion_started is not None
         found.append(adv.overrun(running, self.running_s, self.planned_running_s, tech.overrun_min, now))
         found.append(adv.baseline_bp(b.nibp, p, started=self.infusion_started is not None,
