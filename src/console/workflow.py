@@ -807,10 +807,8 @@ class SessionWorkflow:
         if self.phase == Phase.BASELINE and self.baseline_met_at is None and self.plan is not None \
                 and s.link_shown("pump", now) != "up" and all(c.met for c in self.baseline_checks(now)):
             self.baseline_met_at = now
-        when = getattr(self.plan, "planned_start", None)
-        planned = session_time_of(when, self.clock.now(), self.clock.wall()) if when is not None else None
         return [w.ran_unseen,
-                w.no_pump_data(s, self.plan is not None, watching, planned, self.baseline_met_at,
+                w.no_pump_data(s, self.plan is not None, watching, self.planned_start_s, self.baseline_met_at,
                                self.created, now),
                 conc_unknown(s, now), w.running_after_end(s, now),
                 patient_unconfirmed(s, self.patient is not None,
