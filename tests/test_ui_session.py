@@ -130,14 +130,14 @@ def test_bad_input_gets_a_message_beside_its_field(bed):
 
 def test_soft_limit_needs_a_reason_hard_limit_blocks(bed):
     sign_in(bed)
-    dialog = fill_plan(bed, dose_mg_per_kg="0.8", bag_mg="100", bag_ml="100")
+    dialog = fill_plan(bed, dose_mg_per_kg="0.8", bag_mg="56", bag_ml="50")
     reason = dialog.findChild(QLineEdit, "plan.dose_mg_per_kg.reason")
     assert reason.isVisible()
     assert "above the usual" in dialog.findChild(QLabel, "plan.dose_mg_per_kg.message").text()
     assert not dialog.findChild(QPushButton, "plan.ok").isEnabled()
     bed.type(dialog, "plan.dose_mg_per_kg.reason", "physician order after review")
     assert dialog.findChild(QPushButton, "plan.ok").isEnabled()
-    bed.type(dialog, "plan.dose_mg_per_kg", "1.2")
+    bed.type(dialog, "plan.dose_mg_per_kg", "1.2")  # 84 mg from a 56 mg bag: refused twice over
     assert "hard limit" in dialog.findChild(QLabel, "plan.dose_mg_per_kg.message").text()
     assert not dialog.findChild(QPushButton, "plan.ok").isEnabled()
     bed.type(dialog, "plan.dose_mg_per_kg", "0.8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from console.ui import theme
 from console.ui.tiles import name_widget
@@ -22,13 +22,31 @@ def message_label(name: str, spoken: str) -> QLabel:
 
 
 def dialog_buttons(dialog: QDialog, ok_text: str, ok_name: str, on_ok: Callable[[], None],
-                   ok_spoken: str | None = None, cancel_name: str | None = None
-                   ) -> tuple[QDialogButtonBox, QPushButton]:
-    """The accept button (``on_ok`` decides whether the dialog may close) and Cancel."""
-    box = QDialogButtonBox()
-    ok = name_widget(box.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole), ok_name, ok_spoken or ok_text)
-    cancel = name_widget(box.addButton(QDialogButtonBox.StandardButton.Cancel),
-                         cancel_name or ok_name.rsplit(".", 1)[0] + ".cancel", "Cancel")
+                   ok_spoken: str | None = None, cancel_name: str | None = None, *,
+                   enter_submits: bool = True) -> tuple[QWidget, QPushButton]:
+    """The accept button (``on_ok`` decides whether the dialog may close) and Cancel.
+
+    ``enter_submits=False``: neither button is a default button, so Enter in a field (a
+    barcode scanner ends every scan with one) never submits; only a click or Space on the
+    button does. The buttons are then not in a QDialogButtonBox, which would make its accept
+    button the default again when it is shown."""
+    cancel_name = cancel_name or ok_name.rsplit(".", 1)[0] + ".cancel"
+    if enter_submits:
+        box = QDialogButtonBox()
+        ok = name_widget(box.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole), ok_name,
+                         ok_spoken or ok_text)
+        cancel = name_widget(box.addButton(QDialogButtonBox.StandardButton.Cancel), cancel_name, "Cancel")
+    else:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        ok = name_widget(QPushButton(ok_text), ok_name, ok_spoken or ok_text)
+        cancel = name_widget(QPushButton("Cancel"), cancel_name, "Cancel")
+        for button in (ok, cancel):
+            button.setAutoDefault(False)
+            button.setDefault(False)
+            row.addWidget(button)
     ok.clicked.connect(on_ok)
     cancel.clicked.connect(dialog.reject)
     return box, ok
