@@ -1,10 +1,20 @@
-"""Frame cost of the console window with a four-hour session loaded.
+"""Frame cost of the console window with a long session loaded, beside a bare pyqtgraph window.
 
-Builds a session holding four hours of trends (every numeric at 1 Hz, pump, dose, NIBP every
-10 min) and full waveform rings, shows the window at 1280x800 offscreen, and times full
-redraws: the display refresh (data to curves and tiles) plus the repaint of the whole window.
+Builds a session holding four (or ``--hours``) hours of trends (every numeric at 1 Hz, pump,
+dose, NIBP every 10 min) and full waveform rings, shows the console at 1280x800 offscreen and,
+in the same process, a bare pyqtgraph window of the same size with the same three waveform
+strips (one PlotWidget and one curve each, nothing else). Each frame gets new ECG data, then:
 
-    QT_QPA_PLATFORM=offscreen python bench/bench_frame.py [--frames 300]
+- console: the display refresh (data to curves, tiles, pump, bars, all forced) plus a paint
+  of the WHOLE window rendered into an image (``QWidget.render``). ``window.repaint()`` is not
+  used: with the window-wide style sheet it repainted only the plots, so the figure missed
+  the tiles, pump panel, bars and tabs;
+- baseline: ``setData`` on its three curves plus the same whole-window render.
+
+Frames alternate console / baseline so machine noise hits both alike; ``--repeat`` runs the
+whole measurement again and the medians of the runs are reported.
+
+    QT_QPA_PLATFORM=offscreen python bench/bench_frame.py [--frames 200] [--repeat 3] [--hours 4 8]
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
-from PySide6.QtWidgets import QApplication
+import pyqtgraph as pg
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from console.clinical import load_protocol
 from console.clock import FakeClock
@@ -28,14 +40,12 @@ from console.records import Received, Sentence, WaveformChunk
 from console.session import Session
 from console.ui.main_window import MainWindow
 
-HOURS = 4.0
 
-
-def loaded_session(clock: FakeClock) -> Session:
+def loaded_session(clock: FakeClock, hours: float) -> Session:
     plan = DosePlan(weight_kg=70, dose_mg_per_kg=0.5, duration_min=40, bag_mg=35, bag_ml=50)
     s = Session(load_protocol(), clock, plan=plan)
     rng = np.random.default_rng(1)
-    seconds = int(HOURS * 3600)
+    seconds = int(hours * 3600)
     seq = 0
     for k in range(seconds):
         seq += 1
@@ -60,43 +70,96 @@ def loaded_session(clock: FakeClock) -> Session:
     return s
 
 
-def time_frames(app, window, frames: int, tab) -> list[float]:
+class BareWindow(QWidget):
+    """The baseline: three pyqtgraph strips with one curve each, as a bare pyqtgraph app has."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        box = QVBoxLayout(self)
+        self.curves = {}
+        for channel in ("ECG", "PLETH", "CO2"):
+            w = pg.PlotWidget()
+            w.setXRange(0, 8.0, padding=0)
+            self.curves[channel] = w.plot(pen=pg.mkPen("#00e676", width=1), connect="finite")
+            box.addWidget(w)
+
+    def refresh(self) -> None:
+        for channel, curve in self.curves.items():
+            ring = self.session.waveforms[channel]
+            t, v = ring.since(ring.last_time - 7.7)
+            curve.setData(np.mod(t, 8.0), v, connect="finite")
+
+
+def paint_whole(widget: QWidget, image: QImage) -> None:
+    widget.render(image)  # every child painted, style sheet and all
+
+
+def new_ecg(session: Session) -> None:
+    ring = session.waveforms["ECG"]
+    last = ring.last_time
+    ring.extend(last + 0.004 * np.arange(1, 26), np.zeros(25))
+
+
+def time_side_by_side(app, window, bare, frames: int, tab) -> tuple[list[float], list[float]]:
     window.tabs.setCurrentWidget(tab)
     app.processEvents()
-    out = []
+    image = QImage(window.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    console, baseline = [], []
     for _ in range(frames):
-        # new data each frame, as live: one more ECG chunk, so the sweep really redraws
-        ring = window.session.waveforms["ECG"]
-        last = ring.last_time
-        ring.extend(last + 0.004 * np.arange(1, 26), np.zeros(25))
+        new_ecg(window.session)  # new data each frame, as live, so the sweep really redraws
         t0 = time.perf_counter()
         window.refresh(force=True)
-        window.repaint()
-        out.append(time.perf_counter() - t0)
-    return out
+        paint_whole(window, image)
+        t1 = time.perf_counter()
+        bare.refresh()
+        paint_whole(bare, image)
+        t2 = time.perf_counter()
+        console.append(t1 - t0)
+        baseline.append(t2 - t1)
+    return console[10:], baseline[10:]
+
+
+def ms(values: list[float]) -> str:
+    v = sorted(x * 1000 for x in values)
+    return f"median {statistics.median(v):.2f} ms, p95 {v[int(0.95 * len(v))]:.2f} ms"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--hours", type=float, nargs="+", default=[4.0])
     args = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    clock = FakeClock()
-    t0 = time.perf_counter()
-    session = loaded_session(clock)
-    load_s = time.perf_counter() - t0
-    window = MainWindow(load_protocol(), session, None)
-    window.resize(1280, 800)
-    window.show()
-    app.processEvents()
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
-          f"window {window.width()}x{window.height()}; session {HOURS:g} h loaded in {load_s:.1f} s")
-    for name, tab in (("monitor", window.monitor), ("trends", window.trends)):
-        times = time_frames(app, window, args.frames, tab)
-        ms = sorted(t * 1000 for t in times[10:])
-        print(f"{name:8s} full redraw: median {statistics.median(ms):.2f} ms, "
-              f"p95 {ms[int(0.95 * len(ms))]:.2f} ms, max {ms[-1]:.2f} ms over {len(ms)} frames")
-    window.timer.stop()
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, "
+          f"PySide6 + pyqtgraph {pg.__version__}; windows 1280x800 offscreen; {args.frames} frames x "
+          f"{args.repeat} runs")
+    for hours in args.hours:
+        clock = FakeClock()
+        t0 = time.perf_counter()
+        session = loaded_session(clock, hours)
+        print(f"session {hours:g} h loaded in {time.perf_counter() - t0:.1f} s")
+        window = MainWindow(load_protocol(), session, None)
+        window.resize(1280, 800)
+        window.show()
+        bare = BareWindow(session)
+        bare.resize(1280, 800)
+        bare.show()
+        app.processEvents()
+        for name, tab in (("monitor", window.monitor), ("trends", window.trends)):
+            medians_c, medians_b = [], []
+            for run in range(args.repeat):
+                c, b = time_side_by_side(app, window, bare, args.frames, tab)
+                medians_c.append(statistics.median(c))
+                medians_b.append(statistics.median(b))
+                print(f"  {hours:g} h {name:8s} run {run + 1}: console {ms(c)}; bare pyqtgraph {ms(b)}; "
+                      f"ratio {statistics.median(c) / statistics.median(b):.2f}")
+            mc, mb = statistics.median(medians_c) * 1000, statistics.median(medians_b) * 1000
+            print(f"{hours:g} h {name:8s} MEDIAN of runs: console {mc:.2f} ms, bare {mb:.2f} ms, ratio {mc / mb:.2f}")
+        window.timer.stop()
+        window.close()
+        bare.close()
     return 0
 
 

@@ -76,6 +76,7 @@ class SessionBar(QWidget):
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         # The time of day beside the session clock: charting and handover speak clock time.
         self.time_of_day = name_widget(QLabel("--:--"), "session.time_of_day", "Time of day")
+        self.time_of_day.setToolTip("Time of day")
         self.time_of_day.setStyleSheet(f"font-size: 22px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 4, 6, 4)
@@ -86,8 +87,7 @@ class SessionBar(QWidget):
         row.addSpacing(8)
         row.addWidget(QLabel("Session"))
         row.addWidget(self.clock)
-        row.addSpacing(6)
-        row.addWidget(QLabel("Time"))
+        row.addSpacing(14)
         row.addWidget(self.time_of_day)
 
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:

@@ -174,7 +174,10 @@ class TrendsView(QWidget):
             return plot.plot(pen=None, symbol=symbol, symbolSize=9 if style != "mean" else 5,
                              symbolBrush=colour, symbolPen=None)
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if style == "dash" else Qt.PenStyle.SolidLine)
-        return plot.plot(pen=pen, connect="finite", stepMode=None)
+        # Peak downsampling to one point pair per pixel column (factor 1, pyqtgraph's default
+        # is 5): a 4 h trend keeps every spike and draws about 1000 points, not 14,400.
+        return plot.plot(pen=pen, connect="finite", stepMode=None, autoDownsample=True,
+                         downsampleMethod="peak", autoDownsampleFactor=1.0)
 
     # ---------------------------------------------------------------- refresh
     def refresh(self, session: Session, now: float) -> None:
