@@ -200,3 +200,25 @@ def test_the_sign_in_and_sign_off_dialogs_look_right(qtbot, wf, artifacts_dir):
     assert "clinician" in sign_off.findChild(QLabel, "signoff.error").text().lower()
     assert clipped_labels(sign_off) == []
     assert sign_off.grab().save(str(artifacts_dir / "sign-off-dialog.png"))
+
+
+def test_the_window_shows_sign_in_not_verified_while_it_is(qtbot, artifacts_dir):
+    from console.ui.main_window import MainWindow
+
+    protocol = load_protocol()
+    session = Session(protocol, FakeClock(start=100.0))
+    engine = AlarmEngine(protocol, user="t")
+    workflow = SessionWorkflow(protocol, session, engine)
+    window = MainWindow(protocol, session, None, engine, workflow)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    try:
+        workflow.sign_in("Nurse Kim")
+        window.refresh(force=True)
+        notice = window.findChild(QLabel, "session.sign_in_notice")
+        assert notice.isVisible() and notice.text() == "SIGN-IN NOT VERIFIED"
+        assert notice.toolTip() == "Sign-in not verified: no users are configured for this console"
+        assert window.grab().save(str(artifacts_dir / "window-sign-in-not-verified.png"))
+    finally:
+        window.timer.stop()

@@ -72,6 +72,9 @@ class SessionBar(QWidget):
                                  f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
         self.user = name_widget(QLabel(""), "session.user_badge", "Signed-in user")
         self.user.setStyleSheet(f"font-size: 15px; color: {theme.TEXT_DIM};")
+        # Permanent while the sign-in was not checked against the site's users (issue 11).
+        self.unverified = name_widget(QLabel(""), "session.sign_in_notice", "Sign-in not verified notice")
+        self.unverified.setStyleSheet(f"font-size: 14px; font-weight: bold; color: {theme.ALARM_BG['medium']};")
         self.clock = name_widget(QLabel("00:00"), "session.clock", "Session clock")
         self.clock.setStyleSheet(f"font-size: 24px; font-weight: bold; font-family: '{theme.DIGIT_FAMILY}';")
         # The time of day beside the session clock: charting and handover speak clock time.
@@ -84,6 +87,7 @@ class SessionBar(QWidget):
         row.addWidget(self.patient, 1)
         row.addWidget(self.phase)
         row.addWidget(self.user)
+        row.addWidget(self.unverified)
         row.addSpacing(8)
         row.addWidget(QLabel("Session"))
         row.addWidget(self.clock)
@@ -110,6 +114,11 @@ class SessionBar(QWidget):
         banner = workflow.banner(now)
         self.phase.setText(banner if workflow.plan else f"{banner} \u2013 no plan set")
         self.user.setText(workflow.user or "not signed in")
+        notice = getattr(workflow, "sign_in_notice", None)  # short on the bar, whole on hover
+        self.unverified.setText("SIGN-IN NOT VERIFIED" if notice else "")
+        self.unverified.setToolTip(notice or "")
+        self.unverified.setAccessibleDescription(notice or "")
+        self.unverified.setVisible(bool(notice))
         self.clock.setText(clock_text(now))
         # The session's own wall clock: real time live, the recorded time in a replay.
         wall = session.clock.wall() - session.clock.now() + now
