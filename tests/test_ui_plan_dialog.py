@@ -222,3 +222,26 @@ def test_the_window_shows_sign_in_not_verified_while_it_is(qtbot, artifacts_dir)
         assert window.grab().save(str(artifacts_dir / "window-sign-in-not-verified.png"))
     finally:
         window.timer.stop()
+
+
+@pytest.mark.parametrize("with_users", [False, True])
+def test_training_signs_in_the_os_user_only_without_site_users(with_users):
+    from console.app import Console
+    from console.site import SiteConfig, User
+    from console.sources import ConnectionRequest
+    from console.users import SiteUsers, hash_pin
+
+    users = SiteUsers.from_site(SiteConfig(users=(User(name="Nurse Kim", role="nurse",
+                                                       pin_hash=hash_pin("2468")),))) if with_users else None
+    console = Console(load_protocol(), None, record=False, users=users)
+    try:
+        console.connect(ConnectionRequest(simulate="normal", seed=1, speed=1))
+        wf = console.workflow
+        if with_users:
+            assert wf.user is None  # the trainee signs in as a site user, never as 'root (training)'
+            wf.sign_in("Nurse Kim", "2468")
+            assert wf.sign_in_verified
+        else:
+            assert wf.user.endswith("(training)") and wf.sign_in_notice == "Training: sign-in not verified"
+    finally:
+        console.stop()

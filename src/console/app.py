@@ -22,6 +22,7 @@ from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
+from console.users import SiteUsers
 from console.workflow import SessionWorkflow
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -126,19 +127,21 @@ class Console:
 
     def __init__(self, protocol: ClinicalProtocol, record_path: str | None = None, *,
                  resume_path: str | None = None, session_dir: str | None = None,
-                 record: bool = True, order=None) -> None:
+                 record: bool = True, order=None, users=None) -> None:
         self.protocol = protocol
         self.record_path = record_path
         self.resume_path = resume_path
         self.session_dir = session_dir
         self.record = record
         self.order = order  # a SessionOrder from --session FILE.json, loaded at connect
+        # The site's users (console.users): sign-in and sign-off are checked against them.
+        self.users = users if users is not None else SiteUsers()
         self.sources: Sources | None = None
         self.recorder: Recorder | None = None
         self.user = operator_name()
         self.session = self._new_session(None)
         self.engine = AlarmEngine(protocol, user=self.user)
-        self.workflow = SessionWorkflow(protocol, self.session, self.engine)
+        self.workflow = SessionWorkflow(protocol, self.session, self.engine, authenticate=self.users)
 
     def _new_session(self, sources: Sources | None) -> Session:
         from console.clock import SystemClock
@@ -160,13 +163,16 @@ class Console:
         self.session = self._new_session(self.sources)
         self.engine = AlarmEngine(self.protocol, user=self.user)
         self.engine.listeners.append(self._mark_alarm_on_timeline)
-        self.workflow = SessionWorkflow(self.protocol, self.session, self.engine, self.sources.clock)
+        self.workflow = SessionWorkflow(self.protocol, self.session, self.engine, self.sources.clock,
+                                        authenticate=self.users)
         if self.record:
             self._start_recording()
         if request.simulated:
             # Training runs unattended too (--quit-after): the scenario is its own order, and
             # the trainee is signed in as the operating system's user, marked as training.
-            self.workflow.sign_in(f"{self.user} (training)")
+            # With site users the trainee signs in as one of them (no operating-system name).
+            if not self.users.configured:
+                self.workflow.sign_in(f"{self.user} (training)")
             order = scenario_order(self.sources.scenario, self.protocol)
             if order is not None:
                 self.workflow.load_order(order)
