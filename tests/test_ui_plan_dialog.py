@@ -245,3 +245,31 @@ def test_training_signs_in_the_os_user_only_without_site_users(with_users):
             assert wf.user.endswith("(training)") and wf.sign_in_notice == "Training: sign-in not verified"
     finally:
         console.stop()
+
+
+def test_sign_off_with_unmet_criteria_goes_through_the_dialog(qtbot):
+    from console.ui.session_panel import SessionPanel
+    from test_workflow_charting import run_to_discharge_check
+    from workflow_bed import Bed
+
+    b = Bed()
+    run_to_discharge_check(b)
+    panel = SessionPanel(b.wf.marker_labels)
+    qtbot.addWidget(panel)
+    panel.set_workflow(b.wf)
+    panel.show()
+    type_into(qtbot, panel, "session.clinician", "Dr Rivera")
+    qtbot.mouseClick(panel.findChild(QPushButton, "session.signoff"), Qt.MouseButton.LeftButton)
+    dialog = panel.sign_off_dialog
+    assert dialog.isVisible() and field(dialog, "signoff.clinician").text() == "Dr Rivera"
+    assert "Not met or not judged" in dialog.findChild(QLabel, "signoff.criteria").text()
+    type_into(qtbot, dialog, "signoff.reason", "ok")
+    qtbot.mouseClick(dialog.findChild(QPushButton, "signoff.ok"), Qt.MouseButton.LeftButton)
+    assert "choose the reason from the list" in dialog.findChild(QLabel, "signoff.error").text()
+    codes = dialog.findChild(QComboBox, "signoff.reason_code")
+    codes.setCurrentIndex(codes.findData("assessed"))
+    qtbot.mouseClick(dialog.findChild(QPushButton, "signoff.ok"), Qt.MouseButton.LeftButton)
+    assert "at least 3 words" in dialog.findChild(QLabel, "signoff.error").text()
+    type_into(qtbot, dialog, "signoff.reason", "examined at the bedside, alert and walking")
+    qtbot.mouseClick(dialog.findChild(QPushButton, "signoff.ok"), Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible() and b.wf.signed_off_by == "Dr Rivera"
