@@ -33,6 +33,13 @@ def shown(p: PumpPanel, key: str) -> str:
     return p.findChild(QLabel, f"pump.{key}").text()
 
 
+def save(panel: PumpPanel, path) -> None:
+    """The panel as laid out for what it shows now (the layout settles before the grab)."""
+    panel.resize(470, panel.sizeHint().height())
+    panel.layout().activate()
+    panel.grab().save(str(path))
+
+
 def running_bed() -> Bed:
     b = Bed()
     b.ready_baseline()
@@ -48,7 +55,7 @@ def test_running_shows_delivered_and_programmed_dose_rate(panel, artifacts_dir):
     assert shown(panel, "dose_rate") == "0.75 (set 0.75)"
     assert shown(panel, "state") == "RUNNING" and panel.values["state"].property("priority") == ""
     assert not panel.notes.isVisibleTo(panel)  # nothing to qualify
-    panel.grab().save(str(artifacts_dir / "pump_panel_running.png"))
+    save(panel, artifacts_dir / "pump_panel_running.png")
 
 
 def test_stopped_with_an_occlusion_delivers_0_and_shows_the_alarm_in_its_priority_colour(panel, artifacts_dir):
@@ -62,7 +69,7 @@ def test_stopped_with_an_occlusion_delivers_0_and_shows_the_alarm_in_its_priorit
     state = panel.values["state"]
     assert state.text() == "ALARM \u2013 OCCLUSION" and state.property("priority") == "high"
     assert theme.ALARM_BG["high"] in state.styleSheet()
-    panel.grab().save(str(artifacts_dir / "pump_panel_occlusion.png"))
+    save(panel, artifacts_dir / "pump_panel_occlusion.png")
     assert panel.minimumSizeHint().width() <= 470  # nothing clipped in the monitor's column
     b.pump["PUMP_ALARM"] = ["BATTERY"]
     b.set_pump("RUNNING")
@@ -84,7 +91,7 @@ def test_no_concentration_says_which_concentration_the_dose_uses(panel, artifact
     assert "plan's 0.7 mg/mL" in shown(panel, "notes") and "no concentration" in shown(panel, "notes")
     assert shown(panel, "dose_rate") == "0.75 (set 0.75)"
     assert shown(panel, "drug") == "KETAMINE, no conc."
-    panel.grab().save(str(artifacts_dir / "pump_panel_no_concentration.png"))
+    save(panel, artifacts_dir / "pump_panel_no_concentration.png")
     assert panel.minimumSizeHint().width() <= 470
 
 

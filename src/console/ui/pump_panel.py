@@ -72,7 +72,7 @@ class PumpPanel(QFrame):
         self.plan_note.setWordWrap(True)
         grid = QGridLayout()
         grid.setHorizontalSpacing(4)  # the panel's fixed 470 px hold the widest values
-        grid.setVerticalSpacing(4)
+        grid.setVerticalSpacing(2)  # the bottom row of the monitor is short: the notes must fit too
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.values: dict[str, QLabel] = {"drug": drug, "state": state}
@@ -91,7 +91,8 @@ class PumpPanel(QFrame):
         self.progress.setTextVisible(True)
         self.progress.setFormat("no plan")
         box = QVBoxLayout(self)
-        box.setContentsMargins(10, 6, 10, 6)
+        box.setContentsMargins(10, 4, 10, 4)
+        box.setSpacing(3)
         box.addLayout(head)
         box.addLayout(grid)
         box.addWidget(self.progress)
@@ -116,7 +117,7 @@ class PumpPanel(QFrame):
             self.progress.setFormat(reason)
             if figure.mg is not None:  # the volume a nurse read off the pump
                 v["dose"].setText(f"{figure.mg:.1f}" + (f" / {plan.total_mg:.1f}" if plan else "") + " mg")
-            self.plan_note.setText(self._plan_text(session))
+            self.plan_note.setText(self._plan_text(session, short=bool(self.notes.text())))
             return
         conc = word("PUMP_CONC")
         drug = word("PUMP_DRUG") or "?"
@@ -153,7 +154,7 @@ class PumpPanel(QFrame):
         else:
             self.progress.setValue(0)
             self.progress.setFormat("no volume programmed")
-        self.plan_note.setText(self._plan_text(session))
+        self.plan_note.setText(self._plan_text(session, short=bool(self.notes.text())))
 
     def _show_state_colour(self, alarms: list) -> None:
         """The pump's alarm words in their priority colour (unknown words are high)."""
@@ -221,12 +222,15 @@ class PumpPanel(QFrame):
         return None
 
     @staticmethod
-    def _plan_text(session: Session) -> str:
+    def _plan_text(session: Session, short: bool = False) -> str:
+        """The plan in words; ``short`` (one line) when the notes above need the room."""
         p = session.plan
         if p is None:
             w, conc, vtbi = (session.word(k) for k in ("PUMP_WEIGHT", "PUMP_CONC", "PUMP_VTBI"))
             return (f"No plan set \u2013 pump programme: VTBI {_num(vtbi, '.1f')} mL, "
                     f"CONC {_num(conc, '.2f')} mg/mL, WEIGHT {_num(w, '.1f')} kg")
+        if short:
+            return f"Plan: {p.total_mg:.1f} mg over {p.duration_min:g} min, {p.rate_ml_per_h:.1f} mL/h"
         return (f"Plan: {p.weight_kg:g} kg \u00d7 {p.dose_mg_per_kg:g} mg/kg = {p.total_mg:.1f} mg "
                 f"over {p.duration_min:g} min \u2013 {p.rate_ml_per_h:.1f} mL/h, "
                 f"{p.dose_rate_mg_per_kg_per_h:.2f} mg/kg/h")
