@@ -43,6 +43,7 @@ def shown(b: Bed, name: str) -> str:
 
 def look(b: Bed, path) -> None:
     """Lay out as the event loop would, check nothing on the tab is cut, save the picture."""
+    b.window.refresh(force=True)  # the bar too (it redraws at 4 Hz of wall time)
     QApplication.processEvents()
     panel = b.window.session_panel
     assert panel.height() >= panel.minimumSizeHint().height()  # the tab fits the window

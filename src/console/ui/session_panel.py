@@ -6,22 +6,27 @@ infusion, discharge sign-off). Every action goes to the workflow, which records 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListView,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from console.charting import MOAAS_WORDS
 from console.ui import theme
 from console.ui.dialog_parts import ERROR_STYLE
+from console.ui.infusion_controls import InfusionControls
 from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
 from console.workflow import Criterion, Phase, SessionWorkflow, WorkflowError
@@ -35,6 +40,56 @@ def criteria_html(items: list[Criterion]) -> str:
     return "<br>".join(
         f"<span style='color:{MARK_COLOUR[c.met]}; font-weight:bold'>{MARK[c.met]}</span> "
         f"{c.name}: <span style='color:{theme.TEXT_DIM}'>{c.detail}</span>" for c in items)
+
+
+def discharge_html(wf: SessionWorkflow, now: float) -> str:
+    """The discharge box: live criteria from recovery on; before that, which phase it waits
+    for (never values judged at another moment); once discharged, the criteria as they stood
+    at the sign-off, said so."""
+    recovery = wf.protocol.phases.recovery_min
+    if wf.phase in (Phase.BASELINE, Phase.INFUSION):
+        waits = "the infusion to start" if wf.phase == Phase.BASELINE else "the infusion to end"
+        return (f"<span style='color:{theme.TEXT_DIM}'>Waiting for {waits}. The criteria are shown live "
+                f"from recovery on; the discharge check follows {recovery:g} min of recovery.</span>")
+    if wf.phase == Phase.DISCHARGED:
+        signed = next((e for e in reversed(wf.timeline) if e.kind == "sign_off"), None)
+        if signed is None:
+            return f"Discharged (signed off by {wf.signed_off_by})"
+        items = [Criterion(c["name"], c["met"], c["detail"]) for c in signed.data.get("criteria", [])]
+        return (f"As they stood at the sign-off ({clock_text(signed.time)}, {signed.data.get('clinician')}):<br>"
+                + criteria_html(items))
+    head = ""
+    if wf.phase == Phase.RECOVERY and wf.recovery_started is not None:
+        head = (f"Recovery: discharge check at {clock_text(wf.recovery_started + recovery * 60)}. "
+                "Criteria now:<br>")
+    return head + criteria_html(wf.discharge_criteria(now))
+
+
+class WrappingList(QListWidget):
+    """A list whose entries wrap to the width and get the height their text needs.
+
+    Qt's own word-wrapped list items are laid out for a width a little off the one they are
+    drawn at and then elide their last line; each item here gets its size from the text at
+    the viewport's width, again whenever the width changes."""
+
+    TEXT_SLACK = 8  # the item delegate's text margins
+
+    def add_top(self, text: str) -> None:
+        item = QListWidgetItem(text)
+        item.setToolTip(text)  # the full text on hover too
+        self.insertItem(0, item)
+        self._fit(item)
+
+    def _fit(self, item: QListWidgetItem) -> None:
+        width = max(50, self.viewport().width() - 2 * self.spacing() - self.TEXT_SLACK)
+        height = self.fontMetrics().boundingRect(QRect(0, 0, width, 100_000), Qt.TextFlag.TextWordWrap,
+                                                 item.text()).height()
+        item.setSizeHint(QSize(width, height + 6))
+
+    def resizeEvent(self, e) -> None:  # Qt override: refit the items to the new width
+        super().resizeEvent(e)
+        for i in range(self.count()):
+            self._fit(self.item(i))
 
 
 class SessionPanel(QWidget):
@@ -58,18 +113,33 @@ class SessionPanel(QWidget):
         self.due.setStyleSheet(f"font-size: 16px; color: {theme.ALARM_BG['medium']};")
         chart = QGroupBox("Chart")
         grid = QGridLayout(chart)
-        grid.addWidget(QLabel("MOAA/S"), 0, 0)
-        moaas = QHBoxLayout()
+        grid.addWidget(QLabel("MOAA/S sedation, with each cuff reading"), 0, 0, 1, 3)
+        # Each score with its meaning beside it (CLINICAL.md section 3): readable at a glance,
+        # never only on hover. Two columns of three keep the chart box short.
+        moaas = QGridLayout()
+        moaas.setHorizontalSpacing(6)
+        moaas.setVerticalSpacing(4)
         self.moaas_buttons = []
-        for score in range(5, -1, -1):
-            b = name_widget(QPushButton(str(score)), f"session.moaas.{score}", f"MOAA/S {score}")
+        for i, score in enumerate(range(5, -1, -1)):
+            words = MOAAS_WORDS[score]
+            b = name_widget(QPushButton(str(score)), f"session.moaas.{score}", f"MOAA/S {score}: {words}")
             b.setFixedWidth(44)
+            b.setStyleSheet("font-size: 16px; font-weight: bold;")
+            b.setToolTip(f"MOAA/S {score}: {words}")
             b.clicked.connect(lambda _=False, v=score: self._chart("MOAA/S", v))
-            moaas.addWidget(b)
+            meaning = name_widget(QLabel(words), f"session.moaas.{score}.meaning", f"MOAA/S {score} means")
+            meaning.setWordWrap(True)
+            meaning.setStyleSheet(f"color: {theme.TEXT}; font-size: 14px;")
+            meaning.setBuddy(b)
+            row, col = i % 3, 2 * (i // 3)
+            moaas.addWidget(b, row, col, Qt.AlignmentFlag.AlignTop)
+            moaas.addWidget(meaning, row, col + 1)
             self.moaas_buttons.append(b)
-        grid.addLayout(moaas, 0, 1, 1, 2)
+        moaas.setColumnStretch(1, 1)
+        moaas.setColumnStretch(3, 1)
+        grid.addLayout(moaas, 1, 0, 1, 3)  # the full width: the meanings wrap less
         self.score_fields: dict[str, QLineEdit] = {}
-        for row, (item, label) in enumerate(SCORES, start=1):
+        for row, (item, label) in enumerate(SCORES, start=2):
             key = item.replace("-", "").lower()
             field = name_widget(QLineEdit(), f"session.{key}", label)
             field.setPlaceholderText(label)
@@ -85,11 +155,11 @@ class SessionPanel(QWidget):
         add_note = name_widget(QPushButton("Add note"), "session.note.add", "Add note")
         add_note.clicked.connect(self._note)
         self.note.returnPressed.connect(add_note.click)
-        grid.addWidget(QLabel("Note"), 4, 0)
-        grid.addWidget(self.note, 4, 1)
-        grid.addWidget(add_note, 4, 2)
+        grid.addWidget(QLabel("Note"), 5, 0)
+        grid.addWidget(self.note, 5, 1)
+        grid.addWidget(add_note, 5, 2)
         markers = QGroupBox("Event markers (Alt+1 ... Alt+9)")
-        mbox = QVBoxLayout(markers)
+        mbox = QGridLayout(markers)  # two columns: the tab fits 1280x800 with nothing cut
         self.marker_buttons = []
         for i, label in enumerate(marker_labels, start=1):
             b = name_widget(QPushButton(f"{label}   Alt+{i}"), f"session.marker.{i}", f"Mark {label}")
@@ -97,7 +167,7 @@ class SessionPanel(QWidget):
             if i <= 9:
                 QShortcut(QKeySequence(f"Alt+{i}"), self, activated=b.click,
                           context=Qt.ShortcutContext.ApplicationShortcut)
-            mbox.addWidget(b)
+            mbox.addWidget(b, (i - 1) // 2, (i - 1) % 2)
             self.marker_buttons.append(b)
         self.message = name_widget(QLabel(""), "session.message", "Session message")
         self.message.setWordWrap(True)
@@ -116,6 +186,8 @@ class SessionPanel(QWidget):
         self.baseline.setWordWrap(True)
         self.discharge = name_widget(QLabel(""), "session.discharge", "Discharge criteria")
         self.discharge.setWordWrap(True)
+        for label in (self.baseline, self.discharge):  # read from the chair, not only the desk
+            label.setStyleSheet("font-size: 14px;")
         escort = name_widget(QPushButton("Escort confirmed"), "session.escort", "Confirm escort")
         escort.clicked.connect(lambda: self._do(self.workflow.confirm_escort))
         resolved = name_widget(QPushButton("Dissociation resolved"), "session.dissociation",
@@ -143,6 +215,8 @@ class SessionPanel(QWidget):
         middle = QVBoxLayout()
         middle.addWidget(checks)
         middle.addWidget(dis)
+        self.infusion = InfusionControls(lambda: self.workflow, lambda: self.refresh(force=True))
+        middle.addWidget(self.infusion)  # nurse-recorded start/end when the pump cannot say
         middle.addStretch(1)
 
         # --- actions and timeline
@@ -163,14 +237,24 @@ class SessionPanel(QWidget):
             b = name_widget(QPushButton(text), name, text.split("\u2026")[0])
             b.clicked.connect(signal)
             abox.addWidget(b)
-        self.timeline = name_widget(QListWidget(), "session.timeline", "Session timeline")
+        self.timeline = name_widget(WrappingList(), "session.timeline", "Session timeline")
+        # Long entries wrap (never cut at the edge).
+        self.timeline.setWordWrap(True)
+        self.timeline.setResizeMode(QListView.ResizeMode.Adjust)
+        self.timeline.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.timeline.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # A scroll bar that comes and goes changes the width the wrapped heights were laid out
+        # for, and Qt then elides the last line: keep the width fixed.
+        self.timeline.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.timeline.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.timeline.setSpacing(3)  # wrapped entries stay apart
         right = QVBoxLayout()
         right.addWidget(actions)
         right.addWidget(QLabel("Timeline"))
         right.addWidget(self.timeline, 1)
 
         cols = QHBoxLayout(self)
-        cols.addLayout(left, 4)
+        cols.addLayout(left, 5)
         cols.addLayout(middle, 4)
         cols.addLayout(right, 3)
         self._timeline_shown = 0
@@ -236,8 +320,7 @@ class SessionPanel(QWidget):
         self.due.setText("<br>".join(f"\u25b6 {d.text}" for d in due) if due else "Nothing due")
         self.user.setText(f"Signed in: {wf.user}" if wf.user else "Not signed in: actions need a name")
         self.baseline.setText(criteria_html(wf.baseline_checks(now)))
-        if wf.phase in (Phase.DISCHARGE_CHECK, Phase.DISCHARGED) or force:
-            self.discharge.setText(criteria_html(wf.discharge_criteria(now)))
+        self.discharge.setText(discharge_html(wf, now))  # every refresh: never stale
         for ev in wf.timeline[self._timeline_shown:]:
-            self.timeline.insertItem(0, f"{clock_text(ev.time)}  {ev.text}  ({ev.user})")
+            self.timeline.add_top(f"{clock_text(ev.time)}  {ev.text}  ({ev.user})")
         self._timeline_shown = len(wf.timeline)
