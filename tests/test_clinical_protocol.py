@@ -96,3 +96,92 @@ def test_a_site_protocol_file_is_taken_from_the_environment(tmp_path, monkeypatc
     assert site_protocol().limits["HR"].bands[0].above == 110
     monkeypatch.delenv(SITE_PROTOCOL_ENV)
     assert site_protocol().limits["HR"].bands[0].above == 120
+
+
+# ---------------------------------------------------------------- validation (issue 10)
+# Each of these files was accepted before, and each switched an alarm or a dose limit off.
+
+def _variant(tmp_path, change, name="variant.json"):
+    data = json.loads(json.dumps(load_protocol().model_dump(mode="json", by_alias=True)))
+    change(data)
+    f = tmp_path / name
+    f.write_text(json.dumps(data))  # json.dumps writes NaN / Infinity literals, as a site file may
+    return f
+
+
+def _hr(data, band):
+    return next(b for b in data["limits"]["HR"]["bands"] if b["priority"] == band)
+
+
+@pytest.mark.parametrize("label, change, where", [
+    ("HR limits NaN", lambda d: _hr(d, "high").update(above=float("nan")), r"limits\.HR\.bands\.1\.above"),
+    ("HR medium NaN", lambda d: _hr(d, "medium").update(below=float("nan")), r"limits\.HR\.bands\.0\.below"),
+    ("HR delay inf", lambda d: _hr(d, "medium").update(delay_s=float("inf")), r"limits\.HR\.bands\.0\.delay_s"),
+    ("HR empty bands", lambda d: d["limits"]["HR"].update(bands=[]), r"limits\.HR\.bands"),
+    ("HR high gone", lambda d: d["limits"]["HR"].update(bands=[_hr(d, "medium")]), r"HR: the high-priority"),
+    ("SpO2 metric gone", lambda d: d["limits"].pop("SPO2"), r"SPO2: missing"),
+    ("dose hard max NaN", lambda d: d["dose_guardrails"]["dose_mg_per_kg"].update(hard_max=float("nan")),
+     r"dose_guardrails\.dose_mg_per_kg\.hard_max"),
+    ("dose hard max gone", lambda d: d["dose_guardrails"]["dose_mg_per_kg"].pop("hard_max"),
+     r"dose_mg_per_kg: 'hard_max' is required"),
+    ("guardrail inverted", lambda d: d["dose_guardrails"]["dose_mg_per_kg"].update(soft_max=1.5),
+     r"'soft_max' 1\.5 must not exceed 'hard_max' 1"),
+    ("link lost -5", lambda d: d["technical"].update(link_lost_s=-5), r"technical\.link_lost_s"),
+    ("link lost NaN", lambda d: d["technical"].update(link_lost_s=float("nan")), r"technical\.link_lost_s"),
+    ("audio pause inf", lambda d: d["signalling"].update(audio_pause_s=float("inf")), r"signalling\.audio_pause_s"),
+    ("flash 0", lambda d: d["signalling"]["flash_hz"].update(high=0), r"signalling\.flash_hz.*high"),
+    ("flash -1", lambda d: d["signalling"]["flash_hz"].update(medium=-1), r"signalling\.flash_hz.*medium"),
+    ("flash NaN", lambda d: d["signalling"]["flash_hz"].update(high=float("nan")), r"signalling\.flash_hz"),
+    ("cuff interval 0", lambda d: d["phases"].update(cuff_interval_infusion_min=0),
+     r"phases\.cuff_interval_infusion_min"),
+    ("bands not nested", lambda d: _hr(d, "high").update(above=110), r"high 'above' 110 must be higher"),
+    ("hysteresis too big", lambda d: d["limits"]["HR"].update(hysteresis=40), r"limits\.HR: hysteresis 40"),
+    ("limit outside bounds", lambda d: d["limits"]["HR"].update(adjust_bounds=[45, 200]),
+     r"high 'below' 40 lies outside adjust_bounds"),
+    ("bounds reversed", lambda d: d["limits"]["SPO2"].update(adjust_bounds=[99, 80]), r"increasing order"),
+    ("high gap outside IEC", lambda d: d["signalling"]["audio"].update(gap_ms=200),
+     r"high: pulse spacing 200 ms must be 50-125 ms"),
+    ("medium gap outside IEC", lambda d: d["signalling"]["audio"]["medium"].update(gap_ms=100),
+     r"medium: pulse spacing 100 ms"),
+    ("apnoea not high", lambda d: d["apnoea"].update(priority="medium"), r"apnoea\.priority"),
+    ("not_switchable_off lacks APNOEA", lambda d: d["signalling"].update(not_switchable_off=[]),
+     r"must list APNOEA"),
+])
+def test_a_file_that_switches_an_alarm_or_limit_off_is_refused(tmp_path, label, change, where):
+    with pytest.raises(ProtocolFileError, match=where):
+        load_protocol(_variant(tmp_path, change))
+
+
+def test_every_problem_is_listed_one_per_line(tmp_path):
+    def change(d):
+        _hr(d, "high")["above"] = float("nan")
+        d["technical"]["link_lost_s"] = -5
+        d["signalling"]["flash_hz"]["high"] = 0
+        d["dose_guardrails"]["dose_mg_per_kg"]["soft_min"] = 0.01  # below hard_min
+    with pytest.raises(ProtocolFileError) as caught:
+        load_protocol(_variant(tmp_path, change))
+    text = str(caught.value)
+    assert "(4 problems)" in text.splitlines()[0]
+    for where in ("limits.HR.bands.1.above", "technical.link_lost_s", "signalling.flash_hz",
+                  "dose_guardrails.dose_mg_per_kg"):
+        assert any(line.startswith(f"  - {where}") for line in text.splitlines()), (where, text)
+    assert len(caught.value.problems) == 4
+
+
+@pytest.mark.parametrize("content, why", [
+    (b'{"schema": 1, "name": "caf\xe9"}', "utf-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"{not json", "Expecting property name"),
+])
+def test_an_unreadable_file_is_one_line_not_a_traceback(tmp_path, content, why):
+    f = tmp_path / "p.json"
+    f.write_bytes(content)
+    with pytest.raises(ProtocolFileError, match=why) as caught:
+        load_protocol(f)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_shipped_file_is_inside_every_documented_range(proto):
+    # The ranges of docs/site-configuration.md accept CLINICAL.md's own numbers.
+    assert proto.signalling.flash_hz == {"high": 2.0, "medium": 0.6, "low": 0.0}
+    assert proto.fingerprint() == "b2354eddb375e260"  # validation added, values unchanged

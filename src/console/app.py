@@ -16,7 +16,7 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
-from console.clinical import ClinicalProtocol, ProtocolFileError, site_protocol
+from console.clinical import ClinicalProtocol, ProtocolFileError, SettingsFileError, site_protocol
 from console.dose import DosePlan
 from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
@@ -39,18 +39,29 @@ def request_from_args(args: argparse.Namespace) -> ConnectionRequest | None:
     return None
 
 
+def request_url_problem(request: ConnectionRequest) -> str | None:
+    """A network device URL without host or port, said in words (not Python's own)."""
+    from console.cli import device_url_problem
+
+    for spec in (request.vitals, request.pump):
+        problem = spec is not None and device_url_problem(spec.url)
+        if problem:
+            return problem
+    return None
+
+
 def check_record_paths(args: argparse.Namespace) -> str | None:
     """--record must name a new file (a run given one never stops to ask); --resume an
     existing session file."""
-    if getattr(args, "record", None) and Path(args.record).exists():
+    # lexists: a symbolic link (even a dangling one) is taken too, never written through.
+    if getattr(args, "record", None) and os.path.lexists(args.record):
         return f"{args.record} already exists; to continue that session use --resume {args.record}"
     if getattr(args, "resume", None):
-        from console.recording import NotASessionFile, session_info
+        from console.recording.store import resume_problem
 
-        try:
-            session_info(args.resume)
-        except (NotASessionFile, OSError) as exc:
-            return f"cannot resume {args.resume}: {exc}"
+        problem = resume_problem(args.resume)
+        if problem:
+            return f"cannot resume {args.resume}: {problem}"
     return None
 
 
@@ -257,13 +268,38 @@ class PickerFlow:
     def _chosen(self, picker) -> None:
         if picker.request is None:
             return
-        problem = check_request(picker.request)
+        problem = request_url_problem(picker.request) or check_request(picker.request)
         if problem:
             picker.error.setText(problem)  # say why, and let the nurse correct it
             picker.open()
             return
         self.window.set_source(self.console.connect(picker.request), self.console.sources,
                                self.console.engine, self.console.workflow)
+
+
+def save_screenshot(window, path: Path, *, force: bool = False) -> bool:
+    """The window as PNG. It shows the patient's name, ID and birth date: written 0600, never
+    through a link, never over a file unless ``force``, and only into an existing folder.
+    (QImage.save follows links: the PNG is made in memory and written here.)"""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from console.private_files import describe, write_private
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = window.grab().save(buffer, "PNG")
+    buffer.close()
+    try:
+        if not ok:
+            raise OSError(f"cannot encode screenshot {path}")
+        if not path.parent.is_dir():
+            raise OSError(f"cannot save screenshot {path}: the folder {path.parent} does not exist")
+        write_private(path, bytes(data), force=force)
+    except OSError as exc:
+        print(f"infusion-console: screenshot not saved: {describe(path, exc) if exc.errno else exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def arrange_quit(app, window, args: argparse.Namespace, now=None) -> None:
@@ -277,10 +313,7 @@ def arrange_quit(app, window, args: argparse.Namespace, now=None) -> None:
             refresh = getattr(window, "refresh", None)
             if now is not None and refresh is not None:
                 refresh(force=True)
-            path = Path(args.screenshot)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(path)):
-                print(f"infusion-console: cannot save screenshot {path}", file=sys.stderr)
+            save_screenshot(window, Path(args.screenshot), force=bool(getattr(args, "force", False)))
         app.quit()
 
     if args.quit_after and now is None:
@@ -314,9 +347,11 @@ def display_ready() -> bool:
 
 
 def run_window(args: argparse.Namespace) -> int:
+    from console.site import settings_in_force
+
     try:
-        protocol = site_protocol()
-    except ProtocolFileError as exc:
+        _site, protocol = settings_in_force()  # site file and protocol, whole or refused
+    except SettingsFileError as exc:
         print(f"infusion-console: {exc}", file=sys.stderr)
         return EXIT_USAGE
     request = request_from_args(args)
@@ -356,7 +391,8 @@ def run_window(args: argparse.Namespace) -> int:
     resume_path = args.resume
     if not (args.record or resume_path or args.quit_after):  # automated runs never stop to ask
         resume_path = offer_resume(None)
-    console = Console(protocol, args.record, resume_path=resume_path, order=order)
+    console = Console(protocol, args.record, resume_path=resume_path, order=order,
+                      users=SiteUsers.from_site(_site))
     if request is not None:
         console.connect(request)
     window = MainWindow(protocol, console.session, console.sources, console.engine, console.workflow)
@@ -466,4 +502,5 @@ def run_review(args: argparse.Namespace) -> int:
         window.replay_source.stop()
     else:
         window.close()  # stops the replays opened from it
-    return EXIT_OK
+    # A damaged file was shown as far as readable: 1, as a partial export (docs/recording.md).
+    return 1 if review is not None and review.damage else EXIT_OK

@@ -8,20 +8,38 @@ read their limits from here, and the session record keeps a fingerprint of what 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.resources import read_text
 
 Priority = Literal["high", "medium", "low"]
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 
+# Every metric of CLINICAL.md section 4 must have limits (the alarm engine reads each), and no
+# other name is accepted (a misspelt metric would silently have no alarm). The plausible range
+# of each: adjustment bounds (and so every limit) must lie inside it, or the alarm can never fire.
+PLAUSIBLE = {"HR": (20, 300), "SPO2": (50, 100), "NIBP_SYS": (40, 300), "NIBP_DIA": (20, 200),
+             "RR": (1, 100), "ETCO2": (1, 150), "TEMP": (25, 45)}
+# Limits that must exist and be on, whatever the site: (metric, priority, sides).
+REQUIRED_HIGH = (("SPO2", ("below",)), ("HR", ("below", "above")))
+MAX_DELAY_S = {"high": 30.0, "medium": 60.0, "low": 60.0}
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: JSON's NaN/Infinity literals parse, and a NaN limit compares false
+    # with everything, which would silently switch its alarm off.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _issues(problems: list[str]) -> None:
+    """Raise one error naming every cross-field problem found (not only the first)."""
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class Band(_Strict):
@@ -30,7 +48,7 @@ class Band(_Strict):
     priority: Priority
     below: float | None = None
     above: float | None = None
-    delay_s: float = Field(ge=0)
+    delay_s: float = Field(ge=0, le=60)  # condition delay; high priority at most 30 s
 
     @model_validator(mode="after")
     def _one_side_at_least(self) -> Band:
@@ -38,6 +56,9 @@ class Band(_Strict):
             raise ValueError("a band needs 'below', 'above' or both")
         if self.below is not None and self.above is not None and self.below >= self.above:
             raise ValueError("'below' must be less than 'above'")
+        if self.delay_s > MAX_DELAY_S[self.priority]:
+            raise ValueError(f"a {self.priority}-priority delay_s must be at most "
+                             f"{MAX_DELAY_S[self.priority]:g} s")
         return self
 
     def violated_by(self, value: float) -> bool:
@@ -47,12 +68,48 @@ class Band(_Strict):
 
 
 class MetricLimits(_Strict):
-    label: str
-    unit: str
+    label: str = Field(min_length=1, max_length=20)
+    unit: str = Field(min_length=1, max_length=10)
     hysteresis: float = Field(ge=0)
     adjust_bounds: tuple[float, float]
     episodic: bool = False
-    bands: tuple[Band, ...]
+    bands: tuple[Band, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricLimits:
+        problems = []
+        lo, hi = self.adjust_bounds
+        if not lo < hi:
+            problems.append(f"adjust_bounds [{lo:g}, {hi:g}] must be in increasing order")
+        priorities = [b.priority for b in self.bands]
+        if len(priorities) != len(set(priorities)):
+            problems.append("two bands have the same priority")
+        for b in self.bands:
+            for side in ("below", "above"):
+                v = getattr(b, side)
+                if v is not None and not lo <= v <= hi:
+                    problems.append(f"{b.priority} '{side}' {v:g} lies outside adjust_bounds [{lo:g}, {hi:g}]")
+        # Nested bands: a more urgent limit lies further out, so the medium alarm comes first.
+        ranked = sorted(self.bands, key=lambda b: PRIORITY_RANK[b.priority])
+        for inner, outer in itertools.pairwise(ranked):
+            if inner.below is not None and outer.below is not None and not outer.below < inner.below:
+                problems.append(f"{outer.priority} 'below' {outer.below:g} must be lower than "
+                                f"{inner.priority} 'below' {inner.below:g}")
+            if inner.above is not None and outer.above is not None and not outer.above > inner.above:
+                problems.append(f"{outer.priority} 'above' {outer.above:g} must be higher than "
+                                f"{inner.priority} 'above' {inner.above:g}")
+        # Hysteresis: an alarm must be able to clear inside the adjustable range, and clearing
+        # one side must not need a value beyond the other side's limit.
+        low, high = self.outer_range()
+        if low is not None and high is not None and not 2 * self.hysteresis < high - low:
+            problems.append(f"hysteresis {self.hysteresis:g} must be less than half the gap "
+                            f"between the limits {low:g} and {high:g}")
+        if low is not None and low + self.hysteresis > hi:
+            problems.append(f"hysteresis {self.hysteresis:g}: a low alarm could never clear")
+        if high is not None and high - self.hysteresis < lo:
+            problems.append(f"hysteresis {self.hysteresis:g}: a high alarm could never clear")
+        _issues(problems)
+        return self
 
     def band(self, priority: Priority) -> Band | None:
         return next((b for b in self.bands if b.priority == priority), None)
@@ -65,10 +122,33 @@ class MetricLimits(_Strict):
 
 
 class Guardrail(_Strict):
-    soft_min: float | None = None
-    soft_max: float | None = None
-    hard_min: float | None = None
-    hard_max: float | None = None
+    soft_min: float | None = Field(None, gt=0)
+    soft_max: float | None = Field(None, gt=0)
+    hard_min: float | None = Field(None, gt=0)
+    hard_max: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Guardrail:
+        named = [(n, getattr(self, n)) for n in ("hard_min", "soft_min", "soft_max", "hard_max")]
+        present = [(n, v) for n, v in named if v is not None]
+        _issues([f"'{a}' {x:g} must not exceed '{b}' {y:g}"
+                 for i, (a, x) in enumerate(present) for b, y in present[i + 1:] if x > y])
+        return self
+
+
+# Per guardrail: the ceiling no value may pass, and the limits that must be present. A
+# missing hard maximum would let any dose through. Design choices, documented in
+# docs/site-configuration.md: about twice the shipped hard limits.
+GUARDRAIL_RANGES: dict[str, tuple[float, tuple[str, ...]]] = {
+    "dose_mg_per_kg": (2.0, ("hard_min", "hard_max")),
+    "duration_min": (240.0, ("hard_min", "hard_max")),
+    "weight_kg": (400.0, ("hard_min", "hard_max")),
+    "rate_ml_per_h": (2000.0, ("hard_max",)),
+    "dose_rate_mg_per_kg_per_h": (6.0, ("hard_max",)),
+    "total_dose_mg": (300.0, ("hard_max",)),
+    "concentration_mg_per_ml": (100.0, ("hard_max",)),
+    "bag_excess_factor": (10.0, ("soft_max",)),
+}
 
 
 class DoseGuardrails(_Strict):
@@ -83,10 +163,27 @@ class DoseGuardrails(_Strict):
     # reason; a wrong VTBI or free flow would deliver the rest).
     bag_excess_factor: Guardrail
 
+    @model_validator(mode="after")
+    def _in_range(self) -> DoseGuardrails:
+        problems = []
+        for name, (ceiling, required) in GUARDRAIL_RANGES.items():
+            rail: Guardrail = getattr(self, name)
+            for field in required:
+                if getattr(rail, field) is None:
+                    problems.append(f"{name}: '{field}' is required")
+            for field in ("soft_min", "soft_max", "hard_min", "hard_max"):
+                v = getattr(rail, field)
+                if v is not None and v > ceiling:
+                    problems.append(f"{name}.{field} {v:g} is above the ceiling {ceiling:g}")
+        if self.bag_excess_factor.soft_max is not None and self.bag_excess_factor.soft_max < 1:
+            problems.append("bag_excess_factor.soft_max must be at least 1 (the dose itself)")
+        _issues(problems)
+        return self
+
 
 class IdealWeightBase(_Strict):
-    male: float
-    female: float
+    male: float = Field(ge=30, le=80)
+    female: float = Field(ge=30, le=80)
 
 
 class WeightBasis(_Strict):
@@ -94,44 +191,52 @@ class WeightBasis(_Strict):
     (actual, ideal or adjusted). IBW (Devine 1974) = base + kg_per_cm x (height - min height),
     undefined below ``ibw_min_height_cm``; adjusted = IBW + fraction x (actual - IBW)."""
 
-    ask_above_bmi: float
-    ibw_min_height_cm: float
+    ask_above_bmi: float = Field(ge=25, le=60)
+    ibw_min_height_cm: float = Field(ge=100, le=200)
     ibw_base_kg: IdealWeightBase
-    ibw_kg_per_cm: float
-    adjusted_fraction: float
+    ibw_kg_per_cm: float = Field(ge=0.5, le=1.5)
+    adjusted_fraction: float = Field(ge=0, le=1)
 
 
 class BaselineBp(_Strict):
-    systolic: float
-    diastolic: float
+    systolic: float = Field(ge=100, le=200)
+    diastolic: float = Field(ge=60, le=130)
 
 
 class Discharge(_Strict):
-    sbp_within_pct: float
-    hr_within_pct: float
-    spo2_min: float
-    moaas: int
-    cuff_max_age_min: float  # the cuff reading the check uses is at most this old
+    sbp_within_pct: float = Field(ge=5, le=50)
+    hr_within_pct: float = Field(ge=5, le=50)
+    spo2_min: float = Field(ge=85, le=100)
+    moaas: int = Field(ge=4, le=5)
+    cuff_max_age_min: float = Field(ge=5, le=60)  # the cuff reading the check uses is at most this old
 
 
 class Phases(_Strict):
-    baseline_min_spo2_hr_s: float
+    baseline_min_spo2_hr_s: float = Field(ge=10, le=600)
     baseline_bp_advisory: BaselineBp
-    cuff_interval_baseline_min: float
-    cuff_interval_infusion_min: float
-    cuff_interval_recovery_min: float
-    recovery_min: float
-    baseline_cuff_max_age_min: float  # older at the pump's start: "started without a current baseline"
-    no_pump_data_high_after_min: float  # "no pump data" turns high this long after the planned start
+    cuff_interval_baseline_min: float = Field(ge=1, le=60)
+    cuff_interval_infusion_min: float = Field(ge=1, le=60)
+    cuff_interval_recovery_min: float = Field(ge=1, le=60)
+    recovery_min: float = Field(ge=15, le=480)
+    # older at the pump's start: "started without a current baseline"
+    baseline_cuff_max_age_min: float = Field(ge=5, le=120)
+    # "no pump data" turns high this long after the planned start
+    no_pump_data_high_after_min: float = Field(gt=0, le=60)
     discharge: Discharge
 
 
 class Gad7Severity(_Strict):
     """GAD-7 totals at which each severity word starts (below 'mild': minimal)."""
 
-    mild: int = 5
-    moderate: int = 10
-    severe: int = 15
+    mild: int = Field(5, ge=1, le=21)
+    moderate: int = Field(10, ge=1, le=21)
+    severe: int = Field(15, ge=1, le=21)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Gad7Severity:
+        if not self.mild < self.moderate < self.severe:
+            raise ValueError("GAD-7 severities must increase: mild < moderate < severe")
+        return self
 
 
 class Charting(_Strict):
@@ -140,8 +245,8 @@ class Charting(_Strict):
 
     markers: tuple[str, ...] = (
         "patient anxious", "nausea", "bathroom", "cuff re-measured", "physician at bedside")
-    cadss_after_start_min: float = Field(40, gt=0)  # the CADSS "at about 40 min" of the infusion
-    early_window_min: float = Field(5, ge=0)  # an item charted this early still counts as on time
+    cadss_after_start_min: float = Field(40, ge=5, le=240)  # the CADSS "at about 40 min" of the infusion
+    early_window_min: float = Field(5, ge=0, le=30)  # an item charted this early still counts as on time
     gad7_severity: Gad7Severity = Gad7Severity()
 
 
@@ -150,48 +255,53 @@ class Etco2Sampling(_Strict):
     low-priority limit is lower. The ETCO2 low band in ``limits`` is the nasal one; a site
     choosing airway sampling gets ``airway_low_below`` (see ``with_etco2_sampling``)."""
 
-    nasal_low_below: float
-    airway_low_below: float
+    nasal_low_below: float = Field(ge=5, le=40)
+    airway_low_below: float = Field(ge=5, le=40)
 
 
 class Apnoea(_Strict):
-    priority: Priority
-    delay_s: float
+    priority: Literal["high"]  # never lower (CLINICAL.md section 4)
+    delay_s: float = Field(ge=10, le=30)
 
 
 class RiseOverBaseline(_Strict):
     priority: Priority
-    systolic: float
-    diastolic: float
+    systolic: float = Field(ge=10, le=80)
+    diastolic: float = Field(ge=5, le=50)
 
 
 class Technical(_Strict):
-    link_lost_s: float
-    metric_stale_s: float
-    link_error_fraction: float
-    link_error_window_s: float
-    plan_mismatch_fraction: float
-    plan_mismatch_delay_s: float
-    overdelivery_fraction: float
-    overrun_min: float
+    link_lost_s: float = Field(ge=1, le=30)
+    metric_stale_s: float = Field(ge=2, le=60)
+    link_error_fraction: float = Field(gt=0, le=0.5)
+    link_error_window_s: float = Field(ge=5, le=300)
+    plan_mismatch_fraction: float = Field(gt=0, le=0.5)
+    plan_mismatch_delay_s: float = Field(ge=0, le=60)
+    overdelivery_fraction: float = Field(gt=0, le=0.5)
+    overrun_min: float = Field(ge=0, le=60)
 
 
 class AudioPattern(_Strict):
-    pulses: tuple[int, ...]  # pulses per group: high (3, 2, 3, 2) is IEC 60601-1-8's 3+2, 3+2
-    repeat_s: float | None
+    # pulses per group: high (3, 2, 3, 2) is IEC 60601-1-8's 3+2, 3+2
+    pulses: tuple[int, ...] = Field(min_length=1, max_length=10)
+    repeat_s: float | None = Field(ge=2.5, le=120)
     # Pitch of each pulse (IEC 60601-1-8: 150 Hz to 1 kHz). Missing in older site files:
     # Audio fills the shipped value per priority.
     fundamental_hz: float = Field(ge=150, le=1000)
     # Silence between groups; None: one pulse slot left empty (2 x gap + pulse, IEC's 3+2).
-    group_gaps_ms: tuple[float, ...] | None = None
+    group_gaps_ms: tuple[Annotated[float, Field(ge=0, le=2000)], ...] | None = None
     # Silence between pulses of a group; None: Audio.gap_ms. IEC 60601-1-8 asks 50-125 ms for
     # high and 125-250 ms for medium priority (CLINICAL.md section 6: 100 and 200 ms).
-    gap_ms: float | None = None
+    gap_ms: float | None = Field(None, ge=50, le=250)
 
     @model_validator(mode="after")
     def _one_gap_between_groups(self) -> AudioPattern:
+        problems = []
         if self.group_gaps_ms is not None and len(self.group_gaps_ms) != len(self.pulses) - 1:
-            raise ValueError("'group_gaps_ms' needs one gap between each pair of groups")
+            problems.append("'group_gaps_ms' needs one gap between each pair of groups")
+        if any(not 1 <= n <= 10 for n in self.pulses) or sum(self.pulses) > 10:
+            problems.append("'pulses': each group 1-10 pulses, at most 10 in all")
+        _issues(problems)
         return self
 
 
@@ -200,19 +310,27 @@ _DEFAULT_FUNDAMENTAL_HZ = {"high": 523.25, "medium": 440.0, "low": 330.0, "remin
 
 
 class Volume(_Strict):
-    normal: float = Field(0.6, gt=0, le=1)
+    normal: float = Field(0.6, ge=0.1, le=1)
     escalated: float = Field(1.0, gt=0, le=1)  # an unacknowledged high alarm, escalated
+
+    @model_validator(mode="after")
+    def _louder(self) -> Volume:
+        if self.escalated < self.normal:
+            raise ValueError("'escalated' must not be quieter than 'normal'")
+        return self
 
 
 class Audio(_Strict):
-    pulse_ms: float
-    gap_ms: float
+    pulse_ms: float = Field(ge=75, le=200)  # IEC 60601-1-8 pulse duration 75-200 ms
+    gap_ms: float = Field(ge=50, le=250)
     high: AudioPattern
     medium: AudioPattern
     low: AudioPattern
     # Added for sound synthesis; the defaults keep site files written before them valid.
-    ramp_ms: float = Field(20, ge=0)  # raised-cosine attack and release of each pulse
-    harmonic_levels_db: tuple[float, ...] = (0, -3, -6, -9, -12)  # fundamental first
+    ramp_ms: float = Field(20, ge=0, le=50)  # raised-cosine attack and release of each pulse
+    # fundamental first, then at least four harmonics (CLINICAL.md section 6)
+    harmonic_levels_db: tuple[Annotated[float, Field(ge=-40, le=0)], ...] = Field(
+        (0, -3, -6, -9, -12), min_length=5, max_length=12)
     volume: Volume = Volume()
     reminder: AudioPattern = AudioPattern(
         pulses=(1,), repeat_s=None, fundamental_hz=_DEFAULT_FUNDAMENTAL_HZ["reminder"]
@@ -230,21 +348,66 @@ class Audio(_Strict):
                 data[name] = {**pattern, "fundamental_hz": hz}
         return data
 
+    @model_validator(mode="after")
+    def _iec_timing(self) -> Audio:
+        # IEC 60601-1-8: pulse spacing 50-125 ms for high, 125-250 ms for medium priority;
+        # high and medium repeat (burst interval 2.5-15 s high, 2.5-30 s medium).
+        problems = []
+        for name, (lo, hi), (rlo, rhi) in (("high", (50, 125), (2.5, 15)), ("medium", (125, 250), (2.5, 30))):
+            pattern: AudioPattern = getattr(self, name)
+            gap = pattern.gap_ms if pattern.gap_ms is not None else self.gap_ms
+            if not lo <= gap <= hi:
+                problems.append(f"{name}: pulse spacing {gap:g} ms must be {lo}-{hi} ms")
+            if pattern.repeat_s is None or not rlo <= pattern.repeat_s <= rhi:
+                problems.append(f"{name}.repeat_s must be {rlo:g}-{rhi:g} s")
+        if self.ramp_ms * 2 > self.pulse_ms:
+            problems.append("ramp_ms must be at most half of pulse_ms")
+        _issues(problems)
+        return self
+
+
+FLASH_HZ = {"high": (1.4, 2.8), "medium": (0.4, 0.8), "low": (0.0, 0.0)}  # IEC 60601-1-8
+SWITCHABLE_NAMES = ("APNOEA", *PLAUSIBLE)
+
 
 class Signalling(_Strict):
     flash_hz: dict[Priority, float]
-    flash_duty: float = Field(0.5, gt=0, lt=1)  # lit fraction of each flash period
+    flash_duty: float = Field(0.5, ge=0.2, le=0.6)  # lit fraction of each flash period (IEC: 20-60 %)
     audio: Audio
-    audio_pause_s: float
-    acknowledged_reminder_s: float
-    alarm_off_max_min: float
-    escalation_s: float
+    audio_pause_s: float = Field(ge=10, le=300)
+    acknowledged_reminder_s: float = Field(ge=30, le=180)
+    alarm_off_max_min: float = Field(ge=1, le=30)
+    escalation_s: float = Field(ge=10, le=300)
     not_switchable_off: tuple[str, ...]
+
+    @field_validator("flash_hz")
+    @classmethod
+    def _flash_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        problems = []
+        for priority, (lo, hi) in FLASH_HZ.items():
+            hz = value.get(priority)
+            if hz is None:
+                problems.append(f"{priority}: missing")
+            elif not lo <= hz <= hi:
+                problems.append(f"{priority}: {hz:g} Hz must be " + (f"{lo:g}-{hi:g} Hz" if hi else "0 (steady)"))
+        _issues(problems)
+        return value
+
+    @field_validator("not_switchable_off")
+    @classmethod
+    def _apnoea_always_on(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        problems = []
+        if "APNOEA" not in value:
+            problems.append("must list APNOEA (apnoea alarms can never be switched off)")
+        problems += [f"{name!r} is not an alarm name (known: {', '.join(SWITCHABLE_NAMES)})"
+                     for name in value if name not in SWITCHABLE_NAMES]
+        _issues(problems)
+        return value
 
 
 class ClinicalProtocol(_Strict):
-    schema_: int = Field(alias="schema")
-    name: str
+    schema_: Literal[1] = Field(alias="schema")
+    name: str = Field(min_length=1, max_length=200)
     source: str
     dose_guardrails: DoseGuardrails
     weight_basis: WeightBasis
@@ -256,6 +419,48 @@ class ClinicalProtocol(_Strict):
     rise_over_baseline: RiseOverBaseline
     technical: Technical
     signalling: Signalling
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _every_metric(cls, value: object) -> object:
+        if isinstance(value, dict):
+            problems = [f"{m}: missing (every metric of CLINICAL.md section 4 needs limits)"
+                        for m in PLAUSIBLE if m not in value]
+            problems += [f"{m}: not a metric the console measures (known: {', '.join(PLAUSIBLE)})"
+                         for m in value if m not in PLAUSIBLE]
+            _issues(problems)
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_plausible(cls, value: dict[str, MetricLimits]) -> dict[str, MetricLimits]:
+        problems = []
+        for metric, spec in value.items():
+            lo, hi = PLAUSIBLE[metric]
+            if not (lo <= spec.adjust_bounds[0] and spec.adjust_bounds[1] <= hi):
+                problems.append(f"{metric}.adjust_bounds must lie within {lo:g}-{hi:g} {spec.unit}")
+        for metric, sides in REQUIRED_HIGH:
+            high = value[metric].band("high")
+            for side in sides:
+                if high is None or getattr(high, side) is None:
+                    problems.append(f"{metric}: the high-priority '{side}' limit must be present and on")
+        _issues(problems)
+        return value
+
+    @model_validator(mode="after")
+    def _etco2_sampling_fits(self) -> ClinicalProtocol:
+        etco2 = self.limits["ETCO2"]
+        lo, hi = etco2.adjust_bounds
+        _, high = etco2.outer_range()
+        problems = []
+        for name in ("nasal_low_below", "airway_low_below"):
+            below = getattr(self.etco2_sampling, name)
+            if not lo <= below <= hi:
+                problems.append(f"etco2_sampling.{name} {below:g} lies outside ETCO2 adjust_bounds")
+            elif high is not None and not 2 * etco2.hysteresis < high - below:
+                problems.append(f"etco2_sampling.{name} {below:g} is too close to the ETCO2 high limit {high:g}")
+        _issues(problems)
+        return self
 
     def with_etco2_sampling(self, sampling: Literal["nasal", "airway"]) -> ClinicalProtocol:
         """This protocol with the ETCO2 low limit for the site's sampling (nasal or airway)."""
@@ -273,8 +478,43 @@ class ClinicalProtocol(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-class ProtocolFileError(Exception):
+class SettingsFileError(Exception):
+    """A settings file (clinical protocol or site configuration) is missing or invalid. The
+    message names the file and lists every problem, one per line; ``problems`` holds them."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ProtocolFileError(SettingsFileError):
     """The clinical protocol file is missing or invalid; the message names the file and field."""
+
+
+def problems_of(exc: ValidationError) -> list[str]:
+    """Every problem pydantic found, one line each, named by its place in the file."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(file)"
+        msg = err["msg"].removeprefix("Value error, ")
+        for part in msg.split("; "):
+            out.append(f"{where}: {part}")
+    return out
+
+
+def describe_problems(what: str, problems: list[str]) -> str:
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return f"{what} ({count}):\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def read_json(path: Path, text: str | None = None) -> object:
+    """Parse a settings file; every way it can be unreadable raises ValueError or OSError."""
+    if text is None:
+        text = path.read_text(encoding="utf-8")  # OSError, UnicodeDecodeError (a ValueError)
+    try:
+        return json.loads(text)
+    except RecursionError:  # nested deeper than the parser's stack
+        raise ValueError("nested too deeply to be a settings file") from None
 
 
 DEFAULT_PROTOCOL_FILE = "clinical_protocol.json"
@@ -285,15 +525,18 @@ def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
     """Load a site's protocol file, or the shipped defaults when ``path`` is None."""
     where = str(path) if path else f"bundled {DEFAULT_PROTOCOL_FILE}"
     try:
-        text = Path(path).read_text(encoding="utf-8") if path else read_text(DEFAULT_PROTOCOL_FILE)
-        return ClinicalProtocol.model_validate(json.loads(text))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ProtocolFileError(f"cannot read clinical protocol {where}: {exc}") from exc
+        data = read_json(Path(path)) if path else read_json(Path(), read_text(DEFAULT_PROTOCOL_FILE))
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError and UnicodeDecodeError too
+        raise ProtocolFileError(f"cannot read clinical protocol {where}: {exc}", [str(exc)]) from None
+    try:
+        return ClinicalProtocol.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ProtocolFileError(f"invalid clinical protocol {where}: {problems}") from exc
+        problems = problems_of(exc)
+        raise ProtocolFileError(describe_problems(f"invalid clinical protocol {where}", problems),
+                                problems) from None
+    except RecursionError:
+        raise ProtocolFileError(f"cannot read clinical protocol {where}: nested too deeply",
+                                ["nested too deeply"]) from None
 
 
 def site_protocol() -> ClinicalProtocol:

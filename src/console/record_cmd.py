@@ -25,10 +25,11 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
-from console.clinical import ProtocolFileError, site_protocol
+from console.clinical import SettingsFileError
 from console.recording import store
 from console.recording.recorder import FlushInfo, Recorder
 from console.session import Session
+from console.site import settings_in_force
 from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
 from console.workflow import SessionWorkflow
 
@@ -37,15 +38,17 @@ RECORDING_ALARM = "RECORDING"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from console.cli import _positive_seconds, _speed
+    from console.cli import EXIT_CODES_HELP, _device_url, _positive_seconds, _seed, _speed
 
     p = argparse.ArgumentParser(prog="infusion-console record",
-                                description="Record a session headless (no window, no Qt).")
-    p.add_argument("--vitals", metavar="URL", help="vitals monitor: /dev/ttyUSB0, socket://host:port, ...")
+                                description="Record a session headless (no window, no Qt).",
+                                epilog=EXIT_CODES_HELP)
+    p.add_argument("--vitals", metavar="URL", type=_device_url,
+                   help="vitals monitor: /dev/ttyUSB0, socket://host:port, ...")
     p.add_argument("--vitals-protocol", choices=("icl", "masimo"), default="icl")
-    p.add_argument("--pump", metavar="URL", help="infusion pump (ICL/1)")
+    p.add_argument("--pump", metavar="URL", type=_device_url, help="infusion pump (ICL/1)")
     p.add_argument("--simulate", metavar="SCENARIO", help="record the training simulator (research capture)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
     p.add_argument("--out", metavar="PATH", help="new session file (default: a new file in the user data "
                    "directory, session-YYYYmmdd-HHMMSS.sqlite)")
@@ -94,8 +97,8 @@ def main(argv: list[str]) -> int:
         print(f"record: {problem}", file=sys.stderr)
         return 2
     try:
-        protocol = site_protocol()
-    except ProtocolFileError as exc:
+        _site, protocol = settings_in_force()  # site file and protocol, whole or refused
+    except SettingsFileError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else store.new_session_path(store.default_session_dir(), time.time())

@@ -9,20 +9,38 @@ Without the variable the console runs with the defaults below (no users, no nurs
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from console.clinical import (
+    ClinicalProtocol,
+    SettingsFileError,
+    describe_problems,
+    problems_of,
+    read_json,
+    site_protocol,
+)
 
 SITE_ENV = "INFUSION_CONSOLE_SITE"
 
 Role = Literal["nurse", "clinician", "instructor", "biomedical engineer"]
 
 
+def _printable(text: str) -> str:
+    # A name is shown on screen and written to the record: no control or invisible characters.
+    if any(not ch.isprintable() for ch in text):
+        raise ValueError("must not contain control or invisible characters")
+    return text
+
+
+Name = Annotated[str, AfterValidator(_printable)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NurseCall(_Strict):
@@ -33,10 +51,11 @@ class NurseCall(_Strict):
     with ``command_on`` when the call starts and ``command_off`` when it ends."""
 
     kind: Literal["serial-line", "command"]
-    port: str | None = None  # a pyserial URL: /dev/ttyUSB2, loop://, rfc2217://host:port
+    port: Name | None = Field(None, min_length=1, max_length=200)  # a pyserial URL: /dev/ttyUSB2, loop://
     line: Literal["RTS", "DTR"] = "RTS"
-    command_on: tuple[str, ...] | None = None  # argv, never through a shell
-    command_off: tuple[str, ...] | None = None
+    # argv, never through a shell
+    command_on: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(None, min_length=1)
+    command_off: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _complete(self) -> NurseCall:
@@ -48,15 +67,15 @@ class NurseCall(_Strict):
 
 
 class User(_Strict):
-    name: str = Field(min_length=1, max_length=80)
+    name: Name = Field(min_length=1, max_length=80)
     role: Role
     pin_hash: str = Field(min_length=1)  # see console.users; never the PIN itself
 
 
 class SiteConfig(_Strict):
     schema_: Literal[1] = Field(1, alias="schema")
-    site_name: str = ""
-    chair: str = ""  # the bed or chair name shown and sent with the session
+    site_name: Name = Field("", max_length=80)
+    chair: Name = Field("", max_length=40)  # the bed or chair name shown and sent with the session
     etco2_sampling: Literal["nasal", "airway"] = "nasal"
     nurse_call: NurseCall | None = None
     users: tuple[User, ...] = ()
@@ -72,13 +91,8 @@ class SiteConfig(_Strict):
         return self
 
 
-class SiteFileError(Exception):
+class SiteFileError(SettingsFileError):
     """The site configuration file is missing or invalid; the message lists every problem."""
-
-
-def problems_of(exc: ValidationError) -> list[str]:
-    """Every problem pydantic found, one line each, named by its place in the file."""
-    return [f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()]
 
 
 def load_site(path: str | Path | None = None) -> SiteConfig:
@@ -86,15 +100,41 @@ def load_site(path: str | Path | None = None) -> SiteConfig:
     if path is None:
         return SiteConfig()
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise SiteFileError(f"cannot read site configuration {path}: {exc}") from exc
+        data = read_json(Path(path))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError, too deep
+        raise SiteFileError(f"cannot read site configuration {path}: {exc}", [str(exc)]) from None
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise SiteFileError(f"invalid site configuration {path}: " + "; ".join(problems_of(exc))) from exc
+        problems = problems_of(exc)
+        raise SiteFileError(describe_problems(f"invalid site configuration {path}", problems),
+                            problems) from None
+    except RecursionError:
+        raise SiteFileError(f"cannot read site configuration {path}: nested too deeply") from None
 
 
 def site_config() -> SiteConfig:
     """The configuration in force: the file named by $INFUSION_CONSOLE_SITE, or the defaults."""
     return load_site(os.environ.get(SITE_ENV) or None)
+
+
+def settings_in_force() -> tuple[SiteConfig, ClinicalProtocol]:
+    """The site configuration and the clinical protocol in force, as the window and ``record``
+    start with them: the protocol file with the site's EtCO2 sampling applied. Raises
+    SettingsFileError (SiteFileError or ProtocolFileError) listing every problem: a bad file
+    is refused whole, never partly used."""
+    errors: list[SettingsFileError] = []
+    site = protocol = None
+    try:
+        site = site_config()
+    except SiteFileError as exc:
+        errors.append(exc)
+    try:
+        protocol = site_protocol()
+    except SettingsFileError as exc:
+        errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:  # both files bad: say everything at once
+        raise SettingsFileError("\n".join(str(e) for e in errors), [p for e in errors for p in e.problems])
+    return site, protocol.with_etco2_sampling(site.etco2_sampling)
