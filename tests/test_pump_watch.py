@@ -135,6 +135,16 @@ def test_port_open_with_nothing_valid_turns_high_5_min_after_the_planned_start()
     assert b.alarms()[KEY].priority == "high"
 
 
+def test_a_pump_port_that_cannot_open_is_one_alarm_until_it_escalates():
+    b = Bed()
+    b.session.ingest(LinkEvent("pump", "down", "port /dev/ttyUSB1 not found (unplugged or wrong name)", b.now))
+    ready_without_pump(b)
+    assert "LINK.pump" in b.alarms() and KEY not in b.alarms()  # one cause, one medium alarm
+    vitals_only(b, round(b.wf.baseline_met_at + 5 * 60 + 1 - b.now))
+    alarm = b.alarms()[KEY]
+    assert alarm.priority == "high" and "not found" in alarm.message
+
+
 def test_no_pump_data_needs_a_plan_and_ends_when_the_pump_speaks():
     b = Bed()
     b.wf.identify(PATIENT, now=b.now)

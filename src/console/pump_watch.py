@@ -185,6 +185,8 @@ class PumpWatch:
         start = max(since, last if last is not None else since) + self.link_lost_s
         due = planned_start if planned_start is not None else baseline_met_since
         high = self.manual_start is not None or (due is not None and now >= due + self.high_after_s)
+        if not high and session.link_shown("pump", now) in ("lost", "down"):
+            return None  # the engine's "pump link lost" (medium) already says it; this one escalates
         after = ("" if due is None else
                  f"; high from {session_clock(due + self.high_after_s)}" if not high else "")
         return Advisory(NO_PUMP_DATA, "high" if high else "medium", "NO_DATA_PUMP",
