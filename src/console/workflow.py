@@ -19,6 +19,11 @@ Phases::
     planned volume in (within plan_mismatch_fraction), or end_infusion(reason)--> RECOVERY
     --recovery_min--> DISCHARGE_CHECK --sign_off(clinician)--> DISCHARGED
 
+When the pump cannot say (no pump data, a pump without an interface) the nurse's recorded
+"Infusion started" / "Infusion ended" (``record_infusion_start`` / ``record_infusion_end``)
+drive the same transitions; a start the console did not see (the pump RUNNING when its link
+came back) is estimated (console.pump_watch).
+
 A pump STOPPED, PAUSED or in ALARM before the planned volume is a pause, not the end: the
 phase stays INFUSION (the timer runs on, the overrun count does not) until the pump completes
 or a nurse ends the infusion early with a reason (``end_infusion``).
@@ -107,7 +112,8 @@ class WorkflowEvent:
 
     ``kind``: sign_in, sign_out, switch_user, order, patient, patient_mismatch,
     patient_confirmed, plan, titration, phase, baseline, proceed_despite_bp, end_infusion,
-    chart, note, marker, escort, dissociation_resolved, sign_off. ``data`` holds the values
+    chart, note, marker, escort, dissociation_resolved, sign_off, infusion_start_manual,
+    infusion_end_manual, pump_no_interface. ``data`` holds the values
     (plan fields, overrides with reasons, score and item, ...), JSON-ready.
     """
 
