@@ -146,6 +146,7 @@ def test_nurse_records_infusion_start_and_end_with_the_buttons(qtbot, window, ar
     qtbot.keyClicks(volume, "1,000")  # ambiguous: refused with words
     click(qtbot, dialog, "infusionmark.ok")
     assert "ambiguous" in dialog.findChild(QLabel, "infusionmark.error").text()
+    dialog.grab().save(str(artifacts_dir / "infusion_mark_dialog.png"))
     assert b.wf.phase == Phase.INFUSION
     volume.clear()
     qtbot.keyClicks(volume, "50")

@@ -45,6 +45,11 @@ class InfusionMarkDialog(QDialog):
         box.addLayout(form)
         box.addWidget(self.error)
         box.addWidget(buttons)
+        self.setMinimumWidth(460)
+
+    def _refuse(self, why: str) -> None:
+        self.error.setText(why)
+        self.adjustSize()  # the wrapped message is shown whole
 
     def _accept(self) -> None:
         ago, why = read_number(self.minutes_ago.text() or "0", "Minutes ago", "min")
@@ -54,14 +59,14 @@ class InfusionMarkDialog(QDialog):
         if why is None and ago is not None and ago < 0:
             why = "Minutes ago cannot be negative."
         if why is not None:
-            self.error.setText(why)
+            self._refuse(why)
             return
         now = self.workflow.clock.now()
         record = self.workflow.record_infusion_end if self.ending else self.workflow.record_infusion_start
         try:
             record(volume_ml=volume, at=now - (ago or 0.0) * 60.0, now=now)
         except WorkflowError as exc:
-            self.error.setText(str(exc))
+            self._refuse(str(exc))
             return
         self.accept()
 
