@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.alarms.engine import AlarmEngine, AlarmOffRefused
+from console.alarms.engine import AlarmEngine, AlarmOff, AlarmOffRefused
 from console.alarms.limits import LimitError
 from console.clinical import load_protocol
 from console.clock import FakeClock
@@ -196,11 +196,20 @@ def test_nibp_alarm_stays_until_next_reading_inside(bed):
     assert "NIBP_SYS.high" not in bed.shown()
 
 
-def test_nibp_alarm_ends_when_acknowledged(bed):
-    cuff(bed, 165, 85)
+def test_acknowledging_a_high_nibp_alarm_silences_it_only(bed):
+    """Issue 9: 192/112 acknowledged vanished with its tile colour until the next cuff.
+    CLINICAL.md section 4: the alarm and the colour stay, marked acknowledged."""
+    cuff(bed, 192, 112)
     bed.engine.acknowledge("NIBP_SYS.high", bed.clock.now(), "nurse.b")
-    bed.second(1)
-    assert "NIBP_SYS.high" not in bed.shown()
+    bed.engine.acknowledge("NIBP_DIA.high", bed.clock.now(), "nurse.b")
+    bed.second(300)
+    for key in ("NIBP_SYS.high", "NIBP_DIA.high"):
+        alarm = bed.shown()[key]
+        assert alarm.active and alarm.priority == "high" and alarm.acknowledged_by == "nurse.b"
+    assert bed.engine.metric_priority("NIBP_SYS") == "high"  # the tile keeps its colour
+    cuff(bed, 150, 85)  # a reading inside the limits ends both
+    assert not {"NIBP_SYS.high", "NIBP_DIA.high"} & set(bed.shown())
+    assert {e.key for e in bed.events("end")} >= {"NIBP_SYS.high", "NIBP_DIA.high"}
 
 
 # ---------------------------------------------------------------- apnoea
@@ -461,3 +470,85 @@ def test_every_start_and_end_is_logged_with_value_and_limit(bed):
     assert (start.key, start.value, start.limit, start.priority) == ("SPO2.low", 88, 90, "medium")
     assert start.time == pytest.approx(1004 + 15)  # first low sample at 1004, plus 15 s
     assert end.key == "SPO2.low"
+
+
+# ---------------------------------------------------------------- the limit an alarm states
+def test_a_latched_high_alarm_states_the_high_limit_it_crossed(bed):
+    """Issue 9: 'SpO2 low 84 % (limit 90)' when the high limit is 85."""
+    bed.second(6, SPO2=84)
+    assert (bed.shown()["SPO2.low"].priority, bed.shown()["SPO2.low"].limit) == ("high", 85)
+    bed.second(20, SPO2=88)  # now only beyond the medium limit; the high alarm latches
+    alarm = bed.shown()["SPO2.low"]
+    assert (alarm.priority, alarm.limit) == ("high", 85)
+    bed.engine.acknowledge("SPO2.low", bed.clock.now())
+    bed.second(1, SPO2=88)  # acknowledged: it shows what it is now, medium below 90
+    assert (bed.shown()["SPO2.low"].priority, bed.shown()["SPO2.low"].limit) == ("medium", 90)
+
+
+# ---------------------------------------------------------------- not_switchable_off
+def engine_with(not_switchable):
+    protocol = load_protocol()
+    sig = protocol.signalling.model_copy(update={"not_switchable_off": tuple(not_switchable)})
+    b = Bed()
+    b.protocol = protocol.model_copy(update={"signalling": sig})
+    b.engine = AlarmEngine(b.protocol, user="nurse.test")
+    b.second(3)
+    return b
+
+
+def test_a_site_listing_spo2_as_not_switchable_off_takes_effect():
+    b = engine_with(["APNOEA", "SPO2"])
+    assert not b.engine.switchable_off("SPO2") and b.engine.switchable_off("HR")
+    with pytest.raises(AlarmOffRefused, match="cannot be switched off"):
+        b.engine.switch_off("SPO2", "probe repositioning", b.clock.now())
+    # even an off recorded some other way (an older session resumed) does not apply
+    b.engine.alarm_off["SPO2"] = AlarmOff("SPO2", b.clock.now(), b.clock.now() + 900, "x", "y")
+    b.second(16, SPO2=88)
+    assert b.shown()["SPO2.low"].priority == "medium"
+
+
+def test_shipped_list_lets_spo2_and_hr_medium_limits_be_switched_off_with_a_reason(bed):
+    assert bed.protocol.signalling.not_switchable_off == ("APNOEA",)
+    for metric in ("SPO2", "HR"):
+        assert bed.engine.switchable_off(metric)
+        bed.engine.switch_off(metric, "repositioning the probe", bed.clock.now())
+    bed.second(16, SPO2=88, HR=125)
+    assert not {"SPO2.low", "HR.high"} & set(bed.shown())
+    bed.second(11, SPO2=84, HR=155)  # high limits are never switched off, whatever the file
+    assert bed.shown()["SPO2.low"].priority == bed.shown()["HR.high"].priority == "high"
+
+
+def test_high_limits_stay_on_even_for_a_metric_switched_off():
+    b = engine_with(["APNOEA"])
+    b.engine.switch_off("RR", "capnography line changed", b.clock.now())
+    b.second(12, RR=5)
+    assert b.shown()["RR.low"].priority == "high"
+
+
+# ---------------------------------------------------------------- EtCO2 by sampling
+def test_etco2_airway_sampling_alarms_below_25_low_priority():
+    b = Bed()
+    b.protocol = load_protocol().with_etco2_sampling("airway")
+    b.engine = AlarmEngine(b.protocol, user="nurse.test")
+    b.second(3)
+    b.second(16, ETCO2=24)
+    alarm = b.shown()["ETCO2.low"]
+    assert (alarm.priority, alarm.limit) == ("low", 25)
+    assert b.engine.limits.outer_range("ETCO2") == (25, 50)
+
+
+# ---------------------------------------------------------------- a clean stop
+def test_closing_the_session_ends_every_open_alarm_as_session_closed(bed):
+    """Issue 11: a clean exit left two HIGH 'link lost (training simulation stopped)'."""
+    bed.second(16, SPO2=88)
+    bed.second(6, SPO2=80)  # high, latching
+    bed.engine.close_session(bed.clock.now())
+    for device in ("vitals", "pump"):
+        bed.session.ingest(LinkEvent(device, "down", "training simulation stopped", bed.clock.now()))
+    bed.clock.advance(10)
+    bed.engine.evaluate(bed.session, bed.clock.now())
+    assert bed.engine.shown() == []
+    assert all(not a.active and a.ended is not None for a in bed.engine.history)
+    assert not any(a.key.startswith("LINK") for a in bed.engine.history)
+    end = bed.events("end")[-1]
+    assert (end.key, end.detail) == ("SPO2.low", "session closed")

@@ -82,8 +82,17 @@ def test_pulse_counts_and_durations(sig, priority, count):
     assert pattern[0][0] == 0.0
 
 
-def test_medium_pulses_are_100_ms_apart(sig):
-    assert gaps(burst_pattern("medium", sig)) == [0.1, 0.1]
+def test_medium_pulses_are_200_ms_apart_high_100_ms(sig):
+    # CLINICAL.md section 6: 200 ms for medium (IEC 125-250 ms), 100 ms for high (50-125 ms).
+    assert gaps(burst_pattern("medium", sig)) == [0.2, 0.2]
+    assert [round(o, 3) for o, _ in burst_pattern("medium", sig)] == [0.0, 0.35, 0.70]
+    assert min(gaps(burst_pattern("high", sig))) == 0.1
+
+
+def test_a_priority_without_its_own_gap_uses_the_common_one(sig):
+    audio = sig.audio.model_copy(update={"gap_ms": 120, "medium": sig.audio.medium.model_copy(
+        update={"gap_ms": None})})
+    assert gaps(burst_pattern("medium", sig.model_copy(update={"audio": audio}))) == [0.12, 0.12]
 
 
 def test_high_burst_is_3_plus_2_pause_3_plus_2(sig):
@@ -108,7 +117,8 @@ def test_without_group_gaps_every_group_gap_is_one_empty_slot(sig):
 
 
 def test_timings_follow_the_protocol(sig):
-    audio = sig.audio.model_copy(update={"pulse_ms": 200, "gap_ms": 80})
+    audio = sig.audio.model_copy(update={"pulse_ms": 200, "gap_ms": 80, "medium": sig.audio.medium.model_copy(
+        update={"gap_ms": None})})
     pattern = burst_pattern("medium", sig.model_copy(update={"audio": audio}))
     assert [round(o, 6) for o, _ in pattern] == [0.0, 0.28, 0.56]
     assert all(d == pytest.approx(0.2) for _, d in pattern)

@@ -98,9 +98,12 @@ class AlarmEngine:
             "vitals": collections.deque(), "pump": collections.deque()}
         self._episodes = 0
         self.evaluations = 0
+        self.closed = False  # close_session() was called: the session has stopped
 
     # ================================================================== evaluation
     def evaluate(self, session: Session, now: float) -> None:
+        if self.closed:
+            return  # after close_session: the stop of the sources raises nothing
         found: dict[str, Condition] = {}
         self._limit_alarms(session, now, found)
         self._episodic_alarms(session, found)
@@ -112,8 +115,17 @@ class AlarmEngine:
         self.evaluations += 1
 
     def _allowed(self, metric: str, priority: str) -> bool:
-        """ALARM OFF silences a metric's medium (and low) limits, never its high ones."""
-        return priority == "high" or metric not in self.alarm_off
+        """ALARM OFF silences a metric's medium (and low) limits, never its high ones, and
+        never a metric the protocol file lists in ``not_switchable_off``."""
+        return (priority == "high" or metric not in self.alarm_off
+                or metric in self.protocol.signalling.not_switchable_off)
+
+    def switchable_off(self, metric: str) -> bool:
+        """Whether ALARM OFF may be offered for a metric (CLINICAL.md section 6): it has a
+        limit below high priority and the protocol file does not list it as never off."""
+        return (metric in self.protocol.limits
+                and metric not in self.protocol.signalling.not_switchable_off
+                and any(b.priority != "high" for b in self.limits.bands(metric)))
 
     def _limit_alarms(self, session: Session, now: float, found: dict[str, Condition]) -> None:
         for metric in LIMIT_METRICS:
@@ -162,7 +174,7 @@ class AlarmEngine:
 
     def _episodic_alarms(self, session: Session, found: dict[str, Condition]) -> None:
         """NIBP: judged once per cuff reading; stays until a reading inside the limits
-        (by the hysteresis margin) or a person acknowledges it."""
+        (by the hysteresis margin). Acknowledging it silences it, nothing more."""
         nibp = session.nibp
         if nibp is not None and nibp.taken_at != self._nibp_seen:
             self._nibp_seen = nibp.taken_at
@@ -325,7 +337,9 @@ class AlarmEngine:
                 priority = more_urgent(priority, alarm.highest)  # a latched high stays high
             alarm.value, alarm.message = cond.value, cond.message
             alarm.latching = alarm.latching or cond.latching
-            if cond.limit is not None:
+            if cond.limit is not None and (priority == cond.priority or alarm.limit is None):
+                # The alarm states the limit it crossed: a latched high alarm whose value is
+                # now only beyond the medium limit still names the high limit (SpO2 85).
                 alarm.limit = cond.limit
             if priority != alarm.priority:
                 old = alarm.priority
@@ -404,8 +418,8 @@ class AlarmEngine:
             return
         alarm.acknowledged_at, alarm.acknowledged_by = now, user or self.user
         self._log(now, "acknowledge", alarm, user=alarm.acknowledged_by)
-        if key in self._nibp:  # an episodic alarm ends when a person acknowledges it
-            del self._nibp[key]
+        # An episodic (NIBP) alarm stays, marked acknowledged, until a reading inside the
+        # limits (CLINICAL.md section 4): acknowledging silences its sound only.
         if not alarm.active:
             del self.alarms[key]  # a latched alarm that has ended goes away
 
@@ -420,12 +434,15 @@ class AlarmEngine:
 
     def switch_off(self, metric: str, reason: str, now: float, user: str | None = None) -> AlarmOff:
         """ALARM OFF for one metric's medium (and low) limits, with a reason, for at most the
-        protocol's time. High-priority limits stay on; apnoea cannot be switched off."""
+        protocol's time. High-priority limits stay on; a metric the protocol file lists in
+        ``not_switchable_off`` (APNOEA at least) cannot be switched off at all."""
         reason = reason.strip()
         if not reason:
             raise AlarmOffRefused("ALARM OFF needs a reason")
-        if metric == "APNOEA" or metric not in self.protocol.limits:
-            raise AlarmOffRefused(f"{metric} alarms cannot be switched off")
+        if metric in self.protocol.signalling.not_switchable_off or metric not in self.protocol.limits:
+            raise AlarmOffRefused(f"{metric} alarms cannot be switched off (site protocol)"
+                                  if metric in self.protocol.limits else
+                                  f"{metric} alarms cannot be switched off")
         if not any(b.priority != "high" for b in self.limits.bands(metric)):
             raise AlarmOffRefused(f"{metric} has only high-priority limits, which stay on")
         minutes = self.protocol.signalling.alarm_off_max_min
@@ -459,6 +476,19 @@ class AlarmEngine:
                                             latching=latching)
         else:
             self._external.pop(key, None)
+
+    def close_session(self, now: float, reason: str = "session closed") -> None:
+        """A clean stop is not a link loss: every open alarm ends now with ``reason`` (logged
+        as its end), latched ones included, and nothing is judged after this. Call it before
+        the sources stop, so their "monitoring stopped" is never taken for a lost link."""
+        for alarm in list(self.alarms.values()):
+            if alarm.active:  # a latched one has logged its end already
+                alarm.active, alarm.ended = False, now
+                alarm.extra["ended_by"] = reason
+                self._log(now, "end", alarm, detail=reason)
+        self.alarms.clear()
+        self._external.clear()
+        self.closed = True
 
     def start_self_test(self, now: float) -> None:
         """Show (and sound) a test alarm of each priority, so a nurse knows the speaker and

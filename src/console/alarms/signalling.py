@@ -6,7 +6,8 @@ from the protocol's ``signalling`` section, so the same code drives the window, 
 output, the tests (with fake times) and a debrief replay. No Qt here: ``console.ui.audio``
 turns the ``Burst`` objects decided here into sound.
 
-Burst rhythm (IEC 60601-1-8, table 3), with the shipped 150 ms pulses and 100 ms gaps:
+Burst rhythm (IEC 60601-1-8, table 3), with the shipped 150 ms pulses, 100 ms between high
+pulses and 200 ms between medium ones (``audio.<priority>.gap_ms``, else ``audio.gap_ms``):
 
 - high: 10 pulses, 3 + 2, pause, 3 + 2. Inside each half the gap between the 3 and the 2 is
   one pulse slot left empty (IEC: 2 x gap + pulse = 350 ms); the pause between the halves
@@ -60,8 +61,11 @@ def burst_pattern(priority: ToneName, signalling: Signalling) -> list[tuple[floa
     """(onset_s, duration_s) of every pulse of one burst, onsets from the burst's start."""
     audio = signalling.audio
     pattern = _pattern(priority, signalling)
+    # Each priority may have its own pulse spacing (IEC 60601-1-8: 50-125 ms high,
+    # 125-250 ms medium); without one, the common audio.gap_ms.
+    gap_ms = audio.gap_ms if pattern.gap_ms is None else pattern.gap_ms
     # Without explicit group gaps, leave one pulse slot empty between groups (IEC's 3 + 2).
-    group_gaps_ms = pattern.group_gaps_ms or (2 * audio.gap_ms + audio.pulse_ms,) * (
+    group_gaps_ms = pattern.group_gaps_ms or (2 * gap_ms + audio.pulse_ms,) * (
         len(pattern.pulses) - 1
     )
     pulses: list[tuple[float, float]] = []
@@ -69,7 +73,7 @@ def burst_pattern(priority: ToneName, signalling: Signalling) -> list[tuple[floa
     for group, count in enumerate(pattern.pulses):
         for i in range(count):
             if pulses:
-                t_ms += audio.gap_ms if i else group_gaps_ms[group - 1]
+                t_ms += gap_ms if i else group_gaps_ms[group - 1]
             pulses.append((t_ms / 1000, audio.pulse_ms / 1000))
             t_ms += audio.pulse_ms
     return pulses
