@@ -74,6 +74,23 @@ def id_body(draw) -> str:
 
 
 @st.composite
+def bad_wf_body(draw) -> str:
+    """A WF with a plainly valid header (the fast path queues it) and one bad sample."""
+    good = draw(st.lists(st.integers(-32768, 32767), max_size=20))
+    bad = draw(st.sampled_from(["x", "40000", "-40000", "", "1.5", "+3"]))
+    where = draw(st.integers(0, len(good)))
+    samples = [*map(str, good[:where]), bad, *map(str, good[where:])]
+    return f"WF,{draw(seq)},{draw(ms)},ECG,250," + ",".join(samples)
+
+
+@st.composite
+def other_proto_id_body(draw) -> str:
+    role = draw(st.sampled_from(["VITALS", "PUMP"]))
+    proto = draw(st.sampled_from(["1", "2", "-"]))
+    return f"ID,{draw(seq)},{draw(ms)},ROLE={role},MODEL=M,PROTO={proto}"
+
+
+@st.composite
 def icl_sentence(draw) -> bytes:
     body = draw(st.one_of(wf_body(), vs_body(), ps_body(), id_body()))
     return frame(body, lower=draw(st.booleans()), cr=draw(st.booleans()))
@@ -183,6 +200,33 @@ def test_any_byte_inside_a_correctly_checksummed_body(body, where, byte):
     assert fast == careful and fast_stats == careful_stats
     if not 0x20 <= byte <= 0x7E:
         assert fast[0]["error"] == "encoding"
+
+
+def test_malformed_wf_then_id_announcing_proto_2_in_one_read_matches_the_careful_path():
+    # Issue 10: the fast path settled the queued WF after the ID had marked the device
+    # unsupported, so the WF got the ID's reason instead of its own.
+    data = (frame("WF,1,100,ECG,250,1,2,x") + frame("WF,2,104,ECG,250,1,2,40000")
+            + frame("ID,3,108,ROLE=VITALS,MODEL=M,PROTO=2"))
+    fast, fast_stats, _ = run("icl", data)
+    careful, careful_stats, _ = run("icl", data, careful=True)
+    assert [(d["error"], d["detail"]) for d in fast[:2]] == [
+        ("syntax", "sample 3: 'x' is not an integer"),
+        ("range", "sample 3: 40000 outside -32768..32767")]
+    assert fast == careful and fast_stats == careful_stats
+
+
+@SETTINGS
+@given(sentences=st.lists(st.one_of(
+    icl_sentence(), bad_wf_body().map(frame), other_proto_id_body().map(frame)),
+    min_size=1, max_size=20), cuts=st.lists(st.integers(0, 20_000), max_size=10))
+def test_protocol_announcements_among_bad_waveforms_fast_careful_and_split_agree(sentences, cuts):
+    data = b"".join(sentences)
+    whole, whole_stats, items = run("icl", data)
+    check_consistent(items, whole_stats)
+    careful, careful_stats, _ = run("icl", data, careful=True)
+    assert whole == careful and whole_stats == careful_stats
+    split, split_stats, _ = run("icl", data, [c % (len(data) + 1) for c in cuts])
+    assert split == whole and split_stats == whole_stats
 
 
 # -- recovery after garbage -------------------------------------------------------------------

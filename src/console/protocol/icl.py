@@ -610,7 +610,10 @@ class IclDecoder:
                 self.stats.accepted += 1
             else:
                 star = len(line) - (4 if line.endswith(b"\r") else 3)
-                out[where[id(wave)]] = self._body(line[1:star], line, None, track=False)
+                # Judged as of its place in the stream: a WF is only queued while no device
+                # is unsupported, so an ID later in this buffer must not screen it.
+                out[where[id(wave)]] = self._body(line[1:star], line, None, track=False,
+                                                  screen=False)
 
     # -- sentences -----------------------------------------------------------------------
 
@@ -633,9 +636,11 @@ class IclDecoder:
         self._body(body, line, out)
 
     def _body(self, body: bytes, raw: bytes, out: list[Decoded] | None,
-              track: bool = True) -> Decoded:
+              track: bool = True, screen: bool = True) -> Decoded:
         """Decode a verified body on the careful path, count it, and append it to ``out``
-        (or only return it). ``track=False`` when the sequence was already counted."""
+        (or only return it). ``track=False`` when the sequence was already counted;
+        ``screen=False`` when the protocol state that applies is "all supported" (a WF
+        the fast path queued, settled after later sentences of its buffer)."""
         item, device, seq, unknown = decode_body(body.decode("ascii"), raw)
         if device is not None and seq is not None:
             if track:
@@ -644,7 +649,7 @@ class IclDecoder:
                     self._last_seq[device] = seq
                 else:
                     self._track(device, seq)
-            if self._unsupported or body.startswith(b"ID,"):
+            if screen and (self._unsupported or body.startswith(b"ID,")):
                 item = self._screen_protocol(device, item, raw)
         if isinstance(item, Rejection):
             self.stats.rejected[item.reason] += 1
