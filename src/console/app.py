@@ -233,9 +233,13 @@ class Console:
 
     def stop(self) -> None:
         if self.sources is not None:
+            # Judge what arrived, then end every open alarm as "session closed" before the
+            # sources stop: their "monitoring stopped" is not a lost link (issue 11).
+            self.session.drain(self.sources.queue)
+            self.engine.evaluate(self.session, self.session.now())
+            self.engine.close_session(self.session.now())
             self.sources.stop()
             self.session.drain(self.sources.queue)  # nothing already received is lost
-            self.engine.evaluate(self.session, self.session.now())
         if self.recorder is not None:
             self.recorder.tick(self.session.now())
             if not self.recorder.close():

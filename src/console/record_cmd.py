@@ -189,6 +189,7 @@ def main(argv: list[str]) -> int:
         # recording ends is not an alarm. Their events are still recorded.
         session.drain(sources.queue)
         engine.evaluate(session, clock.now())
+        engine.close_session(clock.now())  # every open alarm ends: "session closed"
         sources.stop()
         session.drain(sources.queue)  # nothing already received is lost
         now = clock.now()
