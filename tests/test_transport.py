@@ -195,7 +195,40 @@ def test_open_check():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
-    assert open_check(f"socket://127.0.0.1:{free}") == f"connection refused by 127.0.0.1:{free}"
+    # A network URL is checked without connecting (a device server may take one client
+    # only): a refused port is reported by the link, with the same words, once it runs.
+    assert open_check(f"socket://127.0.0.1:{free}") is None
+    assert open_check("socket://no-such-host.invalid:4001") == \
+        "unknown host in socket://no-such-host.invalid:4001"
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("socket://127.0.0.1", "socket://127.0.0.1 has no port number"),
+    ("socket://127.0.0.1:", "socket://127.0.0.1: has no port number"),
+    ("socket://127.0.0.1:abc", "the port in socket://127.0.0.1:abc must be a number"),
+    ("socket://127.0.0.1:99999", "the port in socket://127.0.0.1:99999 must be a number"),
+    ("socket://127.0.0.1:0", "the port in socket://127.0.0.1:0 must be a number"),
+    ("socket://:4001", "socket://:4001 has no host"),
+    ("rfc2217://10.0.0.5", "rfc2217://10.0.0.5 has no port number"),
+])
+def test_malformed_network_url_is_explained(url, words):
+    problem = open_check(url)
+    assert problem is not None and problem.startswith(words), problem
+    assert "host:port" in problem and "not supported" not in problem
+
+
+def test_link_to_url_without_port_says_so_in_its_down_event():
+    out = Collector()
+    link = DeviceLink("vitals", "socket://127.0.0.1", out.q, clock=FakeClock(),
+                      decoder_factory=LineDecoder)
+    link.start()
+    try:
+        assert out.wait(lambda items: any(isinstance(i, LinkEvent) and i.state == "down"
+                                          for i in items))
+    finally:
+        link.stop()
+    down = next(e for e in out.events() if e.state == "down")
+    assert down.reason.startswith("socket://127.0.0.1 has no port number"), down.reason
 
 
 # ---------------------------------------------------------------------------------------------

@@ -329,6 +329,70 @@ def test_garbage_between_sentences_is_noise_and_sentences_are_recovered(servers,
     assert link.stats.rejected_total == 0
 
 
+class SingleClientServer:
+    """A serial device server set to one client, as most are: the first connection holds
+    the port; any later one is closed at once. It frees the slot only when its keepalive
+    finds the client dead, minutes later, so never within a test."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = f"socket://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.client: socket.socket | None = None
+        self._thread = threading.Thread(target=self._serve, name="test-single-server",
+                                        daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                if self.client is None:
+                    self.client = conn
+                else:
+                    conn.close()  # busy: one client only
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.sock.close()
+        self._thread.join(DEADLINE)
+
+
+@needs_decoder
+def test_start_up_check_does_not_take_the_only_slot_of_a_single_client_server():
+    from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
+
+    srv = SingleClientServer()
+    request = ConnectionRequest(vitals=DeviceSpec(srv.url))
+    sources = None
+    try:
+        assert check_request(request) is None
+        sources = Sources(request)
+        sources.start()
+        assert wait_for(lambda: srv.client is not None)
+        srv.client.sendall(vs(1))
+        got = []
+        assert wait_for(lambda: bool(got.extend(
+            i for i in iter_queue(sources.queue) if isinstance(i, Received)) or got))
+        assert got[0].item.seq == 1
+        assert srv.connections == 1  # the check made no connection of its own
+    finally:
+        if sources is not None:
+            sources.stop()
+        srv.close()
+
+
+def iter_queue(q):
+    while not q.empty():
+        yield q.get_nowait()
+
+
 @needs_decoder
 def test_refused_at_start_then_server_appears(links):
     with socket.socket() as s:

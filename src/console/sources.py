@@ -49,7 +49,8 @@ class ConnectionRequest:
 
 def check_request(request: ConnectionRequest) -> str | None:
     """Why the request cannot work at all (the commands exit 2 with this), or None: an unknown
-    training scenario, or a device that cannot be opened once."""
+    training scenario, a serial device that cannot be opened once, or a network URL that
+    is malformed or names an unknown host (checked without connecting: see open_check)."""
     if request.simulate:
         from simulator.engine import list_scenarios
 

@@ -12,7 +12,9 @@ Pieces
 ``SimulatedDevices``  training mode: the in-process simulator feeds the same decoders and
                       puts the same items into the queue, as if two DeviceLinks were running.
 ``list_serial_ports`` serial ports for the device picker; never raises.
-``open_check``        try a URL once; ``None`` or a message (the CLI exits 2 on a message).
+``open_check``        can a URL work? ``None`` or a message (the CLI exits 2 on a message);
+                      network URLs are checked without connecting.
+``url_problem``       what is wrong with the form of a network URL, in words.
 
 What goes into the queue: ``Received(device, item, rx_time, rx_wall)`` for every decoded item
 (accepted records and ``Rejection``s alike, in stream order) and ``LinkEvent``s.
@@ -43,6 +45,7 @@ import queue
 import socket
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +70,7 @@ __all__ = [
     "describe_error",
     "list_serial_ports",
     "open_check",
+    "url_problem",
 ]
 
 
@@ -153,9 +157,25 @@ def open_check(
     stopbits: float | None = None,
     serial_factory: Callable[..., Any] | None = None,
 ) -> str | None:
-    """Try to open ``url`` once and close it again. ``None`` when it opened, otherwise the
-    reason in words (the same words a ``DeviceLink`` would report)."""
+    """Can ``url`` work at all? ``None`` or the reason in words (the same words a
+    ``DeviceLink`` would report).
+
+    A serial port is opened once and closed again. A network URL (``socket://``,
+    ``rfc2217://``) is checked WITHOUT connecting: its form and its host name only. Serial
+    device servers often take a single client, and one that has not yet noticed the
+    check's connection was closed would turn the real one away. Whether the server
+    answers is then reported by the link ("connection refused by ...", and it retries)."""
     settings = line_settings(protocol, baudrate, bytesize, parity, stopbits)
+    problem = url_problem(url)
+    if problem is not None:
+        return problem
+    if _network_scheme(url) is not None:
+        parts = urllib.parse.urlsplit(url)
+        try:
+            socket.getaddrinfo(parts.hostname, parts.port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return describe_error(exc, url, opening=True)
+        return None
     factory = serial_factory or serial.serial_for_url
     try:
         port = _open_port(factory, url, settings, READ_TIMEOUT_S)
@@ -165,6 +185,33 @@ def open_check(
         port.close()
     except Exception as exc:
         log.debug("closing %s after open_check: %s", url, exc)
+    return None
+
+
+def _network_scheme(url: str) -> str | None:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return scheme if scheme in ("socket", "rfc2217") else None
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with the form of a network URL, in words, or None (fine, or not a
+    network URL). pyserial itself answers "socket://host" without a port with Python's
+    "'<=' not supported between instances of 'int' and 'NoneType'"."""
+    scheme = _network_scheme(url)
+    if scheme is None:
+        return None
+    how = f"write {scheme}://host:port, for example {scheme}://10.0.0.5:4001"
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = -1
+    if not parts.hostname:
+        return f"{url} has no host ({how})"
+    if port is None:
+        return f"{url} has no port number ({how})"
+    if not 1 <= port <= 65535:
+        return f"the port in {url} must be a number from 1 to 65535 ({how})"
     return None
 
 
@@ -313,7 +360,10 @@ class _Capture:
         self._last_flush = time.monotonic()
         try:
             # Append: a reconnect, or a restart with the same path, never destroys a capture.
-            self._file = open(path, "ab")  # noqa: SIM115 - lives as long as the link
+            # Patient data: 0600 in a 0700 directory, never through a symbolic link.
+            from console.private_files import open_private
+
+            self._file = open_private(path, "ab")  # lives as long as the link
         except OSError as exc:
             self._fail(exc)
 
@@ -645,6 +695,10 @@ class DeviceLink:
 
     def _try_open(self) -> Any:
         self.attempts += 1
+        problem = url_problem(self.url)
+        if problem is not None:  # say what is wrong with the URL, not pyserial's TypeError
+            self._emit("down", problem)
+            return None
         try:
             port = _open_port(self._serial_factory, self.url, self.settings, self._read_timeout)
         except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
@@ -786,7 +840,9 @@ class SimulatedDevices:
             raise RuntimeError("SimulatedDevices starts once")
         if self._capture_dir is not None:
             try:
-                self._capture_dir.mkdir(parents=True, exist_ok=True)
+                from console.private_files import private_dir
+
+                private_dir(self._capture_dir, tighten=False)  # 0700 when created (patient data)
             except OSError as exc:
                 log.error("cannot create capture directory %s: %s", self._capture_dir, exc)
         for dev in self.DEVICES:
