@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         try:
             for name, description in list_scenarios():
-                print(f"{name:24} {description}")
+                rare = load_scenario(name).rare_event
+                print(f"{name:24} {description}" + (f" [rare event: {rare}]" if rare else ""))
             sys.stdout.flush()
         except BrokenPipeError:  # `infusion-sim --list | head`: the reader has had enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

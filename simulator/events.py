@@ -40,12 +40,18 @@ class HypertensiveSurge(_Excursion):
     sbp_rise: float = Field(45.0, ge=0, le=150, description="extra systolic rise (mmHg)")
     dbp_rise: float = Field(28.0, ge=0, le=100, description="extra diastolic rise (mmHg)")
     hr_rise: float = Field(10.0, ge=0, le=100, description="extra heart-rate rise (1/min)")
+    ce50_ng_ml: float = Field(
+        20.0, gt=0, le=1000,
+        description="the patient's sensitivity: effect-site ketamine (ng/mL) giving half the surge")
 
 
 class RespiratoryDepression(_Excursion):
     rr: float = Field(6.0, ge=1, le=60, description="respiration rate (1/min) reached")
     etco2: float = Field(56.0, ge=0, le=120, description="EtCO2 (mmHg) reached")
     spo2: float | None = Field(None, ge=50, le=100, description="SpO2 (%) reached, if any")
+    ce50_ng_ml: float = Field(
+        8.0, gt=0, le=1000,
+        description="the patient's sensitivity: effect-site ketamine (ng/mL) giving half the depression")
 
 
 class Apnoea(_Params):

@@ -32,6 +32,12 @@ DBP_RISE_MEAN, DBP_RISE_SD = 11.0, 8.0
 HR_RISE_MEAN, HR_RISE_SD = 8.0, 5.0
 RISE_CORRELATION = 0.7  # systolic and diastolic rises go together
 
+# Rare events of a sensitive patient (CLINICAL.md section 2): the surge and the respiratory
+# depression are an Emax function of the effect-site concentration with the patient's own
+# EC50 (the event's ``ce50_ng_ml``), so they grow with the drug and fade as it leaves: stopping
+# the pump helps. A Hill coefficient of 2 is a design choice (a graded, not all-or-none, response).
+SENSITIVITY_HILL = 2.0
+
 APNOEA_DESAT_DELAY_S = 15.0  # oxygen stores last a while before SpO2 falls
 APNOEA_DESAT_PER_S = 0.25
 HYPOXIA_RECOVERY_TAU_S = 20.0
@@ -76,15 +82,27 @@ class _Noise:
         return self.value
 
 
+def sensitivity(ce_ng_ml: float, ce50_ng_ml: float) -> float:
+    """Fraction (0-1) of a rare event expressed at effect-site concentration ``ce_ng_ml``."""
+    c = max(ce_ng_ml, 0.0) ** SENSITIVITY_HILL
+    return c / (ce50_ng_ml**SENSITIVITY_HILL + c)
+
+
 @dataclass
 class _Excursion:
-    """Blends a metric towards a target (or adds a delta) with ramp, hold and recovery."""
+    """Blends a metric towards a target (or adds a delta) with ramp, hold and recovery.
+
+    With ``ce50`` set (a rare event of a sensitive patient) the blend is further scaled by
+    ``sensitivity(Ce, ce50)``: the clock gives only the window in which the patient reacts
+    so; how much shows is the drug's doing."""
 
     metric: str
     start: float
     amount: float
     is_target: bool
     timing: ev._Excursion
+    ce50: float | None = None
+    ce: float = 0.0  # effect-site concentration this second, set by Patient.step
 
     def weight(self, t: float) -> float:
         p = self.timing
@@ -107,6 +125,8 @@ class _Excursion:
 
     def apply(self, value: float, t: float) -> float:
         w = self.weight(t)
+        if self.ce50 is not None:
+            w *= sensitivity(self.ce, self.ce50)
         return value + w * (self.amount - value) if self.is_target else value + w * self.amount
 
 
@@ -171,14 +191,16 @@ class Patient:
         elif isinstance(params, ev.Tachycardia | ev.Bradycardia):
             add(_Excursion("hr", t, params.hr, True, params))
         elif isinstance(params, ev.HypertensiveSurge):
-            add(_Excursion("sbp", t, params.sbp_rise, False, params))
-            add(_Excursion("dbp", t, params.dbp_rise, False, params))
-            add(_Excursion("hr", t, params.hr_rise, False, params))
+            ce50 = params.ce50_ng_ml
+            add(_Excursion("sbp", t, params.sbp_rise, False, params, ce50))
+            add(_Excursion("dbp", t, params.dbp_rise, False, params, ce50))
+            add(_Excursion("hr", t, params.hr_rise, False, params, ce50))
         elif isinstance(params, ev.RespiratoryDepression):
-            add(_Excursion("rr", t, params.rr, True, params))
-            add(_Excursion("etco2", t, params.etco2, True, params))
+            ce50 = params.ce50_ng_ml
+            add(_Excursion("rr", t, params.rr, True, params, ce50))
+            add(_Excursion("etco2", t, params.etco2, True, params, ce50))
             if params.spo2 is not None:
-                add(_Excursion("spo2", t, params.spo2, True, params))
+                add(_Excursion("spo2", t, params.spo2, True, params, ce50))
         elif isinstance(params, ev.Apnoea):
             self._apnoea_start, self._apnoea_until = t, t + params.duration_s
         elif isinstance(params, ev.ProbeOff):
@@ -215,6 +237,7 @@ class Patient:
             "pi": b.pi,
         }
         for excursion in self._excursions:
+            excursion.ce = ce_ng_ml
             values[excursion.metric] = excursion.apply(values[excursion.metric], t)
         self._excursions = [e for e in self._excursions if not e.finished(t)]
         values["hr"] += n["hr"]

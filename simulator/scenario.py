@@ -142,6 +142,9 @@ class Scenario(_Model):
     line: LineSettings = LineSettings()
     events: list[TimelineEvent] = []
     notes: str = ""
+    # A rare event (CLINICAL.md section 2): how rare, with the source. Shown by --list, so
+    # nobody trains on it as what a ketamine session usually looks like.
+    rare_event: str | None = Field(None, min_length=1, max_length=200)
 
 
 def scenario_dir() -> Path:
