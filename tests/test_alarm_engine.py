@@ -552,3 +552,77 @@ def test_closing_the_session_ends_every_open_alarm_as_session_closed(bed):
     assert not any(a.key.startswith("LINK") for a in bed.engine.history)
     end = bed.events("end")[-1]
     assert (end.key, end.detail) == ("SPO2.low", "session closed")
+
+
+# ---------------------------------------------------------------- a busy display is not a lost link
+class Frames:
+    """Training at 60x on a fake clock: a vitals 'device' thread queues a sentence per session
+    second, a display frame (33 ms wall = 2 s of session) drains the queue and evaluates."""
+
+    SPEED = 60
+
+    def __init__(self):
+        import queue
+
+        self.bed = Bed()
+        self.queue = queue.SimpleQueue()
+        self.sent_upto = self.bed.clock.now()
+
+    def device_runs(self):
+        """The transport thread gets the CPU: it sends (and stamps) what the device sent."""
+        b = self.bed
+        while self.sent_upto < b.clock.now():
+            self.sent_upto += 1
+            b.seq["vitals"] += 1
+            rec = Sentence("VS", b.seq["vitals"], int(self.sent_upto * 1000), NORMAL)
+            self.queue.put(Received("vitals", rec, b.clock.now(), b.clock.wall()))
+
+    def frame(self, wall_s=0.033):
+        b = self.bed
+        b.clock.advance(wall_s * self.SPEED)
+        b.session.drain(self.queue)
+        b.engine.evaluate(b.session, b.clock.now())
+
+    def links(self):
+        return [a for a in self.bed.engine.history if a.key.startswith(("LINK", "STALE"))]
+
+
+def test_a_display_frame_blocked_for_2_s_at_60x_raises_no_link_lost():
+    """Issue 11: at 30-60x with the trends open, spurious HIGH 'link lost'. A frame blocked
+    2 s (120 s of session); Qt painting holds the GIL, so the device thread sends nothing
+    meanwhile, and what it sends after is read when the display comes back."""
+    f = Frames()
+    for _ in range(30):
+        f.device_runs()
+        f.frame()
+    f.frame(wall_s=2.0)  # the blocked frame: the device thread could not run
+    f.frame()  # the display comes back first ...
+    for _ in range(30):  # ... then the device thread catches up
+        f.device_runs()
+        f.frame()
+    assert f.links() == []
+
+
+def test_a_device_that_really_goes_silent_is_still_lost_after_a_blocked_frame():
+    f = Frames()
+    for _ in range(10):
+        f.device_runs()
+        f.frame()
+    f.frame(wall_s=2.0)
+    for _ in range(4):  # 8 s of session listening, and nothing comes
+        f.frame()
+    lost = f.bed.shown()["LINK.vitals"]
+    assert lost.priority == "high"
+
+
+def test_a_silent_device_without_a_blocked_frame_is_lost_after_5_s():
+    f = Frames()
+    for _ in range(10):
+        f.device_runs()
+        f.frame()
+    last = f.bed.session.devices["vitals"].last_valid_rx
+    f.frame()
+    assert f.bed.clock.now() - last < 5 and "LINK.vitals" not in f.bed.shown()
+    f.frame()
+    assert f.bed.clock.now() - last > 5
+    assert f.bed.shown()["LINK.vitals"].started == pytest.approx(last + 5)

@@ -267,3 +267,41 @@ def test_recording_failure_raises_the_high_alarm_and_monitoring_goes_on(qtbot, t
     finally:
         w.timer.stop()
         console.stop()
+
+
+# ---------------------------------------------------------------- issue 11: never blocked
+DIALOG_OPENERS = ("open_alarm_off", "open_limits", "open_sign_in", "open_plan", "open_titrate",
+                  "open_proceed", "open_end_infusion", "open_confirm_patient", "device_picker")
+
+
+@pytest.mark.parametrize("opener", DIALOG_OPENERS)
+def test_alarm_keys_and_the_bar_work_with_each_dialog_open(bed, qtbot, opener):
+    """F5 (audio pause) and F6 (acknowledge) while a session or alarm dialog has the focus,
+    and the bar's rows take clicks: no dialog is modal."""
+    from PySide6.QtWidgets import QApplication
+
+    bed.second(16, SPO2=88)
+    if opener == "device_picker":  # Ctrl+D, opened by the application's picker flow
+        from console.app import PickerFlow
+
+        dialog = PickerFlow(None, bed.window).open_picker()
+    else:
+        dialog = getattr(bed.window, opener)()
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    focus = dialog.focusWidget() or dialog
+    qtbot.keyClick(focus, Qt.Key.Key_F5)
+    assert bed.engine.audio_paused_until is not None
+    qtbot.keyClick(focus, Qt.Key.Key_F6)
+    assert bed.engine.shown()[0].acknowledged
+    assert QApplication.activeModalWidget() is None and not dialog.isModal()
+    assert dialog.isVisible()  # the keys reached the alarms, the dialog stays as it was
+    dialog.close()
+
+
+def test_alarm_bar_row_acknowledges_with_a_dialog_open(bed, qtbot):
+    bed.second(6, SPO2=80)
+    bed.window.open_plan()
+    row = bed.find(QPushButton, "alarms.physiological.row0")
+    qtbot.mouseClick(row, Qt.MouseButton.LeftButton)
+    assert bed.engine.shown()[0].acknowledged

@@ -261,11 +261,11 @@ class PickerFlow:
 
         from console.transport import list_serial_ports
         from console.ui.devices import DevicePicker
+        from console.ui.main_window import show_beside
 
         picker = DevicePicker(list_serial_ports(), list_scenarios(), self.window)
-        picker.setModal(True)
         picker.accepted.connect(lambda: self._chosen(picker))
-        picker.open()  # not exec(): the display timer keeps running behind the dialog
+        show_beside(picker)  # not modal: the alarm bar and keys work behind it (issue 11)
         self.picker = picker
         return picker
 
@@ -275,7 +275,7 @@ class PickerFlow:
         problem = request_url_problem(picker.request) or check_request(picker.request)
         if problem:
             picker.error.setText(problem)  # say why, and let the nurse correct it
-            picker.open()
+            picker.show()
             return
         self.window.set_source(self.console.connect(picker.request), self.console.sources,
                                self.console.engine, self.console.workflow)

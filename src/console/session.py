@@ -147,10 +147,24 @@ class Session:
         self.listeners: list = []
         self.link_timeout_s = protocol.technical.link_lost_s
         self.stale_s = protocol.technical.metric_stale_s
+        # Silence is counted only while the console listens (issue 11): see drain().
+        self._looked_at: float | None = None
+        self.listening_since: float | None = None
 
     # ------------------------------------------------------------------ writing
     def drain(self, q: queue.SimpleQueue, limit: int = 100_000) -> int:
-        """Take what the transport has queued (bounded, so one frame never stalls)."""
+        """Take what the transport has queued (bounded, so one frame never stalls).
+
+        Two looks at the queue further apart than the link timeout mean the console was deaf
+        in between: the display thread was busy, and as Qt painting keeps Python's GIL the
+        transport and simulator threads were stopped too (a 19 s QPainter.drawPath stopped
+        a 20 ms Python thread for 19 s), so what was sent meanwhile is read, and stamped,
+        only afterwards. At 60x a frame blocked for 2 s is 120 s of session. That span is
+        not silence of the device: link and stale timers count again from this look."""
+        looked = self.clock.now()
+        if self._looked_at is not None and looked - self._looked_at > self.link_timeout_s:
+            self.listening_since = looked
+        self._looked_at = looked
         n = 0
         while n < limit:
             try:
@@ -326,9 +340,14 @@ class Session:
             if dev.transport_state in ("none", "connecting"):
                 return dev.transport_state
             return "waiting"
-        if now - dev.last_valid_rx > self.link_timeout_s:
+        if now - self.heard_since(dev.last_valid_rx) > self.link_timeout_s:
             return "lost"
         return "up"
+
+    def heard_since(self, rx: float) -> float:
+        """A receive time, or the end of the last span the console was deaf if later: link
+        and stale timers count silence only while the console listens (see drain)."""
+        return rx if self.listening_since is None else max(rx, self.listening_since)
 
     def reading(self, metric: str, now: float | None = None) -> Reading:
         """The value a tile may show now, or why it must show none."""
@@ -353,7 +372,7 @@ class Session:
             return Reading(None, latest.time, "not measured")
         if self.protocol.limits.get(metric, None) is not None and self.protocol.limits[metric].episodic:
             return Reading(float(latest.value), latest.time)  # episodic: age shown, never stale
-        age = now - latest.rx_time
+        age = now - self.heard_since(latest.rx_time)
         if age > self.stale_s:
             return Reading(None, latest.time, f"no data for {age:.0f} s")
         return Reading(float(latest.value), latest.time)

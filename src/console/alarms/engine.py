@@ -251,7 +251,8 @@ class AlarmEngine:
                     priority = "high" if infusing else "medium"
                 why = (f"no valid sentence for {tech.link_lost_s:g} s" if link == "lost"
                        else dev.transport_reason or "disconnected")
-                lost_at = (dev.last_valid_rx + tech.link_lost_s) if dev.last_valid_rx is not None else now
+                lost_at = (session.heard_since(dev.last_valid_rx) + tech.link_lost_s
+                           if dev.last_valid_rx is not None else now)
                 found[f"LINK.{device}"] = Condition(
                     "technical", priority, f"LINK_{device.upper()}", f"{name} link lost ({why})",
                     started=min(now, lost_at) if link == "lost" else now)
@@ -264,6 +265,8 @@ class AlarmEngine:
                 if sensor and session.word(sensor) == "OFF":
                     continue  # the probe/leads alarm says it better
                 last = session.last_value_rx.get(metric)
+                if last is not None:
+                    last = session.heard_since(last)  # not the spans the console was deaf
                 if last is not None and now - last > tech.metric_stale_s:
                     label = self.protocol.limits[metric].label if metric in self.protocol.limits else metric
                     found[f"STALE.{metric}"] = Condition(

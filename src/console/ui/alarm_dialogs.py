@@ -28,20 +28,23 @@ class AlarmOffDialog(QDialog):
         self.setWindowTitle("Alarm off")
         name_widget(self, "alarmoff", "Alarm off dialog")
         self.engine, self.now = engine, now
-        self.metric = name_widget(QComboBox(), "alarmoff.metric", "Metric to switch off")
+        # Never an attribute named "metric": that would shadow QPaintDevice.metric(), which
+        # Qt calls while painting (the dialog crashed the console, issue 11).
+        self.metric_choice = name_widget(QComboBox(), "alarmoff.metric", "Metric to switch off")
         for metric, spec in engine.protocol.limits.items():
-            if any(b.priority != "high" for b in engine.limits.bands(metric)):
-                self.metric.addItem(spec.label, metric)
+            if engine.switchable_off(metric):  # not the protocol's not_switchable_off list
+                self.metric_choice.addItem(spec.label, metric)
         self.reason = name_widget(QLineEdit(), "alarmoff.reason", "Reason for switching off")
         self.reason.setPlaceholderText("why (required), e.g. repositioning the probe")
         minutes = engine.protocol.signalling.alarm_off_max_min
         note = QLabel(f"Switches off the metric's medium limits for at most {minutes:g} min. "
-                      "High-priority limits stay on; apnoea cannot be switched off.")
+                      "High-priority limits stay on; apnoea (and any metric the site protocol lists) "
+                      "cannot be switched off.")
         note.setWordWrap(True)
         self.error = message_label("alarmoff.error", "Alarm off message")
         buttons, self.ok = dialog_buttons(self, "Switch off", "alarmoff.ok", self._apply, "Switch alarm off")
         form = QFormLayout()
-        form.addRow("Metric", self.metric)
+        form.addRow("Metric", self.metric_choice)
         form.addRow("Reason", self.reason)
         box = QVBoxLayout(self)
         box.addLayout(form)
@@ -51,7 +54,7 @@ class AlarmOffDialog(QDialog):
 
     def _apply(self) -> None:
         try:
-            self.engine.switch_off(self.metric.currentData(), self.reason.text(), self.now())
+            self.engine.switch_off(self.metric_choice.currentData(), self.reason.text(), self.now())
         except AlarmOffRefused as exc:
             self.error.setText(str(exc))
             return

@@ -45,9 +45,21 @@ from console.vitals_table import nibp_text, value_text
 from console.workflow import SessionWorkflow
 
 FRAME_MS = 33
+ALARM_KEYS = ("F5", "F6", "F7", "F8")  # audio pause, acknowledge, alarm off, limits
 TILE_EVERY_S = 0.25
 DEVICES_EVERY_S = 0.5
 TRENDS_EVERY_S = 1.0
+
+
+def show_beside(dialog) -> None:
+    """Show a dialog without blocking the window: never exec(), and not open() either,
+    which is window-modal and kept the alarm bar and F5/F6 from the nurse while alarms
+    sounded (issue 11). Monitoring, the alarm bar and the alarm keys work behind it."""
+    dialog.setModal(False)
+    dialog.setWindowModality(Qt.WindowModality.NonModal)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
 
 
 def _minutes(seconds: float) -> str:
@@ -333,7 +345,9 @@ class MainWindow(QMainWindow):
             (("Ctrl+E",), self.export_session),
         ):
             for key in keys:
-                QShortcut(QKeySequence(key), self, activated=action)
+                shortcut = QShortcut(QKeySequence(key), self, activated=action)
+                if key in ALARM_KEYS:  # whatever window or dialog has the focus (issue 11)
+                    shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -404,14 +418,14 @@ class MainWindow(QMainWindow):
     def open_alarm_off(self) -> AlarmOffDialog:
         dialog = AlarmOffDialog(self.engine, self.session.now, self)
         dialog.accepted.connect(lambda: self.refresh(force=True))
-        dialog.open()  # never exec(): monitoring and alarms go on behind a dialog
+        show_beside(dialog)
         self.alarm_off_dialog = dialog
         return dialog
 
     def open_limits(self) -> LimitsDialog:
         dialog = LimitsDialog(self.engine, self.session.now, self)
         dialog.accepted.connect(lambda: self.refresh(force=True))
-        dialog.open()
+        show_beside(dialog)
         self.limits_dialog = dialog
         return dialog
 
@@ -425,7 +439,7 @@ class MainWindow(QMainWindow):
 
     def _dialog(self, dialog):
         dialog.accepted.connect(lambda: self.refresh(force=True))
-        dialog.open()  # never exec(): monitoring and alarms go on behind a dialog
+        show_beside(dialog)
         self.dialog = dialog
         return dialog
 
