@@ -149,6 +149,7 @@ class Console:
         self.users = users if users is not None else SiteUsers()
         self.sources: Sources | None = None
         self.recorder: Recorder | None = None
+        self.nurse_call = None  # console.nurse_call.NurseCallOutput, when the site has one
         self.user = operator_name()
         self.session = self._new_session(None)
         self.engine = AlarmEngine(protocol, user=self.user)
@@ -222,9 +223,12 @@ class Console:
         self.recorder.attach_workflow(self.workflow)
 
     def tick(self) -> None:
-        """Once per display frame: the record flushes on its own interval."""
+        """Once per display frame: the record flushes on its own interval; the nurse call
+        follows the escalated alarms."""
         if self.recorder is not None:
             self.recorder.tick(self.session.now())
+        if self.nurse_call is not None:
+            self.nurse_call.update(self.engine, self.session.now())
 
     def _mark_alarm_on_timeline(self, entry) -> None:
         """Alarm starts go on the session timeline, so the trends mark them."""
@@ -232,6 +236,8 @@ class Console:
             self.session.add_event(entry.time, "alarm", f"{entry.priority} alarm: {entry.message}")
 
     def stop(self) -> None:
+        if self.nurse_call is not None:
+            self.nurse_call.close(self.session.now())  # the call ends with the session
         if self.sources is not None:
             # Judge what arrived, then end every open alarm as "session closed" before the
             # sources stop: their "monitoring stopped" is not a lost link (issue 11).
@@ -397,6 +403,9 @@ def run_window(args: argparse.Namespace) -> int:
         resume_path = offer_resume(None)
     console = Console(protocol, args.record, resume_path=resume_path, order=order,
                       users=SiteUsers.from_site(_site))
+    from console.nurse_call import nurse_call_output
+
+    console.nurse_call = nurse_call_output(_site.nurse_call)
     if request is not None:
         console.connect(request)
     window = MainWindow(protocol, console.session, console.sources, console.engine, console.workflow)

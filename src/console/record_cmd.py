@@ -173,6 +173,9 @@ def main(argv: list[str]) -> int:
     recorder.add_event(clock.now(), "user_action", "recording started (headless)", user=args.user,
                        data={"out": str(out)})
 
+    from console.nurse_call import nurse_call_output
+
+    nurse_call = nurse_call_output(_site.nurse_call)  # called while an escalated alarm lasts
     sources.start()
     try:
         while not stop.is_set():
@@ -181,6 +184,8 @@ def main(argv: list[str]) -> int:
             workflow.update(now)
             engine.evaluate(session, now)
             recorder.tick(now)
+            if nurse_call is not None:
+                nurse_call.update(engine, now)
             if args.duration is not None and now >= args.duration:
                 break
             stop.wait(LOOP_S)
@@ -190,6 +195,8 @@ def main(argv: list[str]) -> int:
         session.drain(sources.queue)
         engine.evaluate(session, clock.now())
         engine.close_session(clock.now())  # every open alarm ends: "session closed"
+        if nurse_call is not None:
+            nurse_call.close(clock.now())
         sources.stop()
         session.drain(sources.queue)  # nothing already received is lost
         now = clock.now()
