@@ -305,3 +305,27 @@ def test_alarm_bar_row_acknowledges_with_a_dialog_open(bed, qtbot):
     row = bed.find(QPushButton, "alarms.physiological.row0")
     qtbot.mouseClick(row, Qt.MouseButton.LeftButton)
     assert bed.engine.shown()[0].acknowledged
+
+
+def cuff(bed, sys_, dia):
+    bed.clock.advance(1)
+    bed.seq += 1
+    values = {**NORMAL, "NIBP_SYS": sys_, "NIBP_DIA": dia, "NIBP_MEAN": (sys_ + 2 * dia) // 3,
+              "NIBP_MS": int(bed.clock.now() * 1000)}
+    bed.session.ingest(Received("vitals", Sentence("VS", bed.seq, int(bed.clock.now() * 1000), values),
+                                bed.clock.now(), bed.clock.wall()))
+    bed.window.refresh(force=True)
+
+
+def test_the_tile_names_the_limit_the_alarm_crossed(bed, qtbot):
+    """Issue 9: a tile label '90-160' beside an alarm 'limit 180' confused."""
+    limits = bed.find(QLabel, "tile.NIBP.limits")
+    assert limits.text() == "90\u2013160 / 50\u2013100"
+    cuff(bed, 192, 95)
+    assert "limit 180" in bed.find(QPushButton, "alarms.physiological.row0").text()
+    assert limits.text() == "SYS > 180 high"
+    bed.second(6, SPO2=84)
+    assert bed.find(QLabel, "tile.SPO2.limits").text() == "< 85 high"
+    qtbot.mouseClick(bed.find(QPushButton, "alarms.acknowledge"), Qt.MouseButton.LeftButton)
+    cuff(bed, 150, 85)
+    assert limits.text() == "90\u2013160 / 50\u2013100"

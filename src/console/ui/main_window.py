@@ -37,7 +37,7 @@ from console.ui.devices import DevicesView
 from console.ui.pump_panel import PumpPanel
 from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDialog
 from console.ui.session_panel import SessionPanel
-from console.ui.tiles import NumericTile, limits_text, name_widget
+from console.ui.tiles import NumericTile, alarm_limit_text, limits_text, name_widget
 from console.ui.trends import TrendsView, clock_text
 from console.ui.vitals_table_view import VitalsTableView
 from console.ui.waveforms import WaveformPanel
@@ -228,6 +228,13 @@ class MonitorView(QWidget):
 
     @staticmethod
     def _limits_text(engine: AlarmEngine, key: str) -> str:
+        # While the metric alarms, the tile names the limit the alarm crossed (the bar says
+        # "limit 180"; a range of 90-160 beside it confused, issue 9).
+        metrics = ("NIBP_SYS", "NIBP_DIA") if key == "NIBP" else (key,)
+        crossed = [a for a in engine.shown()
+                   if a.kind == "physiological" and a.metric in metrics and a.limit is not None]
+        if crossed:
+            return alarm_limit_text(crossed[0])
         if key == "NIBP":
             s_lo, s_hi = engine.limits.outer_range("NIBP_SYS")
             d_lo, d_hi = engine.limits.outer_range("NIBP_DIA")

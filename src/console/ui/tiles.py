@@ -195,3 +195,12 @@ def limits_text(low: float | None, high: float | None) -> str:
         return f"\u2264 {f(high)}"
     return ""
 
+
+
+PRESSURE_WORD = {"NIBP_SYS": "SYS ", "NIBP_DIA": "DIA "}
+
+
+def alarm_limit_text(alarm) -> str:
+    """The limit an alarm crossed, for its tile: 'high limit > 180', 'SYS > 180 high'."""
+    sign = "<" if alarm.key.endswith(".low") else ">"
+    return f"{PRESSURE_WORD.get(alarm.metric, '')}{sign} {alarm.limit:g} {alarm.priority}"
