@@ -115,7 +115,8 @@ def test_acknowledge_button_and_key(bed, qtbot):
     bed.second(16, SPO2=88)
     qtbot.mouseClick(bed.find(QPushButton, "alarms.acknowledge"), Qt.MouseButton.LeftButton)
     assert bed.engine.shown()[0].acknowledged
-    assert "\u2713 nurse.a" in bed.find(QPushButton, "alarms.physiological.row0").text()
+    text = bed.find(QPushButton, "alarms.physiological.row0").text()
+    assert text.startswith("\u2713 MEDIUM") and "acknowledged by nurse.a" in text
 
 
 def test_audio_pause_shows_its_state_and_expires_after_120_s(bed, qtbot):
@@ -329,3 +330,40 @@ def test_the_tile_names_the_limit_the_alarm_crossed(bed, qtbot):
     qtbot.mouseClick(bed.find(QPushButton, "alarms.acknowledge"), Qt.MouseButton.LeftButton)
     cuff(bed, 150, 85)
     assert limits.text() == "90\u2013160 / 50\u2013100"
+
+
+
+def test_the_most_urgent_alarms_are_readable_whole_at_1280x800(bed, qtbot, artifacts_dir):
+    """Issue 9: '- ▲ ES' (ESCALATED), the reason a link was lost and '+1 more' hiding the
+    EtCO2 alarm were cut. The most urgent row of each area shows, whole: priority, what,
+    value and limit, then the reason; the rest is in its tooltip; the count has its own label."""
+    from PySide6.QtGui import QFontMetrics
+
+    from console.records import LinkEvent
+
+    bed.second(1)
+    bed.session.ingest(Received("pump", Sentence("PS", 1, int(bed.clock.now() * 1000),
+                                                 {"PUMP_STATE": "RUNNING", "PUMP_ALARM": []}),
+                                bed.clock.now(), bed.clock.wall()))
+    bed.second(130, SPO2=84, ETCO2=12)  # SpO2 high escalates, EtCO2 low (low priority)
+    bed.session.ingest(LinkEvent("pump", "down", "port /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_"
+                                 "A50285BI-if00-port0 vanished (device unplugged?)", bed.clock.now()))
+    bed.engine.set_condition("LINE", True, priority="low", message="Vitals monitor line errors: 12 % of "
+                             "sentences rejected", now=bed.clock.now())
+    bed.second(2, SPO2=84, ETCO2=12)
+    qtbot.wait(50)  # the layout settles before looking
+    bed.window.refresh(force=True)
+    assert bed.window.grab().save(str(artifacts_dir / "alarm-bar-many-1280x800.png"))
+    for area, words in (("physiological", ("\u25b2 HIGH", "SpO2 low", "84 %", "(limit 85)", "ESCALATED")),
+                        ("technical", ("\u25b2 HIGH", "Pump link lost", "vanished (device unplugged?)"))):
+        row = bed.find(QPushButton, f"alarms.{area}.row0")
+        lines = row.text().split("\n")
+        assert len(lines) == 2 and all(w in row.text() for w in words), row.text()
+        metrics = QFontMetrics(row.font())
+        assert all(metrics.horizontalAdvance(line) <= row.width() - 20 for line in lines), lines
+        assert "since" in row.toolTip() and "Click to acknowledge" in row.toolTip()
+    more = bed.find(QLabel, "alarms.physiological.more")
+    assert more.isVisible() and more.text().startswith("+")
+    assert "EtCO2 low" in more.accessibleDescription() or "EtCO2 low" in bed.find(
+        QPushButton, "alarms.physiological.row1").text()
+    assert not bed.find(QPushButton, "alarms.physiological.row1").text().startswith("(+")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from console.alarms.engine import AlarmEngine
@@ -20,6 +21,7 @@ from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
 
 ROWS = 2  # alarms listed per area (fixed, so the screen never jumps); more are counted
+ROW0_PX, ROW_PX = 43, 22  # the most urgent row holds two lines
 SYMBOL = {
     # Text symbols (DejaVu has them); IEC 60601-1-8's bell symbols are not in common fonts.
     "paused": "\u2016",  # double bar: pause (U+23F8 is missing from common fonts)
@@ -30,20 +32,54 @@ SYMBOL = {
 }
 
 
-def alarm_text(a: Alarm, now: float) -> str:
+def _short(word: str, keep: int = 12) -> str:
+    """A long device path, middle left out: /dev/serial/by-id/usb-FTDI_..._A502-if00-port0
+    reads '/dev/serial/…-if00-port0' (its end names the adapter; the log has it whole)."""
+    return word if len(word) <= 2 * keep + 1 else f"{word[:keep]}\u2026{word[-keep:]}"
+
+
+def alarm_lines(a: Alarm, now: float) -> tuple[str, list[str]]:
+    """What matters first, whole: priority, what, value and limit (a symbol for escalated,
+    acknowledged, latched); then the rest: the reason in brackets, since when, by whom.
+    At 1280x800 the first line always fits; the second is on the most urgent row and in
+    every row's tooltip (issue 9: text was cut where it mattered)."""
+    what, _, reason = a.message.partition(" (")
+    reason = reason[:-1] if reason.endswith(")") else reason
+    reason = " ".join(_short(w) for w in reason.split(" "))
     value = ""
     if a.value is not None and a.kind == "physiological" and a.key != "APNOEA":
         limit = f" (limit {a.limit:g})" if a.limit is not None else ""
         value = f"  {a.value:g} {a.unit}{limit}"
-    marks = []
-    if a.latched:
-        marks.append(f"{SYMBOL['latched']} ended {clock_text(a.ended or now)}")
-    if a.acknowledged:
-        marks.append(f"{SYMBOL['acknowledged']} {a.acknowledged_by}")
+    marks = "".join(SYMBOL[m] for m, on in (("escalated", a.escalated), ("acknowledged", a.acknowledged),
+                                             ("latched", a.latched)) if on)
+    head = f"{marks + ' ' if marks else ''}{a.priority.upper()}  {what}{value}"
+    rest = [reason] if reason else []  # most important first: the row drops from the end
     if a.escalated:
-        marks.append(f"{SYMBOL['escalated']} ESCALATED")
-    tail = ("  \u2013 " + ", ".join(marks)) if marks else ""
-    return f"{a.priority.upper()}  {a.message}{value}  since {clock_text(a.started)}{tail}"
+        rest.append("ESCALATED: louder" + (", nurse call" if a.priority == "high" else ""))
+    if a.latched:
+        rest.append(f"ended {clock_text(a.ended or now)}")
+    rest.append(f"since {clock_text(a.started)}")
+    if a.acknowledged:
+        rest.append(f"acknowledged by {a.acknowledged_by}")
+    return head, rest
+
+
+def alarm_text(a: Alarm, now: float) -> str:
+    """The whole alarm in one string (tooltips, screen readers)."""
+    head, rest = alarm_lines(a, now)
+    return f"{head} \u2013 " + " \u00b7 ".join(rest)
+
+
+def fitting(parts: list[str], metrics: QFontMetrics, width: int) -> str:
+    """As many of ``parts`` as fit in ``width`` (the first always): the rest is a tap away
+    (tooltip, alarm log), never cut in the middle of a word."""
+    text = parts[0] if parts else ""
+    for part in parts[1:]:
+        longer = f"{text} \u00b7 {part}"
+        if metrics.horizontalAdvance(longer) > width:
+            break
+        text = longer
+    return text
 
 
 class AlarmArea(QWidget):
@@ -59,18 +95,34 @@ class AlarmArea(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(2)
+        # How many more alarms than rows: its own label, never over an alarm's text.
+        self.more = name_widget(QLabel(""), f"{name}.more", f"{spoken} not listed")
+        self.more.setStyleSheet(f"color: {theme.TEXT}; font-size: 15px; font-weight: bold;")
+        self.more.setTextFormat(Qt.TextFormat.PlainText)
         for i in range(ROWS):
             row = name_widget(QPushButton(""), f"{name}.row{i}", f"{spoken} row {i + 1}")
             row.setFlat(True)
             row.setCursor(Qt.CursorShape.PointingHandCursor)
             row.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-            row.setFixedHeight(30)
-            row.setMinimumWidth(0)  # long messages are cut, never widen the window
+            # The most urgent row has two lines: what, value and limit; then why and since.
+            row.setFixedHeight(ROW0_PX if i == 0 else ROW_PX)
+            row.setMinimumWidth(0)  # never widens the window
             row.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             row.clicked.connect(lambda _=False, r=row: self._clicked(r))
-            box.addWidget(row)
+            if i == ROWS - 1:
+                line = QHBoxLayout()
+                line.setSpacing(6)
+                line.addWidget(row, 1)
+                line.addWidget(self.more)
+                box.addLayout(line)
+            else:
+                box.addWidget(row)
             self.rows.append(row)
         self._styles: dict[int, str] = {}
+        row0_font = QFont(theme.FONT_FAMILY)
+        row0_font.setPixelSize(16)
+        row0_font.setBold(True)
+        self._row0_metrics = QFontMetrics(row0_font)
 
     def _clicked(self, row: QPushButton) -> None:
         key = row.property("alarm_key")
@@ -81,18 +133,20 @@ class AlarmArea(QWidget):
         for i, row in enumerate(self.rows):
             if i < len(alarms):
                 a = alarms[i]
-                text = alarm_text(a, now)
+                head, rest = alarm_lines(a, now)
+                text = f"{head}\n{fitting(rest, self._row0_metrics, row.width() - 24)}" if i == 0 else head
                 if row.text() != text:  # this runs every frame: touch Qt only on a change
                     row.setText(text)
                     row.setProperty("alarm_key", a.key)
                     row.setAccessibleName(f"Alarm {a.message}, {a.priority} priority")
-                    row.setAccessibleDescription(text)
-                    row.setToolTip("Click to acknowledge")
+                    row.setAccessibleDescription(alarm_text(a, now))
+                    row.setToolTip(f"{alarm_text(a, now)}\nClick to acknowledge")
                 on = lit(a.priority) and not a.acknowledged
                 bg = theme.ALARM_BG[a.priority] if on else theme.PANEL
                 fg = theme.ALARM_FG[a.priority] if on else theme.ALARM_BG[a.priority]
-                style = (f"QPushButton {{ background: {bg}; color: {fg}; font-size: 18px; font-weight: bold;"
-                         f" text-align: left; padding: 2px 10px; border: 2px solid {theme.ALARM_BG[a.priority]};"
+                px = 16 if i == 0 else 15
+                style = (f"QPushButton {{ background: {bg}; color: {fg}; font-size: {px}px; font-weight: bold;"
+                         f" text-align: left; padding: 0px 10px; border: 2px solid {theme.ALARM_BG[a.priority]};"
                          " border-radius: 3px; }")
                 row.setVisible(True)
             else:
@@ -107,9 +161,12 @@ class AlarmArea(QWidget):
                 self._styles[i] = style
                 row.setStyleSheet(style)
         extra = len(alarms) - len(self.rows)
-        if extra > 0:  # the last row says how many more there are
-            last = self.rows[-1]
-            last.setText(f"(+{extra} more, F9)  {last.text()}")
+        more = f"+{extra} more (F9)" if extra > 0 else ""
+        if self.more.text() != more:
+            self.more.setText(more)
+            self.more.setVisible(bool(more))
+            self.more.setAccessibleDescription(
+                "; ".join(alarm_text(a, now) for a in alarms[len(self.rows):]))
 
 
     def keys(self) -> list[str]:

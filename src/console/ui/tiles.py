@@ -59,6 +59,7 @@ class NumericTile(QFrame):
         self.limits = name_widget(QLabel(""), f"tile.{key}.limits", f"{spoken} alarm limits")
         self.limits.setFont(_font(theme.FONT_FAMILY, 13))
         self.limits.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        self.limits.setTextFormat(Qt.TextFormat.PlainText)  # "< 85" is no HTML tag
 
         self.value = name_widget(QLabel(UNAVAILABLE_TEXT), f"tile.{key}.value", f"{spoken} value")
         self.value_px = value_px
