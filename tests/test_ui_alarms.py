@@ -367,3 +367,15 @@ def test_the_most_urgent_alarms_are_readable_whole_at_1280x800(bed, qtbot, artif
     assert "EtCO2 low" in more.accessibleDescription() or "EtCO2 low" in bed.find(
         QPushButton, "alarms.physiological.row1").text()
     assert not bed.find(QPushButton, "alarms.physiological.row1").text().startswith("(+")
+
+
+@pytest.mark.parametrize(("sampling", "label"), [("nasal", "15\u201350"), ("airway", "25\u201350")])
+def test_etco2_tile_shows_the_limits_the_engine_judges_by(qtbot, sampling, label):
+    """Issue 9: the EtCO2 low limit by sampling (nasal 15, airway 25) agrees on the tile."""
+    protocol = load_protocol().with_etco2_sampling(sampling)
+    engine = AlarmEngine(protocol, user="nurse.a")
+    window = MainWindow(protocol, Session(protocol, FakeClock(start=500.0)), None, engine)
+    qtbot.addWidget(window)
+    window.refresh(force=True)
+    assert window.findChild(QLabel, "tile.ETCO2.limits").text() == label
+    assert engine.limits.outer_range("ETCO2") == (float(label[:2]), 50.0)
