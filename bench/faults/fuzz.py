@@ -1,0 +1,159 @@
+"""Fuzz every decoder: valid streams mutated (bytes inserted, deleted, replaced), each one
+decoded whole, in random pieces and (ICL) on the careful path only. A finding is a raise,
+an item/stats disagreement, or a result that depends on the split or on the path.
+
+Every protocol of console.protocol.PROTOCOLS is fuzzed (a new decoder joins by being
+listed there); SEEDS gives each one valid traffic to mutate (a protocol without seeds is
+fuzzed with random bytes only, and the run says so).
+
+    nice -n 19 .venv/bin/python bench/faults/fuzz.py --streams 1000000
+    .venv/bin/python bench/faults/fuzz.py --quick      # 20,000 streams per decoder
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[2] / p) for p in ("src", ".")]
+
+from console.protocol import PROTOCOLS, make_decoder  # noqa: E402
+from console.records import Rejection  # noqa: E402
+
+JUNK = [b"$", b"\n", b"\r", b"\r\n", b"*", b",", b"=", b"-", b"|", b"/", b"000000", b"\x00",
+        b"\xff", b"," * 300, b"9" * 12, b"$ID,1,1,ROLE=VITALS,PROTO=2*00\r\n", b"%", b"---"]
+
+
+def _icl_seeds() -> list[bytes]:
+    from simulator.engine import Simulation
+
+    lines: list[bytes] = []
+    for scenario in ("normal", "apnoea", "occlusion"):
+        try:
+            sim = Simulation(scenario, seed=7)
+        except Exception:
+            continue
+        for t in range(1, 120):
+            for chunk in sim.advance(float(t)):
+                lines += [line + b"\n" for line in chunk.split(b"\n") if line]
+    # Frames the simulator never sends but devices may: another protocol version, bad samples.
+    from simulator.encoder import frame
+
+    lines += [frame(b) for b in ("ID,1,10,ROLE=VITALS,MODEL=X,PROTO=2", "WF,2,20,ECG,250,1,x,3",
+                                 "WF,3,30,PLETH,100,40000", "VS,4,40,NIBP=120/80/90,HR=-")]
+    return lines
+
+
+def _masimo_seeds() -> list[bytes]:
+    rng = random.Random(7)
+    return [(f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/26 {rng.randint(0, 23):02d}:"
+             f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d} SN=0000123 "
+             f"SPO2={rng.choice(['---', str(rng.randint(80, 100))])}% BPM={rng.randint(40, 140)} "
+             f"PI={rng.choice(['--.--', f'{rng.uniform(0, 20):05.2f}'])}% SPCO=--.-% SPMET=--.-% "
+             f"DESAT=-- PIDELTA=+-- ALARM={rng.choice(['0000', '0004'])} "
+             f"EXC={rng.choice([0, 0x20, 0x200]):06X}\r\n").encode() for _ in range(2000)]
+
+
+SEEDS = {"icl": _icl_seeds, "masimo": _masimo_seeds}
+
+
+def mutate(rng: random.Random, pool: list[bytes]) -> bytes:
+    stream = bytearray(b"".join(rng.choice(pool) for _ in range(rng.randint(1, 12))))
+    for _ in range(rng.randint(0, 6)):
+        where = rng.randint(0, len(stream))
+        junk = rng.choice(JUNK) if rng.random() < 0.6 else rng.randbytes(rng.randint(1, 8))
+        action = rng.randrange(3)
+        if action == 0:
+            stream[where:where] = junk
+        elif action == 1:
+            del stream[where:where + rng.randint(1, 40)]
+        else:
+            stream[where:where + len(junk)] = junk
+    return bytes(stream)
+
+
+def decode(protocol: str, data: bytes, cuts=(), careful: bool = False):
+    decoder = make_decoder(protocol)
+    if careful:
+        decoder._frame_fast = decoder._frame_careful
+    items, start = [], 0
+    for cut in [*sorted(set(cuts)), len(data)]:
+        items += decoder.feed(data[start:cut])
+        start = cut
+    items += decoder.close()
+    return items, decoder.stats
+
+
+def check(protocol: str, data: bytes, rng: random.Random) -> tuple[str | None, list]:
+    """None or what went wrong, and the items of the whole decode."""
+    try:
+        items, stats = decode(protocol, data)
+        if stats.accepted + stats.rejected_total != len(items) or stats.noise_bytes < 0:
+            return "items and stats disagree", items
+        whole = ([i.to_json() for i in items], stats)
+        cuts = [rng.randint(0, len(data)) for _ in range(rng.randint(1, 6))]
+        split, split_stats = decode(protocol, data, cuts)
+        if ([i.to_json() for i in split], split_stats) != whole:
+            return f"depends on the split {sorted(cuts)}", items
+        if hasattr(make_decoder(protocol), "_frame_careful"):
+            careful, careful_stats = decode(protocol, data, careful=True)
+            if ([i.to_json() for i in careful], careful_stats) != whole:
+                return "fast and careful paths disagree", items
+    except Exception as exc:  # the finding itself
+        return f"raised {type(exc).__name__}: {exc}", []
+    return None, items
+
+
+def fuzz(protocol: str, streams: int, seed: int, save: Path | None) -> dict:
+    rng = random.Random(seed)
+    maker = SEEDS.get(protocol)
+    pool = maker() if maker else []
+    findings: Counter = Counter()
+    reasons: Counter = Counter()
+    nbytes = nitems = 0
+    t0 = time.perf_counter()
+    for n in range(streams):
+        data = mutate(rng, pool) if pool else rng.randbytes(rng.randint(0, 3000))
+        problem, items = check(protocol, data, rng)
+        nbytes += len(data)
+        nitems += len(items)
+        reasons.update(i.reason for i in items if isinstance(i, Rejection))
+        if problem:
+            findings[problem.split(" [")[0]] += 1
+            if save is not None and sum(findings.values()) <= 20:
+                save.mkdir(parents=True, exist_ok=True)
+                (save / f"{protocol}-{seed}-{n}.bin").write_bytes(data)
+    seconds = time.perf_counter() - t0
+    return {"streams": streams, "seed material": "valid traffic, mutated" if pool else
+            "NONE: random bytes only (add this protocol to SEEDS)",
+            "bytes": nbytes, "items decoded": nitems, "rejections": dict(reasons.most_common()),
+            "findings": sum(findings.values()), "finding kinds": dict(findings),
+            "seconds": round(seconds, 1), "streams/s": round(streams / seconds) if seconds else 0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--streams", type=int, default=100_000, help="streams per decoder")
+    p.add_argument("--quick", action="store_true", help="bounded CI run: 20,000 streams per decoder")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--protocol", choices=PROTOCOLS, action="append", help="default: every decoder")
+    p.add_argument("--save", type=Path, help="write failing streams here (first 20)")
+    args = p.parse_args(argv)
+    streams = 20_000 if args.quick else args.streams
+    total = 0
+    for protocol in args.protocol or PROTOCOLS:
+        result = fuzz(protocol, streams, args.seed, args.save)
+        total += result["findings"]
+        from _common import figures
+
+        figures(f"fuzz {protocol}", result)
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    sys.exit(main())
