@@ -47,13 +47,15 @@ class Simulation:
     def __init__(self, scenario: str | Scenario, seed: int = 0) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.seed = seed
-        streams = np.random.SeedSequence(seed).spawn(5)
-        patient_rng, cuff_rng, wave_rng, vitals_line_rng, pump_line_rng = (
+        # A sixth stream for the PK leaves the first five (and so every earlier seed's
+        # noise, cuff and line errors) as they were.
+        streams = np.random.SeedSequence(seed).spawn(6)
+        patient_rng, cuff_rng, wave_rng, vitals_line_rng, pump_line_rng, pk_rng = (
             np.random.default_rng(s) for s in streams
         )
         sc = self.scenario
         self.patient = Patient(sc.patient, patient_rng)
-        self.pk = KetaminePk(PkParameters.for_weight(sc.patient.weight_kg), step_s=1.0)
+        self.pk = KetaminePk(PkParameters.for_weight(sc.patient.weight_kg).varied(pk_rng), step_s=1.0)
         self.pump = Pump(sc.plan)
         self.pump_device = PumpDevice(self.pump)
         self.monitor = VitalsMonitor(sc.baseline_s, cuff_rng, wave_rng)

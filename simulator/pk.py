@@ -22,6 +22,8 @@ Sources and what is fixed or fitted (per 70 kg):
   the mean residence time Vss/CL = 3.19 h already implies a terminal half-life >= 2.21 h,
   and every extra ng/mL at 40 min needs slower distribution, which lengthens it. The best
   achievable within 2.48 h is 174 ng/mL (-6 % of 185), which is what the constants give.
+* Per patient (``PkParameters.varied``): every volume and clearance log-normal around the
+  values above, CV 30 % (PK_CV), drawn from the simulation's seed.
 * Chosen, not fitted to data: the effect-site equilibration half-time of 3 min (CLINICAL.md
   asks for "a short equilibration delay"), and allometric scaling for other weights:
   volumes in proportion to weight, clearances with (weight/70)^0.75.
@@ -44,6 +46,11 @@ CL_L_H = 79.0
 Q2_L_H = 540.0
 Q3_L_H = 295.0
 KE0_HALF_TIME_MIN = 3.0
+# Between-patient variability (CLINICAL.md section 2): log-normal, CV 30 %, the figure
+# CLINICAL.md gives as typical of ketamine population models. For comparison, Flint et al.
+# (Paediatr Anaesth 2017;27:1098) report 40 % on S-ketamine clearance. Kamp 2020's own
+# between-subject variances are not reproduced here (not checked against the paper).
+PK_CV = 0.30
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,14 @@ class PkParameters:
             q3=Q3_L_H * allometric,
             ke0=math.log(2) / (KE0_HALF_TIME_MIN / 60.0),
         )
+
+    def varied(self, rng: np.random.Generator, cv: float = PK_CV) -> PkParameters:
+        """This patient's own parameters: each volume and clearance times an independent
+        log-normal factor with median 1 and coefficient of variation ``cv`` (ke0 is kept)."""
+        omega = math.sqrt(math.log(1.0 + cv * cv))
+        f = np.exp(omega * rng.standard_normal(6))
+        return PkParameters(v1=self.v1 * f[0], v2=self.v2 * f[1], v3=self.v3 * f[2],
+                            cl=self.cl * f[3], q2=self.q2 * f[4], q3=self.q3 * f[5], ke0=self.ke0)
 
     def rate_matrix(self) -> np.ndarray:
         """d/dt of (A1, A2, A3 in mg; Ce in mg/L) per hour, without input."""

@@ -26,12 +26,13 @@ from console.session import Session
 STEP_S = 0.25  # one evaluation per frame of session time, as the window at 30 Hz x ~8
 SECONDS = 360.0
 INJECTIONS = (  # (at s, event, parameters): each condition lasts well beyond the longest delay allowed
+    (1, "pump_start", {}),  # drug on board early: the surge scales with the effect-site level
     (20, "tachycardia", {"hr": 175, "onset_s": 5, "hold_s": 60, "recovery_s": 5}),
     (100, "desaturation", {"spo2": 76, "onset_s": 5, "hold_s": 55, "recovery_s": 5}),
     (170, "apnoea", {"duration_s": 50}),
     (235, "link_dropout", {"device": "vitals", "duration_s": 45}),
     (290, "hypertensive_surge", {"sbp_rise": 95, "dbp_rise": 55, "hr_rise": 0, "onset_s": 5,
-                                 "hold_s": 60, "recovery_s": 5}),
+                                 "hold_s": 60, "recovery_s": 5, "ce50_ng_ml": 1}),
     (305, "nibp", {}),
 )
 

@@ -35,7 +35,8 @@ def test_haemodynamic_peak_near_end_of_infusion_and_back_by_90_min():
 
 
 def test_peak_rises_across_patients_match_published_series():
-    spec = load_scenario("normal").patient
+    spec = load_scenario("tachycardia").patient  # a scenario that draws its patient's rise
+    assert spec.response.sbp_rise is None
     rises = np.array(
         [
             (p.sbp_rise, p.dbp_rise)

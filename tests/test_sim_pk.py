@@ -71,3 +71,17 @@ def test_dose_plan_worked_example():
     big_bag = DosePlan(weight_kg=70, dose_mg_per_kg=0.5, duration_min=40, bag_mg=35, bag_ml=100)
     assert big_bag.conc_mg_per_ml == pytest.approx(0.35)
     assert big_bag.rate_ml_per_h == pytest.approx(150.0)
+
+
+def test_patients_differ_log_normally_with_a_30_percent_cv_seeded():
+    # CLINICAL.md section 2: clearance and volumes vary log-normally, CV about 30 %, seeded.
+    from simulator.engine import Simulation
+
+    cls = np.array([Simulation("normal", seed=s).pk.params.cl for s in range(400)])
+    v1s = np.array([Simulation("normal", seed=s).pk.params.v1 for s in range(400)])
+    for values, typical in ((cls, 79.0), (v1s, 58.0)):
+        logs = np.log(values / typical)
+        assert abs(float(np.median(values)) / typical - 1) < 0.06  # centred on the population value
+        cv = math.sqrt(math.exp(float(logs.std()) ** 2) - 1)
+        assert cv == pytest.approx(0.30, abs=0.04)
+    assert Simulation("normal", seed=5).pk.params == Simulation("normal", seed=5).pk.params
