@@ -64,7 +64,7 @@ class WaveformStrip(pg.PlotWidget):
         name_widget(self, f"wave.{channel}", f"{label} waveform")
         self.channel = channel
         self.window_s = window_s
-        self.scale = scale  # device units -> display units (ECG: uV -> mV; CO2: mmHg x 10 -> mmHg)
+        self.unit_scale = scale  # device units -> display units (ECG: uV -> mV; CO2: mmHg x 10 -> mmHg)
         self.fixed_range = fixed_range
         self.sensor = sensor  # (state word, message): a flat line from a sensor that is off is no signal
         self.wall: Callable[[], float] = time.monotonic  # tests inject their own
@@ -85,8 +85,8 @@ class WaveformStrip(pg.PlotWidget):
             self.setYRange(*fixed_range, padding=0)
         self.curve = item.plot(pen=pg.mkPen(colour, width=1), connect="finite")
         self.curve.setObjectName(f"wave.{channel}.curve")
-        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT_DIM, width=1))
-        item.addItem(self.cursor)
+        self.sweep_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT_DIM, width=1))
+        item.addItem(self.sweep_line)
         self.label = label
         self.caption = pg.TextItem(label, color=colour, anchor=(0, 0))
         self.caption.setPos(0.05, fixed_range[1] if fixed_range else 0)
@@ -122,7 +122,7 @@ class WaveformStrip(pg.PlotWidget):
         self.live = True
         self._show_message("")
         t, v = ring.since(head - self.window_s + ERASE_S)
-        y = v * self.scale if self.scale != 1.0 else v
+        y = v * self.unit_scale if self.unit_scale != 1.0 else v
         if self.beat_min_span is not None:
             self._find_beats(t, y)
         x = np.mod(t, self.window_s)
@@ -131,7 +131,7 @@ class WaveformStrip(pg.PlotWidget):
             x = np.insert(x, wraps, np.nan)
             y = np.insert(y, wraps, np.nan)
         self.curve.setData(x, y, connect="finite")
-        self.cursor.setPos(float(np.mod(head, self.window_s)))
+        self.sweep_line.setPos(float(np.mod(head, self.window_s)))
         wall = self.wall()
         if self.fixed_range is None and wall >= self._next_rescale:
             self._rescale(y)
