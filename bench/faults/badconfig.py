@@ -68,6 +68,7 @@ def campaign(kind: str, variants: int, rng: random.Random, tmp: Path) -> dict:
     env_name = "INFUSION_CONSOLE_PROTOCOL" if kind == "protocol" else "INFUSION_CONSOLE_SITE"
     outcomes: Counter = Counter()
     findings = []
+    accepted = []
     for n in range(variants):
         what, content = mutate(base, rng)
         path = tmp / f"{kind}-{n}.json"
@@ -75,13 +76,16 @@ def campaign(kind: str, variants: int, rng: random.Random, tmp: Path) -> dict:
         r = run(["record", "--simulate", "normal", "--speed", "60", "--duration", "1",
                  "--out", str(tmp / f"{kind}-{n}.sqlite")], timeout=60, env_extra={env_name: str(path)})
         outcomes[r.returncode] += 1
+        if r.returncode == 0:
+            accepted.append(what)
         broken_json = what in ("JSON cut short", "empty file", "not JSON")
         if (traceback_in(r.stderr) or r.returncode not in (0, 2)
                 or (r.returncode == 2 and path.name not in r.stderr and "record:" not in r.stderr)
                 or (broken_json and r.returncode == 0)):
             findings.append(f"{kind} {what}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
     return {"variants": variants, "exit codes": dict(sorted(outcomes.items())),
-            "findings": len(findings), "finding list": findings[:10]}
+            "findings": len(findings), "finding list": findings[:10],
+            "accepted mutations (exit 0: review that each is harmless)": accepted[:20]}
 
 
 def main(argv=None) -> int:
