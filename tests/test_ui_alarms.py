@@ -272,7 +272,8 @@ def test_recording_failure_raises_the_high_alarm_and_monitoring_goes_on(qtbot, t
 
 # ---------------------------------------------------------------- issue 11: never blocked
 DIALOG_OPENERS = ("open_alarm_off", "open_limits", "open_sign_in", "open_plan", "open_titrate",
-                  "open_proceed", "open_end_infusion", "open_confirm_patient", "device_picker")
+                  "open_proceed", "open_end_infusion", "open_confirm_patient", "device_picker",
+                  "infusion_started")
 
 
 @pytest.mark.parametrize("opener", DIALOG_OPENERS)
@@ -286,6 +287,12 @@ def test_alarm_keys_and_the_bar_work_with_each_dialog_open(bed, qtbot, opener):
         from console.app import PickerFlow
 
         dialog = PickerFlow(None, bed.window).open_picker()
+    elif opener == "infusion_started":  # the session tab's nurse-recorded start (no pump data)
+        from PySide6.QtWidgets import QDialog
+
+        bed.window.workflow.sign_in("nurse.a")
+        qtbot.mouseClick(bed.find(QPushButton, "infusion.start"), Qt.MouseButton.LeftButton)
+        dialog = bed.find(QDialog, "infusionmark.start")
     else:
         dialog = getattr(bed.window, opener)()
     qtbot.waitExposed(dialog)

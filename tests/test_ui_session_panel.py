@@ -46,11 +46,11 @@ def look(b: Bed, path) -> None:
     b.window.refresh(force=True)  # the bar too (it redraws at 4 Hz of wall time)
     QApplication.processEvents()
     panel = b.window.session_panel
+    assert b.window.grab().save(str(path))  # saved first: a failure leaves the picture to look at
     assert panel.height() >= panel.minimumSizeHint().height()  # the tab fits the window
     for label in panel.findChildren(QLabel):
         if label.isVisible() and label.wordWrap():
             assert label.height() >= label.heightForWidth(label.width()), label.objectName()
-    assert b.window.grab().save(str(path))
 
 
 def test_discharge_box_is_never_stale(ward, artifacts_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from console.ui import theme
@@ -50,3 +51,14 @@ def dialog_buttons(dialog: QDialog, ok_text: str, ok_name: str, on_ok: Callable[
     ok.clicked.connect(on_ok)
     cancel.clicked.connect(dialog.reject)
     return box, ok
+
+
+def show_beside(dialog) -> None:
+    """Show a dialog without blocking the window: never exec(), and not open() either,
+    which is window-modal and kept the alarm bar and F5/F6 from the nurse while alarms
+    sounded (issue 11). Monitoring, the alarm bar and the alarm keys work behind it."""
+    dialog.setModal(False)
+    dialog.setWindowModality(Qt.WindowModality.NonModal)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()

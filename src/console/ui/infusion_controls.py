@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.plan_file import read_number
-from console.ui.dialog_parts import dialog_buttons, message_label
+from console.ui.dialog_parts import dialog_buttons, message_label, show_beside
 from console.ui.tiles import name_widget
 from console.workflow import SessionWorkflow, WorkflowError
 
@@ -81,11 +81,13 @@ class InfusionControls(QGroupBox):
         self._workflow, self._after = workflow, after
         self.dialog: InfusionMarkDialog | None = None
         self.message = message_label("infusion.message", "Why the infusion entry was refused")
-        row = QHBoxLayout()
-        for text, name, slot in (("Infusion started\u2026", "infusion.start", lambda: self._mark(False)),
-                                 ("Infusion ended\u2026", "infusion.end", lambda: self._mark(True)),
-                                 ("Pump has no interface", "infusion.no_interface", self._no_interface)):
-            b = name_widget(QPushButton(text), name, text.rstrip("\u2026"))
+        row = QHBoxLayout()  # short words: the group's title says what they are for
+        for text, name, what, slot in (
+                ("Started\u2026", "infusion.start", "Infusion started", lambda: self._mark(False)),
+                ("Ended\u2026", "infusion.end", "Infusion ended", lambda: self._mark(True)),
+                ("No interface", "infusion.no_interface", "Pump has no interface", self._no_interface)):
+            b = name_widget(QPushButton(text), name, what)
+            b.setToolTip(what)
             b.clicked.connect(slot)
             row.addWidget(b)
         box = QVBoxLayout(self)
@@ -98,7 +100,7 @@ class InfusionControls(QGroupBox):
             return
         self.dialog = InfusionMarkDialog(wf, ending, self)
         self.dialog.accepted.connect(self._done)
-        self.dialog.open()
+        show_beside(self.dialog)  # never modal: the alarm keys and bar stay with the nurse
 
     def _no_interface(self) -> None:
         wf = self._workflow()

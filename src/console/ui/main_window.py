@@ -34,6 +34,7 @@ from console.ui.alarm_bar import AlarmBar
 from console.ui.alarm_dialogs import AlarmOffDialog, LimitsDialog
 from console.ui.alarm_log import AlarmLogView
 from console.ui.devices import DevicesView
+from console.ui.dialog_parts import show_beside
 from console.ui.pump_panel import PumpPanel
 from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDialog
 from console.ui.session_panel import SessionPanel
@@ -49,17 +50,6 @@ ALARM_KEYS = ("F5", "F6", "F7", "F8")  # audio pause, acknowledge, alarm off, li
 TILE_EVERY_S = 0.25
 DEVICES_EVERY_S = 0.5
 TRENDS_EVERY_S = 1.0
-
-
-def show_beside(dialog) -> None:
-    """Show a dialog without blocking the window: never exec(), and not open() either,
-    which is window-modal and kept the alarm bar and F5/F6 from the nurse while alarms
-    sounded (issue 11). Monitoring, the alarm bar and the alarm keys work behind it."""
-    dialog.setModal(False)
-    dialog.setWindowModality(Qt.WindowModality.NonModal)
-    dialog.show()
-    dialog.raise_()
-    dialog.activateWindow()
 
 
 def _minutes(seconds: float) -> str:
@@ -130,7 +120,10 @@ class SessionBar(QWidget):
         self.unverified.setText("SIGN-IN NOT VERIFIED" if notice else "")
         self.unverified.setToolTip(notice or "")
         self.unverified.setAccessibleDescription(notice or "")
-        self.unverified.setVisible(bool(notice))
+        # Training is labelled by the SIMULATION badge and "(training)" on the user: the notice
+        # goes on the user's tooltip there, so the patient banner keeps its room.
+        self.unverified.setVisible(bool(notice) and not session.simulated)
+        self.user.setToolTip(notice or "")
         self.clock.setText(clock_text(now))
         # The session's own wall clock: real time live, the recorded time in a replay.
         wall = session.clock.wall() - session.clock.now() + now
@@ -196,7 +189,7 @@ class MonitorView(QWidget):
         bottom.addWidget(self.tiles["TEMP"], 2)
         bottom.addWidget(self.pump)
         box = QVBoxLayout(self)
-        box.setContentsMargins(4, 4, 4, 4)
+        box.setContentsMargins(4, 2, 4, 0)  # 6 px: the pump panel fits at 1280x800
         box.setSpacing(4)
         box.addLayout(top, 3)
         box.addLayout(bottom, 1)

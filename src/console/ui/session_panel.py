@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from console.charting import MOAAS_WORDS
 from console.ui import theme
-from console.ui.dialog_parts import ERROR_STYLE
+from console.ui.dialog_parts import ERROR_STYLE, show_beside
 from console.ui.infusion_controls import InfusionControls
 from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
@@ -213,6 +213,9 @@ class SessionPanel(QWidget):
         dbox.addWidget(self.signoff_reason)
         dbox.addWidget(sign_off)
         middle = QVBoxLayout()
+        # Wide enough that the baseline and discharge lists wrap into the height Qt gives them
+        # (a word-wrapped label's height is laid out for the column's minimum width).
+        checks.setMinimumWidth(480)
         middle.addWidget(checks)
         middle.addWidget(dis)
         self.infusion = InfusionControls(lambda: self.workflow, lambda: self.refresh(force=True))
@@ -300,7 +303,7 @@ class SessionPanel(QWidget):
         dialog.clinician.setText(self.clinician.text().strip())
         dialog.reason.setText(self.signoff_reason.text().strip())
         dialog.accepted.connect(lambda: self.refresh(force=True))
-        dialog.open()  # never exec(): monitoring goes on
+        show_beside(dialog)  # never modal: monitoring and the alarm keys go on
         self.sign_off_dialog = dialog
 
     # ------------------------------------------------------------------ view
