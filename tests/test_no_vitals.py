@@ -79,3 +79,28 @@ def test_no_alarm_once_discharged_or_with_vitals_flowing():
     b = Bed()
     b.second(20)
     assert KEY not in b.alarms()
+
+
+def test_a_vitals_port_that_never_opened_is_one_alarm_not_two():
+    """One cause, one alarm: 'no vitals data' (medium before the pump runs) rather than also
+    the high 'vitals link lost' for a link that never carried a valid sentence."""
+    from console.alarms.engine import AlarmEngine
+    from console.clinical import load_protocol
+    from console.clock import FakeClock
+    from console.records import LinkEvent
+    from console.session import Session
+    from console.workflow import SessionWorkflow
+
+    clock = FakeClock(start=100.0)
+    protocol = load_protocol()
+    session = Session(protocol, clock)
+    engine = AlarmEngine(protocol, user="nurse")
+    workflow = SessionWorkflow(protocol, session, engine)
+    session.ingest(LinkEvent("vitals", "down", "port /dev/ttyUSB0 not found (unplugged or wrong name)", clock.now()))
+    for _ in range(10):
+        clock.advance(1)
+        workflow.update(clock.now())
+        engine.evaluate(session, clock.now())
+    keys = {a.key: a.priority for a in engine.shown()}
+    assert keys.get("NO_DATA.vitals") == "medium"
+    assert "LINK.vitals" not in keys

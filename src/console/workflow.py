@@ -215,6 +215,7 @@ class SessionWorkflow:
         self.protocol = protocol
         self.session = session
         self.engine = engine
+        engine.no_data_owns_vitals = True  # our "no vitals data" covers a link never heard from
         self.clock = clock or session.clock
         self.authenticate = authenticate
         self.listeners: list[Callable[[WorkflowEvent], None]] = []

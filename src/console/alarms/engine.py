@@ -88,6 +88,9 @@ class AlarmEngine:
         self.audio_paused_until: float | None = None
         self.alarm_off: dict[str, AlarmOff] = {}
         self._external: dict[str, Condition] = {}  # hooks: audio, recording, self-test, advisories
+        # Set by a session workflow, whose "no vitals data" alarm covers a vitals link that never
+        # carried valid data; without one (bare engine, replay) "link lost" still says it.
+        self.no_data_owns_vitals = False
         self._onsets: dict[tuple[str, str], float] = {}  # (key, priority) -> first violating time
         self._nibp: dict[str, Condition] = {}  # episodic conditions until the next reading
         self._nibp_seen: float | None = None
@@ -243,7 +246,10 @@ class AlarmEngine:
                     f"{name} speaks unsupported protocol version {dev.unsupported_protocol}: data ignored",
                     started=now)
             link = session.link_shown(device, now)
-            if link in ("lost", "down"):
+            # A vitals link that never carried a valid sentence is "no vitals data" (the
+            # workflow's alarm, with its reason and priority), not a second alarm for one cause.
+            never_heard = device == "vitals" and dev.last_valid_rx is None and self.no_data_owns_vitals
+            if link in ("lost", "down") and not never_heard:
                 if device == "vitals":
                     priority: Priority = "high"
                 else:
