@@ -153,7 +153,11 @@ def test_titration_through_the_dialog_amends_the_plan(bed):
     bed.type(dialog, "titrate.value", "fast")
     bed.type(dialog, "titrate.reason", "patient anxious")
     bed.click(dialog, "titrate.ok")
-    assert "not a number" in dialog.findChild(QLabel, "titrate.error").text()
+    assert "must be a number" in dialog.findChild(QLabel, "titrate.error").text()
+    bed.type(dialog, "titrate.value", "1,000")  # ambiguous (CLINICAL.md section 1): never read as 1.0
+    bed.click(dialog, "titrate.ok")
+    assert "ambiguous" in dialog.findChild(QLabel, "titrate.error").text()
+    assert bed.workflow.plan.rate_ml_per_h == pytest.approx(75)
     bed.type(dialog, "titrate.value", "60")
     bed.click(dialog, "titrate.ok")
     assert bed.workflow.plan.rate_ml_per_h == pytest.approx(60)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from console.alarms.engine import AlarmEngine
 from console.alarms.signalling import AudioScheduler, flash_lit
 from console.clinical import ClinicalProtocol
+from console.plan_file import read_number
 from console.session import Session
 from console.sources import Sources
 from console.ui import theme
@@ -451,10 +452,9 @@ class MainWindow(QMainWindow):
 
     def open_titrate(self) -> ReasonDialog:
         def titrate(rate: str, reason: str) -> None:
-            try:
-                value = float(rate)
-            except ValueError:
-                raise ValueError(f"New rate: {rate!r} is not a number of mL/h") from None
+            value, why = read_number(rate, "New rate", "mL/h")  # the plan's parser: '1,000' is refused
+            if why is not None:
+                raise ValueError(why)
             self.workflow.titrate(value, reason)
         return self._dialog(ReasonDialog("Titrate", "A planned rate change: the plan is amended and the "
                                          "reason recorded with your name.", titrate, self, name="titrate",
