@@ -185,3 +185,31 @@ def test_the_shipped_file_is_inside_every_documented_range(proto):
     # The ranges of docs/site-configuration.md accept CLINICAL.md's own numbers.
     assert proto.signalling.flash_hz == {"high": 2.0, "medium": 0.6, "low": 0.0}
     assert proto.fingerprint() == "b2354eddb375e260"  # validation added, values unchanged
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("dose_guardrails", "rate_ml_per_h", "hard_max"), True),  # read as 1 mL/h: every order blocked
+    (("limits", "TEMP", "hysteresis"), True),
+    (("limits", "HR", "bands", 0, "below"), False),  # read as 0: the low HR alarm off
+    (("limits", "ETCO2", "unit"), "abc"),
+    (("limits", "TEMP", "unit"), "degF"),  # 38.5 'degF' would be judged as degC
+])
+def test_true_false_for_a_number_and_a_foreign_unit_are_refused(path, value):
+    """The fault campaign's bad-configuration corpus found these accepted (bench/faults/badconfig.py)."""
+    import copy
+    import json
+
+    from pydantic import ValidationError
+
+    from console.clinical import ClinicalProtocol
+    from console.resources import read_text
+
+    data = json.loads(read_text("clinical_protocol.json"))
+    mutated = copy.deepcopy(data)
+    node = mutated
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ValidationError):
+        ClinicalProtocol.model_validate(mutated)
+    ClinicalProtocol.model_validate(data)  # the shipped file still loads

@@ -28,6 +28,11 @@ PLAUSIBLE = {"HR": (20, 300), "SPO2": (50, 100), "NIBP_SYS": (40, 300), "NIBP_DI
 # Limits that must exist and be on, whatever the site: (metric, priority, sides).
 REQUIRED_HIGH = (("SPO2", ("below",)), ("HR", ("below", "above")))
 MAX_DELAY_S = {"high": 30.0, "medium": 60.0, "low": 60.0}
+# The protocol's only yes/no fields; true/false anywhere else is refused (it would read as 1/0).
+YES_NO_FIELDS = frozenset({"episodic"})
+# The unit each metric is measured and judged in: a limit in another unit would be misread.
+METRIC_UNITS = {"HR": "/min", "SPO2": "%", "NIBP_SYS": "mmHg", "NIBP_DIA": "mmHg", "RR": "/min",
+                "ETCO2": "mmHg", "TEMP": "\u00b0C"}
 
 
 class _Strict(BaseModel):
@@ -420,6 +425,32 @@ class ClinicalProtocol(_Strict):
     technical: Technical
     signalling: Signalling
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_true_or_false_for_a_number(cls, data: object) -> object:
+        """JSON's true/false would pass as 1/0 (a rate hard maximum of 1 mL/h, a hysteresis of
+        1): only the fields that are yes/no questions may hold them."""
+        problems: list[str] = []
+
+        def walk(node: object, where: str) -> None:
+            if isinstance(node, dict):
+                for key, sub in node.items():
+                    place = f"{where}.{key}" if where else str(key)
+                    if isinstance(sub, bool) and key not in YES_NO_FIELDS:
+                        problems.append(f"{place}: must be a number, not {str(sub).lower()}")
+                    else:
+                        walk(sub, place)
+            elif isinstance(node, list):
+                for i, sub in enumerate(node):
+                    if isinstance(sub, bool):
+                        problems.append(f"{where}.{i}: must be a number, not {str(sub).lower()}")
+                    else:
+                        walk(sub, f"{where}.{i}")
+
+        walk(data, "")
+        _issues(problems)
+        return data
+
     @field_validator("limits", mode="before")
     @classmethod
     def _every_metric(cls, value: object) -> object:
@@ -439,6 +470,10 @@ class ClinicalProtocol(_Strict):
             lo, hi = PLAUSIBLE[metric]
             if not (lo <= spec.adjust_bounds[0] and spec.adjust_bounds[1] <= hi):
                 problems.append(f"{metric}.adjust_bounds must lie within {lo:g}-{hi:g} {spec.unit}")
+        for metric, unit in METRIC_UNITS.items():
+            if value[metric].unit != unit:
+                problems.append(f"{metric}.unit must be {unit!r} (the unit the console measures it in), "
+                                f"not {value[metric].unit!r}")
         for metric, sides in REQUIRED_HIGH:
             high = value[metric].band("high")
             for side in sides:
