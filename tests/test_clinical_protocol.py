@@ -213,3 +213,20 @@ def test_true_false_for_a_number_and_a_foreign_unit_are_refused(path, value):
     with pytest.raises(ValidationError):
         ClinicalProtocol.model_validate(mutated)
     ClinicalProtocol.model_validate(data)  # the shipped file still loads
+
+
+@pytest.mark.parametrize(("metric", "index", "side"), [("NIBP_DIA", 0, "above"), ("HR", 0, "below"),
+                                                        ("RR", 0, "above"), ("NIBP_SYS", 1, "below")])
+def test_deleting_a_limit_of_the_table_is_refused(metric, index, side):
+    """A deleted medium limit switched that alarm off for every patient (badconfig campaign)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from console.clinical import ClinicalProtocol
+    from console.resources import read_text
+
+    data = json.loads(read_text("clinical_protocol.json"))
+    del data["limits"][metric]["bands"][index][side]
+    with pytest.raises(ValidationError, match="must be present and on"):
+        ClinicalProtocol.model_validate(data)

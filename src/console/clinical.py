@@ -26,7 +26,18 @@ PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 PLAUSIBLE = {"HR": (20, 300), "SPO2": (50, 100), "NIBP_SYS": (40, 300), "NIBP_DIA": (20, 200),
              "RR": (1, 100), "ETCO2": (1, 150), "TEMP": (25, 45)}
 # Limits that must exist and be on, whatever the site: (metric, priority, sides).
-REQUIRED_HIGH = (("SPO2", ("below",)), ("HR", ("below", "above")))
+# Every limit of CLINICAL.md section 4's table, (metric, priority) -> sides: a site may move a
+# limit within its bounds but not delete one (that would switch an alarm off for every patient;
+# ALARM OFF with a reason and a time limit is the only way, and never for high limits).
+REQUIRED_SIDES = {
+    ("HR", "medium"): ("below", "above"), ("HR", "high"): ("below", "above"),
+    ("SPO2", "medium"): ("below",), ("SPO2", "high"): ("below",),
+    ("NIBP_SYS", "medium"): ("below", "above"), ("NIBP_SYS", "high"): ("below", "above"),
+    ("NIBP_DIA", "medium"): ("below", "above"), ("NIBP_DIA", "high"): ("above",),
+    ("RR", "medium"): ("below", "above"), ("RR", "high"): ("below",),
+    ("ETCO2", "medium"): ("above",), ("ETCO2", "low"): ("below",),
+    ("TEMP", "low"): ("below", "above"),
+}
 MAX_DELAY_S = {"high": 30.0, "medium": 60.0, "low": 60.0}
 # The protocol's only yes/no fields; true/false anywhere else is refused (it would read as 1/0).
 YES_NO_FIELDS = frozenset({"episodic"})
@@ -474,11 +485,11 @@ class ClinicalProtocol(_Strict):
             if value[metric].unit != unit:
                 problems.append(f"{metric}.unit must be {unit!r} (the unit the console measures it in), "
                                 f"not {value[metric].unit!r}")
-        for metric, sides in REQUIRED_HIGH:
-            high = value[metric].band("high")
+        for (metric, priority), sides in REQUIRED_SIDES.items():
+            band = value[metric].band(priority)
             for side in sides:
-                if high is None or getattr(high, side) is None:
-                    problems.append(f"{metric}: the high-priority '{side}' limit must be present and on")
+                if band is None or getattr(band, side) is None:
+                    problems.append(f"{metric}: the {priority}-priority '{side}' limit must be present and on")
         _issues(problems)
         return value
 
