@@ -69,7 +69,7 @@ def test_export_matches_what_was_recorded(tmp_path):
     export_csv(path, out, tz=dt.UTC)
 
     samples = read(out / "samples.csv")
-    assert list(samples[0]) == ["time", "metric", "value", "unit", "source"]
+    assert list(samples[0]) == ["time", "elapsed_s", "metric", "value", "unit", "source"]
     got = [(r["time"], r["metric"], r["value"], r["unit"], r["source"]) for r in samples]
     assert ("2026-01-01T00:00:01.250+00:00", "HR", "72", "1/min", "vitals") in got
     assert ("2026-01-01T00:00:01.250+00:00", "TEMP", "36.8", "degC", "vitals") in got
@@ -87,10 +87,10 @@ def test_export_matches_what_was_recorded(tmp_path):
                       ("PUMP_ALARM", "NONE")]
 
     pleth = read(out / "waveforms" / "PLETH.csv")
-    assert [(r["time"], r["value"]) for r in pleth] == [
-        ("2026-01-01T00:00:02.250+00:00", "2048"), ("2026-01-01T00:00:02.260+00:00", "2100"),
-        ("2026-01-01T00:00:02.270+00:00", "2190")]
-    assert [r["value"] for r in read(out / "waveforms" / "ECG.csv")] == ["10", "-20"]
+    assert [(r["time"], r["elapsed_s"], r["value (unitless)"]) for r in pleth] == [
+        ("2026-01-01T00:00:02.250+00:00", "2.250", "2048"), ("2026-01-01T00:00:02.260+00:00", "2.260", "2100"),
+        ("2026-01-01T00:00:02.270+00:00", "2.270", "2190")]
+    assert [r["value (uV)"] for r in read(out / "waveforms" / "ECG.csv")] == ["10", "-20"]
 
     alarms = read(out / "alarms.csv")
     assert len(alarms) == 2  # one row per episode, not per update
@@ -152,3 +152,24 @@ def test_export_runs_through_the_cli_without_qt(tmp_path):
                           str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "o" / "samples.csv").exists()
+
+
+def test_every_csv_has_elapsed_seconds_beside_clock_time_and_waveforms_name_their_unit(tmp_path):
+    path = recorded(tmp_path)
+    out = tmp_path / "out"
+    export_csv(path, out, tz=dt.UTC)
+    for name in ("samples.csv", "states.csv", "alarm_log.csv", "events.csv", "rejected.csv",
+                 "waveforms/PLETH.csv", "waveforms/ECG.csv"):
+        with open(out / name, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f))
+        assert header[:2] == ["time", "elapsed_s"], name
+    with open(out / "alarms.csv", newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header[:4] == ["start", "start_elapsed_s", "end", "end_elapsed_s"]
+    assert "acknowledged_at_elapsed_s" in header
+    spo2 = read(out / "alarms.csv")[0]
+    assert (spo2["start_elapsed_s"], spo2["end_elapsed_s"], spo2["acknowledged_at_elapsed_s"]) == (
+        "3.000", "4.000", "4.500")
+    hr = next(r for r in read(out / "samples.csv") if r["metric"] == "HR")
+    assert (hr["time"], hr["elapsed_s"]) == ("2026-01-01T00:00:01.250+00:00", "1.250")
+    assert "value (uV)" in read(out / "waveforms" / "ECG.csv")[0]

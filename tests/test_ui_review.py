@@ -99,7 +99,7 @@ def test_export_from_the_button_writes_the_csv(window, tmp_path, monkeypatch):
     assert status.startswith("Exported to") and str(out) in status
     with open(out / "samples.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert rows and {"time", "metric", "value", "unit", "source"} == set(rows[0])
+    assert rows and {"time", "elapsed_s", "metric", "value", "unit", "source"} == set(rows[0])
 
 
 def test_an_export_that_fails_says_why(window, tmp_path, monkeypatch):

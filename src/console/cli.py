@@ -126,7 +126,8 @@ def build_window_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", action="store_true", help="with --review: replay it in the monitor window at --speed")
     p.add_argument("--quit-after", type=_positive_seconds, metavar="SECONDS",
                    help="close cleanly after this many seconds of session time")
-    p.add_argument("--screenshot", metavar="PNG", help="save the window just before quitting")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window just before quitting (a new file, 0600)")
+    p.add_argument("--force", action="store_true", help="let --screenshot replace an existing file")
     return p
 
 

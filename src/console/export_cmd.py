@@ -1,7 +1,10 @@
-"""``infusion-console export SESSION_FILE --format csv --out DIR``: a session file as CSV.
+"""``infusion-console export SESSION_FILE --format csv --out DIR [--force]``: a session file as CSV.
 
-No Qt. Exit 0 when the export was written, 2 when the file cannot be read as a session
-(missing, not SQLite, not an infusion-console session) or DIR cannot be written.
+No Qt. Exit 0 when the whole export was written; 1 when the file is damaged and only what
+was readable was exported (the skipped parts are listed on stderr and in session.json);
+2 when nothing was exported: the file cannot be read as a session (missing, not SQLite, not
+an infusion-console session), DIR cannot be written, or DIR holds an export already
+(``--force`` replaces it; files are never written through a symbolic link).
 """
 
 from __future__ import annotations
@@ -10,16 +13,22 @@ import argparse
 import sqlite3
 import sys
 
-from console.recording.export import export_csv
+from console.recording.export import ExportRefused, export_session
 from console.recording.store import NotASessionFile
+
+EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infusion-console export",
-                                description="Export a session file (finished or crashed) as CSV.")
+                                description="Export a session file (finished, crashed or rescued) as CSV.",
+                                epilog="Exit status: 0 exported; 1 partial export of a damaged file (what was "
+                                       "skipped is listed); 2 refused (not a session file, folder not writable "
+                                       "or holding an export).")
     p.add_argument("session_file", metavar="SESSION_FILE")
     p.add_argument("--format", choices=("csv",), default="csv", help="export format (csv)")
     p.add_argument("--out", metavar="DIR", required=True, help="directory to write the files into")
+    p.add_argument("--force", action="store_true", help="replace the files of an earlier export in DIR")
     return p
 
 
@@ -27,16 +36,22 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
+        return EXIT_OK if exc.code == 0 else EXIT_REFUSED
     try:
-        counts = export_csv(args.session_file, args.out)
-    except NotASessionFile as exc:
+        result = export_session(args.session_file, args.out, force=args.force)
+    except (NotASessionFile, ExportRefused) as exc:
         print(f"export: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     except (OSError, sqlite3.Error) as exc:
         print(f"export: cannot export {args.session_file} to {args.out}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
-        return 2
-    summary = ", ".join(f"{name} {n}" for name, n in counts.items() if name != "session.json")
+        return EXIT_REFUSED
+    summary = ", ".join(f"{name} {n}" for name, n in result.counts.items() if name != "session.json")
+    if result.partial:
+        print(f"export: {args.session_file} is damaged; PARTIAL export to {args.out}: {summary}. Skipped:",
+              file=sys.stderr)
+        for line in result.skipped:
+            print(f"  - {line}", file=sys.stderr)
+        return EXIT_PARTIAL
     print(f"exported {args.session_file} to {args.out}: {summary}", file=sys.stderr)
-    return 0
+    return EXIT_OK

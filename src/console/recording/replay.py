@@ -97,6 +97,12 @@ def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[float, int, dic
     """Consecutive rows of one sentence, per table: (rx, first rowid, key, values)."""
 
     def groups(table: str, numeric: bool):
+        try:
+            yield from _groups(table, numeric)
+        except sqlite3.DatabaseError as exc:  # a damaged file: what was read so far stays
+            _note(conn, f"{table}: read stopped ({exc})")
+
+    def _groups(table: str, numeric: bool):
         rows = conn.execute(f"SELECT rx, device, device_ms, metric, value, t FROM {table} ORDER BY rowid")
         for key, grp in itertools.groupby(rows, key=lambda r: (r[0], r[1], r[2])):
             values = {}
@@ -137,9 +143,37 @@ def _sentences(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple,
         yield (rx, _RANK_DATA), Received(device, rec, rx, anchor + rx)
 
 
+def chunk_ok(rate: Any, n: Any, blob: Any) -> bool:
+    """A waveform chunk whose rate and length can be trusted (a damaged one is skipped)."""
+    return (isinstance(rate, int) and rate > 0 and isinstance(blob, bytes) and isinstance(n, int)
+            and len(blob) == 2 * n)
+
+
+# Damage met while reading a file, per connection (review shows it, export lists it).
+_NOTES: dict[int, list[str]] = {}
+
+
+def _note(conn: sqlite3.Connection, text: str) -> None:
+    notes = _NOTES.setdefault(id(conn), [])
+    if text not in notes:
+        notes.append(text)
+
+
+def _guarded(conn: sqlite3.Connection, name: str, gen: Iterator) -> Iterator:
+    try:
+        yield from gen
+    except sqlite3.DatabaseError as exc:
+        _note(conn, f"{name}: read stopped ({exc})")
+
+
 def _waveforms(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
-    for rx, ms, seq, channel, rate, blob in conn.execute(
-            "SELECT rx, device_ms, seq, channel, rate, samples FROM waveforms ORDER BY rowid"):
+    bad = 0
+    for rx, ms, seq, channel, rate, n, blob in conn.execute(
+            "SELECT rx, device_ms, seq, channel, rate, n, samples FROM waveforms ORDER BY rowid"):
+        if not chunk_ok(rate, n, blob):
+            bad += 1
+            _note(conn, f"waveforms: {bad} damaged chunks skipped")
+            continue
         yield (rx, _RANK_DATA), Received("vitals", WaveformChunk(seq, ms, channel, rate, _samples_of(blob)),
                                          rx, anchor + rx)
 
@@ -172,8 +206,10 @@ def _gap_downs(conn: sqlite3.Connection) -> Iterator[tuple[tuple, LinkEvent]]:
 def iter_stream(conn: sqlite3.Connection, anchor_wall: float = 0.0) -> Iterator[Received | LinkEvent]:
     """Every item the session ingested, rebuilt from the file, in stream order. Items carry
     file time as their receive time (``rx_wall`` = ``anchor_wall`` + it)."""
-    streams = (_links(conn), _sentences(conn, anchor_wall), _waveforms(conn, anchor_wall),
-               _identities(conn, anchor_wall), _rejections(conn, anchor_wall), _gap_downs(conn))
+    streams = tuple(_guarded(conn, name, gen) for name, gen in (
+        ("link_events", _links(conn)), ("samples", _sentences(conn, anchor_wall)),
+        ("waveforms", _waveforms(conn, anchor_wall)), ("identities", _identities(conn, anchor_wall)),
+        ("rejected", _rejections(conn, anchor_wall)), ("gaps", _gap_downs(conn))))
     for _key, item in heapq.merge(*streams, key=lambda pair: pair[0]):
         yield item
 
@@ -222,10 +258,11 @@ class Review:
     end: float
     items: int  # items ingested (the count a replay delivers)
     counts: dict[str, int] = field(default_factory=dict)  # rows per table
+    damage: list[str] = field(default_factory=list)  # what of a damaged file could not be read
 
     @property
     def anchor_wall(self) -> float:
-        return float(self.meta.get("anchor_wall", 0.0))
+        return anchor_of(self.meta)[0]
 
     @property
     def duration(self) -> float:
@@ -247,6 +284,36 @@ class Review:
         return read_waveforms(self.path, t0, t1)
 
 
+def anchor_of(meta: dict) -> tuple[float, str | None]:
+    """``meta.anchor_wall`` and, when it is damaged, 0.0 and why (times then read as elapsed)."""
+    value = meta.get("anchor_wall", 0.0)
+    try:
+        anchor = float(value)
+        if anchor == anchor and abs(anchor) < 1e11:
+            return anchor, None
+    except (TypeError, ValueError):
+        pass
+    return 0.0, f"meta anchor_wall is not a time ({value!r}): clock times are wrong, elapsed times hold"
+
+
+def _meta(conn: sqlite3.Connection) -> dict:
+    meta = {}
+    for k, v in conn.execute("SELECT key, value FROM meta"):
+        try:
+            meta[k] = json.loads(v)
+        except (ValueError, TypeError):
+            _note(conn, f"meta {k} not readable")
+    return meta
+
+
+def _try(conn: sqlite3.Connection, name: str, read, default):
+    try:
+        return read()
+    except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
+        _note(conn, f"{name}: not readable ({exc})")
+        return default
+
+
 def _conn(path: str | Path) -> sqlite3.Connection:
     try:
         return store.connect_readonly(path)
@@ -260,7 +327,8 @@ def read_waveforms(path: str | Path, t0: float, t1: float) -> dict[str, tuple[np
     try:
         rows = conn.execute(
             # A chunk is well under 5 s long; the index on (channel, t) keeps this a range scan.
-            "SELECT channel, t, rate, samples FROM waveforms WHERE t >= ? AND t <= ? ORDER BY channel, t, rowid",
+            "SELECT channel, t, rate, n, samples FROM waveforms WHERE t >= ? AND t <= ? "
+            "ORDER BY channel, t, rowid",
             (t0 - 5.0, t1)).fetchall()
     except sqlite3.Error as exc:
         raise _unreadable(path, exc) from None
@@ -270,7 +338,9 @@ def read_waveforms(path: str | Path, t0: float, t1: float) -> dict[str, tuple[np
         ts: list[np.ndarray] = []
         vs: list[np.ndarray] = []
         last: float | None = None
-        for _ch, t, rate, blob in grp:
+        for _ch, t, rate, n, blob in grp:
+            if not chunk_ok(rate, n, blob):
+                continue  # damaged: its samples are missing, so the line breaks there
             step = 1.0 / rate
             values = np.asarray(_samples_of(blob), dtype=np.float64)
             times = t + np.arange(len(values)) * step
@@ -280,6 +350,8 @@ def read_waveforms(path: str | Path, t0: float, t1: float) -> dict[str, tuple[np
             ts.append(times)
             vs.append(values)
             last = float(times[-1]) if len(times) else last
+        if not ts:
+            continue
         t_all, v_all = np.concatenate(ts), np.concatenate(vs)
         keep = (t_all >= t0) & (t_all <= t1)
         out[channel] = (t_all[keep], v_all[keep])
@@ -322,15 +394,18 @@ def load_review(path: str | Path, protocol: ClinicalProtocol | None = None) -> R
     except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
         raise _unreadable(path, exc) from None
     finally:
+        _NOTES.pop(id(conn), None)
         conn.close()
 
 
 def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> Review:
-    meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-    anchor = float(meta.get("anchor_wall", 0.0))
-    end = store.last_time(conn) or 0.0
-    patient = _model(Patient, _latest(conn, "patient"))
-    plan = _model(DosePlan, _latest(conn, "plan"))
+    meta = _meta(conn)
+    anchor, why = anchor_of(meta)
+    if why:
+        _note(conn, why)
+    end = _try(conn, "end time", lambda: store.last_time(conn), None) or 0.0
+    patient = _model(Patient, _try(conn, "patient", lambda: _latest(conn, "patient"), None))
+    plan = _model(DosePlan, _try(conn, "plan", lambda: _latest(conn, "plan"), None))
     clock = FakeClock(0.0, wall0=anchor)
     session = ReplaySession(protocol, clock, plan=plan if isinstance(plan, DosePlan) else None,
                             patient=patient if isinstance(patient, Patient) else None,
@@ -346,9 +421,10 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
             clock.set(t)
         session.ingest(item)
         n += 1
-    events = [RecordedEvent(t, kind, text, user, json.loads(data) if data else None)
-              for t, kind, text, user, data in conn.execute(
-                  "SELECT t, kind, text, user, data FROM events ORDER BY t, rowid")]
+    events = _try(conn, "events", lambda: [RecordedEvent(t, kind, text, user, json.loads(data) if data else None)
+                                            for t, kind, text, user, data in conn.execute(
+                                                "SELECT t, kind, text, user, data FROM events ORDER BY t, rowid")],
+                  [])
     # The live timeline also held alarms and workflow actions (not items): put them back.
     for ev in events:
         from_session = isinstance(ev.data, dict) and ev.data.get("source") == "session"
@@ -357,10 +433,28 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
         elif not from_session and ev.kind in _ON_TRENDS:
             session.add_event(ev.time, _ON_TRENDS[ev.kind], ev.text)
     session.events.sort(key=lambda e: e.time)
-    log_entries = [LogEntry(t, event, key, kind, priority, metric, message, value, limit, user, detail)
-                   for t, event, key, kind, priority, metric, message, value, limit, user, detail in conn.execute(
-                       'SELECT t, event, key, kind, priority, metric, message, value, "limit", user, detail '
-                       "FROM alarm_log ORDER BY t, rowid")]
+    log_entries = _try(conn, "alarm_log", lambda: [
+        LogEntry(t, event, key, kind, priority, metric, message, value, limit, user, detail)
+        for t, event, key, kind, priority, metric, message, value, limit, user, detail in conn.execute(
+            'SELECT t, event, key, kind, priority, metric, message, value, "limit", user, detail '
+            "FROM alarm_log ORDER BY t, rowid")], [])
+    episodes = _try(conn, "alarm_episodes", lambda: _episodes(conn), [])
+    gaps = _try(conn, "gaps", lambda: [Gap(s, e, r) for s, e, r in conn.execute(
+        'SELECT start, "end", reason FROM gaps ORDER BY start')], [])
+    identities = _try(conn, "identities", lambda: [
+        json.loads(d) | {"device": dev, "time": t} for t, dev, d in
+        conn.execute("SELECT t, device, data FROM identities GROUP BY device, serial, model, fw")], [])
+    counts = {table: _try(conn, table, lambda table=table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+                          0)
+              for table in store.TABLES if table != "meta"}
+    end = max(end, clock.now())
+    clock.set(end)
+    return Review(path, meta, session, log_entries, episodes, events, gaps, patient, plan,
+                  _try(conn, "limits", lambda: _latest(conn, "limits"), None), identities,
+                  0.0 if start is None else min(0.0, start), end, n, counts, list(_NOTES.get(id(conn), [])))
+
+
+def _episodes(conn: sqlite3.Connection) -> list[Alarm]:
     episodes = []
     for row in conn.execute('SELECT key, kind, priority, metric, message, started, episode, value, "limit", unit, '
                             "highest, active, ended, latching, acknowledged_by, acknowledged_at, escalated, "
@@ -370,15 +464,7 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
         episodes.append(Alarm(key, kind, priority, metric, message, started, episode, value, limit, unit,
                               highest, bool(active), ended, bool(latching), ack_by, ack_at, bool(escalated),
                               escalated_at, json.loads(extra) if extra else {}))
-    gaps = [Gap(s, e, r) for s, e, r in conn.execute('SELECT start, "end", reason FROM gaps ORDER BY start')]
-    identities = [json.loads(d) | {"device": dev, "time": t} for t, dev, d in
-                  conn.execute("SELECT t, device, data FROM identities GROUP BY device, serial, model, fw")]
-    counts = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in store.TABLES
-              if table != "meta"}
-    end = max(end, clock.now())
-    clock.set(end)
-    return Review(path, meta, session, log_entries, episodes, events, gaps, patient, plan,
-                  _latest(conn, "limits"), identities, 0.0 if start is None else min(0.0, start), end, n, counts)
+    return episodes
 
 
 # ---------------------------------------------------------------------- replay
@@ -421,20 +507,22 @@ class ReplaySource:
         self.path = Path(path)
         conn = _conn(self.path)
         try:
-            self.meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-            self.end = store.last_time(conn) or 0.0
-            self.patient = _model(Patient, _latest(conn, "patient"))  # for the window's session bar
-            self.plan = _model(DosePlan, _latest(conn, "plan"))
+            self.meta = _meta(conn)
+            self.end = _try(conn, "end time", lambda: store.last_time(conn), None) or 0.0
+            # for the window's session bar
+            self.patient = _model(Patient, _try(conn, "patient", lambda: _latest(conn, "patient"), None))
+            self.plan = _model(DosePlan, _try(conn, "plan", lambda: _latest(conn, "plan"), None))
             # The alarm limits in force over time (one snapshot at the start and one after
             # each change), so a replay judges alarms as the console did then.
-            self.limit_snapshots = [(t, json.loads(d)) for t, d in
-                                    conn.execute("SELECT t, data FROM limits ORDER BY t, rowid")]
+            self.limit_snapshots = _try(conn, "limits", lambda: [
+                (t, json.loads(d)) for t, d in conn.execute("SELECT t, data FROM limits ORDER BY t, rowid")], [])
         except (sqlite3.Error, ValueError) as exc:
             raise _unreadable(self.path, exc) from None
         finally:
+            self.damage = _NOTES.pop(id(conn), [])
             conn.close()
         self.queue: queue.SimpleQueue = out if out is not None else queue.SimpleQueue()
-        self.anchor_wall = float(self.meta.get("anchor_wall", 0.0))
+        self.anchor_wall = anchor_of(self.meta)[0]
         self.clock = ReplayClock(speed, start, self.anchor_wall)
         self.start_time = float(start)
         self.request = ReplayRequest(self.path, speed, self.start_time)
@@ -520,6 +608,7 @@ class ReplaySource:
             self.error = reason = f"replay failed: {exc}"
         finally:
             if conn is not None:
+                _NOTES.pop(id(conn), None)
                 conn.close()
             now = self.clock.now()
             for device in DEVICES:
@@ -530,8 +619,7 @@ def replay_items(path: str | Path) -> list[Received | LinkEvent]:
     """Every recorded item at once (tools, tests): what a replay delivers, without pacing."""
     conn = _conn(path)
     try:
-        meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-        return list(iter_stream(conn, float(meta.get("anchor_wall", 0.0))))
+        return list(iter_stream(conn, anchor_of(_meta(conn))[0]))
     except (sqlite3.Error, ValueError, KeyError) as exc:
         raise _unreadable(path, exc) from None
     finally:

@@ -20,6 +20,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.private_files import open_private_fd, private_dir
+
 FORMAT = "infusion-console-session"
 FORMAT_VERSION = 1
 APP_NAME = "infusion-console"
@@ -126,13 +128,13 @@ def create(path: str | Path) -> sqlite3.Connection:
     """Create a new, empty session file with mode 0600 before any byte of data is written.
 
     SQLite gives the -wal and -shm files the database file's permissions, so they are
-    0600 too. Raises OSError / sqlite3.Error; a file already there is never overwritten.
+    0600 too. Raises OSError / sqlite3.Error; a file (or a link, even a dangling one) already
+    there is never overwritten: FileExistsError.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)  # whatever the umask said
+    # The 0700 directory (owner and mode checked) protects the -wal/-shm files SQLite makes.
+    private_dir(path.parent)
+    os.close(open_private_fd(path))  # 0600, O_EXCL|O_NOFOLLOW: never over a file or a link
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         _configure(conn)
@@ -143,9 +145,71 @@ def create(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+class DamagedSessionFile(NotASessionFile):
+    """A session file with damage: it can be reviewed and exported (what is readable), never
+    resumed into (new data would be mixed into a file that cannot be trusted)."""
+
+
+def damage(conn: sqlite3.Connection) -> list[str]:
+    """What is wrong with an open session file, in words (empty: intact). Checks SQLite's own
+    page structure, that every table of the schema is there, the meta values the timeline
+    needs, and the waveform chunks' rate and length."""
+    problems: list[str] = []
+    try:
+        bad = [r[0] for r in conn.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+        if bad:
+            problems.append("damaged pages (" + "; ".join(bad[:2]) + ")")
+    except sqlite3.DatabaseError as exc:
+        return [f"damaged pages ({exc})"]
+    try:
+        have = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in (*TABLES, "gaps") if t not in have]
+        if missing:
+            problems.append(f"tables missing: {', '.join(sorted(set(missing)))}")
+        meta = _meta_from(conn)
+        for key in ("anchor_wall", "created_wall"):
+            value = meta.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+                problems.append(f"meta {key} is not a time ({value!r})")
+        if "waveforms" in have:
+            (n,) = conn.execute("SELECT count(*) FROM waveforms WHERE typeof(rate) != 'integer' OR rate <= 0 "
+                                "OR typeof(samples) != 'blob' OR length(samples) != 2 * n").fetchone()
+            if n:
+                problems.append(f"{n} damaged waveform chunks (rate or length)")
+    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+        problems.append(f"unreadable ({exc})")
+    return problems
+
+
+def resume_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be resumed into (not a session, damaged, being recorded by
+    another console), in one line; None when it can."""
+    try:
+        conn = connect_readonly(path)
+    except NotASessionFile as exc:
+        return str(exc)
+    try:
+        problems = damage(conn)
+    finally:
+        conn.close()
+    if problems:
+        return (f"{path} is damaged ({'; '.join(problems)}); it is never resumed into: review or export "
+                "what it holds, and record into a new file")
+    if is_in_use(path):
+        return f"{path} is being recorded by another running console; it is not a crashed session"
+    return None
+
+
 def open_existing(path: str | Path) -> sqlite3.Connection:
-    """Open a session file for writing (resume). Raises NotASessionFile."""
-    read_meta(path)  # checks it is one
+    """Open a session file for writing (resume). Raises NotASessionFile, DamagedSessionFile."""
+    check = connect_readonly(path)  # checks it is one
+    try:
+        problems = damage(check)
+    finally:
+        check.close()
+    if problems:
+        raise DamagedSessionFile(f"{path} is damaged ({'; '.join(problems)}); it is never resumed into: "
+                                 "review or export what it holds, and record into a new file")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     _configure(conn)
     conn.executescript(SCHEMA)  # tables a newer recorder adds are created, none dropped
@@ -266,7 +330,8 @@ def hold_lock(path: str | Path):
         import fcntl
     except ImportError:
         return None
-    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    # A crash leaves the lock file behind: it is reopened (append), never through a link.
+    fd = open_private_fd(lock_path(path), append=True, read=True)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -79,15 +79,18 @@ def export_to_folder(parent: QWidget, session_file: str | Path) -> tuple[bool, s
     """Ask for a folder and write the CSV export of ``session_file`` into it. Returns
     (ok, words for the person): nothing chosen, what was written, or why it failed."""
     from console.recording import NotASessionFile
-    from console.recording.export import export_csv
+    from console.recording.export import ExportRefused, export_session
 
     folder = QFileDialog.getExistingDirectory(parent, "Export the session as CSV into folder")
     if not folder:
         return False, "Export cancelled: no folder chosen."
     try:
-        counts = export_csv(session_file, folder)
-    except (NotASessionFile, OSError) as exc:
+        result = export_session(session_file, folder)
+    except (NotASessionFile, ExportRefused, OSError) as exc:
         return False, f"Export failed: {getattr(exc, 'strerror', None) or exc}"
+    counts = result.counts
+    if result.partial:  # a damaged file: what was readable is exported
+        return False, (f"PARTIAL export to {folder} (the file is damaged); skipped: " + "; ".join(result.skipped))
     waves = sum(n for name, n in counts.items() if name.startswith("waveforms/"))
     return True, (f"Exported to {folder}: {counts.get('samples.csv', 0)} numeric values, "
                   f"{waves} waveform samples, {counts.get('alarms.csv', 0)} alarm episodes, "
@@ -262,8 +265,12 @@ class ReviewWindow(QMainWindow):
         self.duration = value("duration", "Session duration", f"Duration {clock_text(review.duration)}")
         self.version = value("version", "Console version",
                              f"Console {review.meta.get('console_version', '?')} \u00b7 {review.path.name}")
+        damage = getattr(review, "damage", None)
+        if damage:  # a damaged file: show what is readable, and say what is not
+            state += " \u00b7 DAMAGED FILE, shown as far as readable: " + "; ".join(damage)
         self.state = value("state", "Record state", f"Record {state}")
-        if review.crashed:
+        self.state.setWordWrap(True)
+        if review.crashed or damage:
             self.state.setStyleSheet(f"font-size: 15px; color: {theme.ALARM_BG['medium']};")
 
         # ---- timeline and scrubber
