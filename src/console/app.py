@@ -130,6 +130,16 @@ def operator_name() -> str:
         return "unknown operator"
 
 
+def rescue_message(prog: str, recorder) -> str:
+    """What happened to the data the record could not take at quit, in one line."""
+    text = f"{prog}: the last data could not be written to {recorder.path} (it stays open, --resume)"
+    if recorder.rescued_to is not None:
+        return f"{text}; everything is saved in the rescue file {recorder.rescued_to} (review or export it)"
+    if recorder.rescue_error:
+        return f"{text}; {recorder.rescue_error}: DATA WAITING IN MEMORY IS LOST"
+    return text
+
+
 class Console:
     """Owns the running pieces (sources, session, alarm engine, session record) so they can be
     swapped (device picker) and stopped cleanly. Every connection is recorded: to
@@ -249,8 +259,8 @@ class Console:
         if self.recorder is not None:
             self.recorder.tick(self.session.now())
             if not self.recorder.close():
-                print(f"infusion-console: the last data could not be written to {self.recorder.path}; "
-                      "the file stays open and can be resumed (--resume)", file=sys.stderr)
+                self.unwritten = True  # the run exits 1 (docs/recording.md, exit codes)
+                print(rescue_message("infusion-console", self.recorder), file=sys.stderr)
             self.recorder = None
 
 
@@ -430,7 +440,7 @@ def run_window(args: argparse.Namespace) -> int:
     app.exec()
     window.timer.stop()
     console.stop()
-    return EXIT_OK
+    return 1 if getattr(console, "unwritten", False) else EXIT_OK
 
 
 def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0, start: float = 0.0):

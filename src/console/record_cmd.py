@@ -208,4 +208,8 @@ def main(argv: list[str]) -> int:
           f"{written['waveforms']} waveform chunks, {written['rejected']} rejected sentences, "
           f"{written['alarm_episodes']} alarm episode rows, {written['alarm_log']} alarm log lines; "
           + ("closed cleanly" if ok else f"NOT closed cleanly: {recorder.error}"), flush=True)
+    if not ok:
+        from console.app import rescue_message  # no Qt at import
+
+        print(rescue_message("record", recorder), file=sys.stderr, flush=True)
     return 0 if ok else 1

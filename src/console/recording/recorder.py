@@ -29,6 +29,7 @@ import queue
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 
 from console import __version__
 from console.clock import Clock
+from console.private_files import private_dir
 from console.recording import store
 from console.records import (
     PUMP_NUMBERS,
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 NUMERIC_METRICS = frozenset((*VITALS_METRICS, *PUMP_NUMBERS, "NIBP_MS"))
 DEFAULT_MAX_WAITING_BYTES = 256 * 1024 * 1024  # about 20 h of waveforms, or days of numerics
 CRASH_REASON = "console stopped unexpectedly"
+CLOSE_RETRY_S = 5.0  # how long close() keeps trying a failing disk before the rescue file
+CLOSE_RETRY_STEP_S = 0.5
 _LE = sys.byteorder == "little"
 
 
@@ -231,8 +235,8 @@ class _Writer:
         if self.on_flushed is not None:
             self.on_flushed(info)
 
-    def _commit(self, batches: list[Batch]) -> None:
-        conn = self.conn
+    def _commit(self, batches: list[Batch], conn: sqlite3.Connection | None = None) -> None:
+        conn = conn or self.conn
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -299,6 +303,46 @@ class _Writer:
         self.conn = None
         return True
 
+    def rescue(self, directory: Path) -> Path:
+        """Write everything (what the file holds, as far as the open connection still reads
+        it, and everything waiting) into a new session file in ``directory``: a rescue file
+        that review and export open like any session. Raises OSError / sqlite3.Error."""
+        private_dir(directory)
+        stem = f"rescue-{self.path.stem}"
+        path, n = Path(directory) / f"{stem}.sqlite", 1
+        while os.path.lexists(path):
+            n += 1
+            path = Path(directory) / f"{stem}-{n}.sqlite"
+        conn = store.create(path)
+        try:
+            copied = False
+            if self.conn is not None:
+                try:
+                    self.conn.backup(conn)  # everything already written, schema included
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    copied = True
+                except sqlite3.Error as exc:
+                    log.error("rescue: cannot copy %s: %s", self.path, exc)
+            if not copied:
+                with conn:
+                    conn.executemany(store.INSERTS["meta"], self.create_meta)
+            note = Batch()
+            for row in store.meta_rows({"rescue_of": str(self.path), "state": "open"}):
+                note.add("meta", row)
+            self._commit([*self.waiting, note], conn)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except BaseException:
+            conn.close()
+            raise
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+        self.conn = conn  # the rescue file now holds it all; closed by abandon()
+        self.path = path
+        with self.lock:
+            self.waiting, self.waiting_bytes = [], 0
+        return path
+
     def abandon(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -321,6 +365,7 @@ class Recorder:
                  on_recovered: Callable[[], None] | None = None,
                  on_flushed: Callable[[FlushInfo], None] | None = None,
                  max_waiting_bytes: int = DEFAULT_MAX_WAITING_BYTES,
+                 close_retry_s: float = CLOSE_RETRY_S, rescue_dir: str | Path | None = None,
                  _resume: tuple[sqlite3.Connection, dict] | None = None) -> None:
         self.path = Path(path)
         self.clock = clock
@@ -337,6 +382,10 @@ class Recorder:
         self._reported: str | None = None  # the failure message last reported
         self._closed = False
         self.lock_file = None
+        self.close_retry_s = close_retry_s
+        self.rescue_dir = rescue_dir
+        self.rescued_to: Path | None = None  # where close() saved what the file could not take
+        self.rescue_error: str | None = None
         now = clock.now()
         self._last_flush = now
         if _resume is None:
@@ -679,8 +728,22 @@ class Recorder:
         self._closed = True
         closed_meta = store.meta_rows({"state": "closed", "closed_wall": self.clock.wall()})
         ok = self._writer.close(closed_meta)
+        # The disk may come back (a full disk freed, a remount): keep trying for a bounded
+        # time, then save everything to a rescue file elsewhere rather than drop it.
+        deadline = time.monotonic() + self.close_retry_s
+        while not ok and time.monotonic() < deadline:
+            time.sleep(CLOSE_RETRY_STEP_S)
+            ok = self._writer.close(closed_meta)
         if not ok:
             log.error("session file %s could not be closed cleanly: %s", self.path, self._writer.error)
+            if self._writer.waiting or self._writer.conn is None:
+                directory = self.rescue_dir or store.default_session_dir().parent / "rescue"
+                try:
+                    self.rescued_to = self._writer.rescue(Path(directory))
+                except (OSError, sqlite3.Error) as exc:
+                    self.rescue_error = f"no rescue file could be written in {directory}: " \
+                                        f"{getattr(exc, 'strerror', None) or exc}"
+                    log.error("%s", self.rescue_error)
             self._writer.abandon()
         store.release_lock(self.lock_file, self.path)
         self.lock_file = None
