@@ -39,14 +39,15 @@ def make(tmp_path, clock, **kw) -> Recorder:
 def test_nothing_is_written_before_the_flush_interval_and_everything_after(tmp_path):
     clock = FakeClock()
     rec = make(tmp_path, clock)
+    assert rec.flush_interval_s == 0.5  # so a kill -9 loses under 1 s (bench/bench_kill9.py)
     path = rec.path
     for i in range(5):
-        clock.advance(0.19)
-        rec.add_item(vs(i, i * 190, clock.now(), HR=70 + i, SPO2=97))
+        clock.advance(0.095)
+        rec.add_item(vs(i, i * 95, clock.now(), HR=70 + i, SPO2=97))
         rec.tick(clock.now())
-        assert count(path, "samples") == 0  # 0.95 s of session time: still in memory
-    clock.advance(0.05)
-    rec.tick(clock.now())  # 1.0 s: due
+        assert count(path, "samples") == 0  # 0.475 s of session time: still in memory
+    clock.advance(0.025)
+    rec.tick(clock.now())  # 0.5 s: due
     assert count(path, "samples") == 10
     rec.close()
     assert read_meta(path)["state"] == "closed"
