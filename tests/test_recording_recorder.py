@@ -339,3 +339,24 @@ def test_workflow_actions_are_recorded_with_the_user_and_the_plan_in_force_follo
         rows = list(csv.DictReader(f))
     notes = [r for r in rows if r["text"] == "patient comfortable"]
     assert len(notes) == 1 and notes[0]["user"] == "Nurse Kim"  # once, not again from the session timeline
+
+
+def test_a_resumed_simulated_session_never_records_a_zero_length_crash_gap(tmp_path):
+    from console.recording.recorder import resume
+
+    clock = FakeClock(wall0=1_767_225_600.0)
+    rec = make(tmp_path, clock)
+    for i in range(20):  # a simulation runs ahead of the wall clock: 20 s of session in no wall time
+        clock.set(float(i))
+        rec.add_item(vs(i, i * 1000, float(i), HR=70))
+        rec.tick(clock.now())
+    rec.flush()
+    rec._writer.abandon()
+    rec.lock_file.close()
+    again = FakeClock(wall0=1_767_225_600.0)  # the wall clock says no time passed
+    rec2 = resume(rec.path, again, background=False)
+    rec2.close()
+    conn = sqlite3.connect(rec.path)
+    gaps = conn.execute('SELECT start, "end" FROM gaps').fetchall()
+    conn.close()
+    assert len(gaps) == 1 and gaps[0][1] > gaps[0][0]

@@ -59,6 +59,7 @@ CRASH_REASON = "console stopped unexpectedly"
 # Half a second: with the loop's tick and the commit's fsync on top, a kill -9 loses under the
 # promised 1 s (bench/bench_kill9.py; at 1.0 s, 2 of 11 runs lost more than 1 s).
 FLUSH_INTERVAL_S = 0.5
+MIN_CRASH_GAP_S = 1.0  # a resumed run whose clocks say no time passed still starts after a gap
 CLOSE_RETRY_S = 5.0  # how long close() keeps trying a failing disk before the rescue file
 CLOSE_RETRY_STEP_S = 0.5
 _LE = sys.byteorder == "little"
@@ -771,8 +772,10 @@ def resume(path: str | Path, clock: Clock, *, reason: str | None = None, **kwarg
     anchor = float(meta["anchor_wall"])
     now = clock.now()
     offset = (clock.wall() - now) - anchor
-    if last is not None and now + offset < last:
-        offset = last - now  # the wall clock went back: keep one forward timeline
+    if last is not None and now + offset <= last:
+        # The wall clock went back, or a simulation ran ahead of it: keep one forward
+        # timeline, and give the crash gap a length so it is drawn and replayed as one.
+        offset = last - now + MIN_CRASH_GAP_S
     start = last if last is not None else now + offset
     resumed_at = now + offset
     reason = reason or (CRASH_REASON if was_open else "recording resumed")
