@@ -567,22 +567,29 @@ DEFAULT_PROTOCOL_FILE = "clinical_protocol.json"
 SITE_PROTOCOL_ENV = "INFUSION_CONSOLE_PROTOCOL"  # a site's own protocol file, if set
 
 
-def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
-    """Load a site's protocol file, or the shipped defaults when ``path`` is None."""
-    where = str(path) if path else f"bundled {DEFAULT_PROTOCOL_FILE}"
+def load_settings(model: type[BaseModel], error: type[SettingsFileError], what: str, where: str,
+                  path: Path | None, text: str | None = None):
+    """Read and validate one settings file (the protocol, the site file) the same way: an
+    unreadable file is one line, an invalid one lists every problem; never a traceback."""
     try:
-        data = read_json(Path(path)) if path else read_json(Path(), read_text(DEFAULT_PROTOCOL_FILE))
-    except (OSError, ValueError) as exc:  # json.JSONDecodeError and UnicodeDecodeError too
-        raise ProtocolFileError(f"cannot read clinical protocol {where}: {exc}", [str(exc)]) from None
+        data = read_json(path or Path(), text)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError, UnicodeDecodeError, too deep
+        raise error(f"cannot read {what} {where}: {exc}", [str(exc)]) from None
     try:
-        return ClinicalProtocol.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = problems_of(exc)
-        raise ProtocolFileError(describe_problems(f"invalid clinical protocol {where}", problems),
-                                problems) from None
+        raise error(describe_problems(f"invalid {what} {where}", problems), problems) from None
     except RecursionError:
-        raise ProtocolFileError(f"cannot read clinical protocol {where}: nested too deeply",
-                                ["nested too deeply"]) from None
+        raise error(f"cannot read {what} {where}: nested too deeply", ["nested too deeply"]) from None
+
+
+def load_protocol(path: str | Path | None = None) -> ClinicalProtocol:
+    """Load a site's protocol file, or the shipped defaults when ``path`` is None."""
+    if path:
+        return load_settings(ClinicalProtocol, ProtocolFileError, "clinical protocol", str(path), Path(path))
+    return load_settings(ClinicalProtocol, ProtocolFileError, "clinical protocol",
+                         f"bundled {DEFAULT_PROTOCOL_FILE}", None, read_text(DEFAULT_PROTOCOL_FILE))
 
 
 def site_protocol() -> ClinicalProtocol:

@@ -13,14 +13,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from console.clinical import (
     ClinicalProtocol,
     SettingsFileError,
-    describe_problems,
-    problems_of,
-    read_json,
+    load_settings,
     site_protocol,
 )
 
@@ -99,18 +97,7 @@ def load_site(path: str | Path | None = None) -> SiteConfig:
     """The site file at ``path``, or the defaults when ``path`` is None."""
     if path is None:
         return SiteConfig()
-    try:
-        data = read_json(Path(path))
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError, too deep
-        raise SiteFileError(f"cannot read site configuration {path}: {exc}", [str(exc)]) from None
-    try:
-        return SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = problems_of(exc)
-        raise SiteFileError(describe_problems(f"invalid site configuration {path}", problems),
-                            problems) from None
-    except RecursionError:
-        raise SiteFileError(f"cannot read site configuration {path}: nested too deeply") from None
+    return load_settings(SiteConfig, SiteFileError, "site configuration", str(path), Path(path))
 
 
 def site_config() -> SiteConfig:
