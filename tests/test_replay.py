@@ -180,3 +180,37 @@ def test_a_damaged_session_file_gives_the_same_error(recorded, tmp_path):
         f.write(b"\xff" * (size // 3))
     with pytest.raises(NotASessionFile, match="cannot be read"):
         load_review(path)
+
+
+def test_nurse_recorded_infusion_start_and_end_are_drawn_in_the_review_as_live(tmp_path):
+    """A pump without data: the nurse's 'Infusion started/ended' reach the trends live, and the
+    review draws the same events (one table, workflow.ON_TRENDS, serves both)."""
+    from console.alarms.engine import AlarmEngine
+    from console.dose import DosePlan
+    from console.recording import Recorder
+    from console.workflow import SessionWorkflow
+
+    protocol = load_protocol()
+    clock = FakeClock(0.0, wall0=1_767_225_600.0)
+    plan = DosePlan(weight_kg=70, dose_mg_per_kg=0.5, duration_min=40, bag_mg=35, bag_ml=50)
+    session = Session(protocol, clock, plan=plan, patient=Patient(patient_id="MRN-1", name="Ana Lee"))
+    engine = AlarmEngine(protocol, user="nurse")
+    workflow = SessionWorkflow(protocol, session, engine, clock)
+    rec = Recorder(tmp_path / "s.sqlite", clock, background=False, meta={})
+    rec.attach(session, engine)
+    rec.attach_workflow(workflow)
+    workflow.sign_in("Nurse Kim")
+    clock.advance(60)
+    workflow.record_infusion_start(volume_ml=0.0, at=clock.now(), now=clock.now())
+    clock.advance(600)
+    workflow.record_infusion_end(volume_ml=12.5, at=clock.now(), now=clock.now())
+    for _ in range(3):
+        clock.advance(1)
+        workflow.update(clock.now())
+        rec.tick(clock.now())
+    rec.close()
+    live = [(e.time, e.text) for e in session.events if "recorded by" in e.text and "Infusion" in e.text]
+    assert len(live) >= 2
+    review = load_review(tmp_path / "s.sqlite")
+    shown = [(e.time, e.text) for e in review.session.events]
+    assert all(event in shown for event in live)

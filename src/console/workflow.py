@@ -69,8 +69,14 @@ from console.session_checks import kind_of, latest_valid_cuff, no_current_baseli
 from console.sign_off import reason_problem, reason_text
 from console.users import SiteUsers
 
-
 # ============================================================================ vocabulary
+# The workflow actions drawn on the trends, with the kind the trends colour them by. The replay
+# of a recorded session draws the same ones from this table.
+ON_TRENDS = {"phase": "phase", "chart": "chart", "note": "note", "marker": "marker",
+             "titration": "note", "proceed_despite_bp": "note",
+             "infusion_start_manual": "note", "infusion_end_manual": "note"}
+
+
 class Phase(StrEnum):
     BASELINE = "baseline"
     INFUSION = "infusion"
@@ -265,8 +271,7 @@ class SessionWorkflow:
         event = WorkflowEvent(now, kind, text, user, data or {})
         self.timeline.append(event)
         if on_trends:  # the trends view draws session events as vertical lines
-            trend_kind = kind if kind in ("marker", "note", "chart", "phase") else "note"
-            self.session.events.append(SessionEvent(now, trend_kind, text))
+            self.session.events.append(SessionEvent(now, ON_TRENDS[kind], text))
         for listener in self.listeners:
             listener(event)
         return event

@@ -56,6 +56,7 @@ from console.records import (
     WaveformChunk,
 )
 from console.session import Session
+from console.workflow import ON_TRENDS
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ STOP_JOIN_S = 2.0
 # Order of items sharing one receive time: a link coming up before the data it brings,
 # going down after the last data it delivered (the decoder's flush on disconnect).
 _RANK_UP, _RANK_DATA, _RANK_DOWN = 0, 1, 2
-# Workflow actions the live workflow also drew on the trends (workflow.py, on_trends=True),
-# with the kind the trends colour them by.
-_ON_TRENDS = {"phase": "phase", "chart": "chart", "note": "note", "marker": "marker",
-              "titration": "note", "proceed_despite_bp": "note"}
 # Session timeline events a Session re-creates by itself from the items (not added twice).
 _REGENERATED = frozenset({"link", "pump"})
 _LE = sys.byteorder == "little"
@@ -430,8 +427,8 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
         from_session = isinstance(ev.data, dict) and ev.data.get("source") == "session"
         if from_session and ev.kind not in _REGENERATED:
             session.add_event(ev.time, ev.kind, ev.text)
-        elif not from_session and ev.kind in _ON_TRENDS:
-            session.add_event(ev.time, _ON_TRENDS[ev.kind], ev.text)
+        elif not from_session and ev.kind in ON_TRENDS:
+            session.add_event(ev.time, ON_TRENDS[ev.kind], ev.text)
     session.events.sort(key=lambda e: e.time)
     log_entries = _try(conn, "alarm_log", lambda: [
         LogEntry(t, event, key, kind, priority, metric, message, value, limit, user, detail)
