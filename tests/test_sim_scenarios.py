@@ -173,3 +173,22 @@ def test_noisy_line_sentences_mostly_survive():
     # A sentence of n bytes survives 1 % byte errors with probability 0.99**n (n ~ 90-130).
     assert 0.55 < bad / (ok + bad) < 0.85
     assert ok > 300
+
+
+def test_every_scenario_plan_crosses_no_guardrail():
+    """Training teaches a plan the console accepts without an override: the occlusion and
+    tachycardia bags held 50 mg for a 29-31 mg dose (over 1.5 x: the bag-excess soft limit)."""
+    import os
+
+    from simulator import scenario as sc
+
+    from console.app import scenario_plan_and_patient
+    from console.clinical import load_protocol
+    from console.dose import check_guardrails
+
+    protocol = load_protocol()
+    names = sorted(f[:-5] for f in os.listdir(os.path.dirname(sc.__file__) + "/scenarios") if f.endswith(".json"))
+    assert len(names) >= 9
+    for name in names:
+        plan, _ = scenario_plan_and_patient(sc.load_scenario(name))
+        assert check_guardrails(plan, protocol.dose_guardrails) == [], name
