@@ -66,18 +66,7 @@ def test_the_scan_finds_the_widgets_and_dialogs():
     assert {"AlarmOffDialog", "LimitsDialog", "NumericTile", "AlarmBar", "MainWindow"} <= names
 
 
-# Found by this scan in files other engineers own, reported to the lead: strict, so each
-# entry fails here as soon as it is fixed and must then be removed.
-KNOWN = {"ReviewWaves": "window", "Timeline": "cursor"}
-
-
-def _param(cls):
-    marks = [pytest.mark.xfail(strict=True, reason=f"shadows {KNOWN[cls.__name__]} (reported)")] \
-        if cls.__name__ in KNOWN else []
-    return pytest.param(cls, marks=marks, id=f"{cls.__module__}.{cls.__qualname__}")
-
-
-@pytest.mark.parametrize("cls", [_param(c) for c in CLASSES])
+@pytest.mark.parametrize("cls", [pytest.param(c, id=f"{c.__module__}.{c.__qualname__}") for c in CLASSES])
 def test_no_attribute_shadows_a_qt_method(cls):
     qt = set(dir(qt_base(cls)))
     shadowing = sorted(n for n in data_attributes(cls) if n in qt)

@@ -64,7 +64,7 @@ def test_the_scrubber_moves_the_waveform_window(window, qtbot):
     qtbot.waitUntil(lambda: window.wave_time == 50.0)
     t, _v = window.waves.curves["ECG"].getData()
     assert 39.9 <= t[0] < 41.0 and 59.0 < t[-1] <= 60.0  # 10 s either side, read from the file
-    assert window.waves.window == (40.0, 60.0)
+    assert window.waves.shown_span == (40.0, 60.0)
     assert find(window, QLabel, "review.time").text().startswith("00:50")
     assert "SpO2" in find(window, QLabel, "review.values").text()
 

@@ -148,8 +148,8 @@ class Timeline(pg.PlotWidget):
             caption = pg.TextItem(text, color=theme.TEXT_DIM, anchor=(0, 0))
             caption.setPos(review.start, y)
             item.addItem(caption)
-        self.cursor = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(theme.TEXT, width=2))
-        item.addItem(self.cursor)
+        self.now_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(theme.TEXT, width=2))
+        item.addItem(self.now_line)
 
 
 class ReviewWaves(QWidget):
@@ -192,10 +192,10 @@ class ReviewWaves(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.message)
         box.addWidget(self.plots, 1)
-        self.window: tuple[float, float] | None = None
+        self.shown_span: tuple[float, float] | None = None
 
     def show_window(self, waves: dict[str, tuple[np.ndarray, np.ndarray]], t: float, t0: float, t1: float) -> None:
-        self.window = (t0, t1)
+        self.shown_span = (t0, t1)
         missing = []
         for channel, _label, _colour, scale, yr in CHANNELS:
             times, values = waves.get(channel, (np.empty(0), np.empty(0)))
@@ -400,7 +400,7 @@ class ReviewWindow(QMainWindow):
         self.time = min(max(t, r.start), r.end)
         wall = r.wall(self.time)
         self.time_label.setText(f"{clock_text(self.time)}  ({wall:%H:%M:%S})")
-        self.timeline.cursor.setPos(self.time)
+        self.timeline.now_line.setPos(self.time)
         readout = self.trends.show_readout(self.time)
         self.values.setText(readout)
         step = round(self.time * SCRUB_STEPS_PER_S)
