@@ -273,7 +273,7 @@ def test_recording_failure_raises_the_high_alarm_and_monitoring_goes_on(qtbot, t
 # ---------------------------------------------------------------- issue 11: never blocked
 DIALOG_OPENERS = ("open_alarm_off", "open_limits", "open_sign_in", "open_plan", "open_titrate",
                   "open_proceed", "open_end_infusion", "open_confirm_patient", "device_picker",
-                  "infusion_started")
+                  "infusion_started", "export_session", "vitals_export", "order_file")
 
 
 @pytest.mark.parametrize("opener", DIALOG_OPENERS)
@@ -293,6 +293,20 @@ def test_alarm_keys_and_the_bar_work_with_each_dialog_open(bed, qtbot, opener):
         bed.window.workflow.sign_in("nurse.a")
         qtbot.mouseClick(bed.find(QPushButton, "infusion.start"), Qt.MouseButton.LeftButton)
         dialog = bed.find(QDialog, "infusionmark.start")
+    elif opener == "export_session":  # Ctrl+E's folder chooser, on a recorded session
+        from types import SimpleNamespace
+
+        bed.window.console = SimpleNamespace(recorder=SimpleNamespace(flush=lambda: None, sync=lambda _s: True,
+                                                                      path="unused.sqlite"))
+        dialog = bed.window.export_session()
+    elif opener == "vitals_export":  # the vital-signs table's Save as chooser
+        dialog = bed.window.vitals_table.export_dialog()
+    elif opener == "order_file":  # the plan dialog's "open an order file" chooser
+        from PySide6.QtWidgets import QFileDialog
+
+        plan = bed.window.open_plan()
+        qtbot.mouseClick(plan.order_button, Qt.MouseButton.LeftButton)
+        dialog = plan.findChild(QFileDialog, "plan.order_chooser")
     else:
         dialog = getattr(bed.window, opener)()
     qtbot.waitExposed(dialog)

@@ -8,8 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QFileDialog, QLabel, QSlider, QTableWidget
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QSlider, QTableWidget
 
+from choosers import cancel, choose
 from console.clinical import load_protocol
 from console.recording.replay import load_review
 from console.ui.review import ReviewWindow
@@ -93,8 +94,8 @@ def test_next_alarm_jumps_and_events_show_who_wrote_the_note(window):
 def test_export_from_the_button_writes_the_csv(window, tmp_path, monkeypatch):
     out = tmp_path / "export"
     out.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
     find(window, QAbstractButton, "review.export").click()
+    choose(window.chooser, out)
     status = find(window, QLabel, "review.status").text()
     assert status.startswith("Exported to") and str(out) in status
     with open(out / "samples.csv", newline="") as f:
@@ -102,14 +103,14 @@ def test_export_from_the_button_writes_the_csv(window, tmp_path, monkeypatch):
     assert rows and {"time", "elapsed_s", "metric", "value", "unit", "source"} == set(rows[0])
 
 
-def test_an_export_that_fails_says_why(window, tmp_path, monkeypatch):
-    blocked = tmp_path / "a-file"
-    blocked.write_text("")
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(blocked)))
-    assert not window.export_csv()
+def test_an_export_that_fails_says_why(window, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "samples.csv").write_text("an earlier export\n")  # never written over
+    choose(window.export_csv(), taken)
     assert find(window, QLabel, "review.status").text().startswith("Export failed")
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
-    assert not window.export_csv()
+    assert (taken / "samples.csv").read_text() == "an earlier export\n"
+    cancel(window.export_csv())
     assert "cancelled" in find(window, QLabel, "review.status").text()
 
 
@@ -219,8 +220,8 @@ def test_ctrl_e_exports_the_live_session_after_writing_what_is_in_memory(qtbot, 
     window.console = SimpleNamespace(recorder=recorder)
     out = tmp_path / "out"
     out.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
-    box = window.export_session()
+    choose(window.export_session(), out)
+    box = window.export_box
     assert box.text().startswith("Exported to") and box.objectName() == "export.result"
     assert "HR,71" in (out / "samples.csv").read_text()
     box.close()

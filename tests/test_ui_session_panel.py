@@ -35,7 +35,7 @@ def ward(qtbot):
 
 
 def shown(b: Bed, name: str) -> str:
-    b.window.refresh()
+    b.window.refresh(force=True)  # the tab redraws at 2 Hz of wall time
     label = b.window.findChild(QLabel, name)
     assert label is not None, name
     return label.text()
@@ -63,7 +63,7 @@ def test_discharge_box_is_never_stale(ward, artifacts_dir):
     b.minutes(10)
     b.cuff(128, 80)
     b.wf.chart("MOAA/S", 4, now=b.now)
-    b.window.refresh()
+    b.window.refresh(force=True)  # the tab redraws at 2 Hz of wall time
     assert "recovery" in shown(b, "session.discharge").lower()
     look(b, artifacts_dir / "session-tab-infusion.png")
     b.minutes(30)
@@ -81,7 +81,7 @@ def test_discharge_box_is_never_stale(ward, artifacts_dir):
     b.cuff(126, 79)
     b.wf.chart("MOAA/S", 5, now=b.now)
     b.wf.chart("CADSS", 0, now=b.now)
-    b.window.refresh()
+    b.window.refresh(force=True)  # the tab redraws at 2 Hz of wall time
     assert "126/79" in shown(b, "session.discharge")
     look(b, artifacts_dir / "session-tab-discharge-check.png")
 
@@ -101,7 +101,7 @@ def test_timeline_wraps_long_entries_instead_of_clipping(ward):
     b = ward
     b.wf.note("patient asked about the drive home, escort will arrive at four, prefers the side door "
               "and a call on the mobile number in the order", now=b.now)
-    b.window.refresh()
+    b.window.refresh(force=True)  # the tab redraws at 2 Hz of wall time
     timeline = b.window.findChild(QListWidget, "session.timeline")
     assert timeline.wordWrap()
     item = timeline.item(0)
@@ -121,7 +121,7 @@ def test_timeline_keeps_wrapping_when_its_scroll_bar_appears(ward):
     b = ward
     for i in range(30):
         b.wf.note(f"note {i}: the patient describes the room as far away and the sounds as muffled", now=b.now)
-        b.window.refresh()
+        b.window.refresh(force=True)  # the tab redraws at 2 Hz of wall time
     QApplication.processEvents()
     timeline = b.window.findChild(QListWidget, "session.timeline")
     for i in range(timeline.count()):
@@ -130,3 +130,21 @@ def test_timeline_keeps_wrapping_when_its_scroll_bar_appears(ward):
         need = timeline.fontMetrics().boundingRect(QRect(0, 0, r.width() - 8, 10_000),
                                                    Qt.TextFlag.TextWordWrap, it.text()).height()
         assert r.height() >= need, it.text()
+
+
+def test_the_session_tab_redraws_at_2_hz_not_every_frame(ward, monkeypatch):
+    """The tab rebuilds its lists and the discharge box: every 33 ms frame would be waste."""
+    import console.ui.main_window as main_window
+
+    wall = [1000.0]
+    monkeypatch.setattr(main_window.time, "monotonic", lambda: wall[0])
+    panel = ward.window.session_panel
+    calls = []
+    monkeypatch.setattr(panel, "refresh", lambda: calls.append(wall[0]))
+    for _ in range(30):  # one second of frames
+        ward.window.refresh()
+        wall[0] += 1 / 30
+    assert 2 <= len(calls) <= 3, calls  # t = 0, 0.5 (and 1.0 at the edge), not 30 times
+    before = len(calls)
+    ward.window.refresh(force=True)  # a click or a tab change redraws at once
+    assert len(calls) == before + 1

@@ -12,8 +12,9 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QTableWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget
 
+from choosers import choose
 from console.clinical import load_protocol
 from console.clock import FakeClock
 from console.session import Session
@@ -109,8 +110,8 @@ def test_the_vitals_tab_shows_the_rows_and_exports_them(window, session, clock, 
     assert [row[nibp] for row in cells] == ["", "121/77", ""]
 
     target = tmp_path / "chart.csv"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "CSV files (*.csv)"))
     qtbot.mouseClick(window.findChild(QPushButton, "vitals.export"), Qt.MouseButton.LeftButton)
+    choose(window.vitals_table.chooser, target)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     lines = target.read_text().splitlines()
     assert lines[0].split(",")[:3] == ["Session time", "Clock", "Row"] and len(lines) == 4
@@ -119,6 +120,7 @@ def test_the_vitals_tab_shows_the_rows_and_exports_them(window, session, clock, 
     # never over an existing file, never through a symlink
     before = target.read_bytes()
     qtbot.mouseClick(window.findChild(QPushButton, "vitals.export"), Qt.MouseButton.LeftButton)
+    choose(window.vitals_table.chooser, target)
     assert "already exists" in window.findChild(QLabel, "vitals.status").text()
     assert target.read_bytes() == before
     link = tmp_path / "link.csv"

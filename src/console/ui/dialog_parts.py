@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from console.ui import theme
 from console.ui.tiles import name_widget
@@ -62,3 +62,38 @@ def show_beside(dialog) -> None:
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()
+
+
+def choose_path(parent: QWidget, name: str, caption: str, on_chosen: Callable[[str], None], *,
+                folder: bool = False, save_as: str = "", name_filter: str = "") -> QFileDialog:
+    """A file or folder chooser that never blocks the window. Qt's static getters
+    (getExistingDirectory, getSaveFileName...) are application-modal, and a modal dialog
+    shadows even application-wide shortcuts: F5/F6 did nothing while a nurse picked an
+    export folder. ``on_chosen`` gets the path, or "" when the nurse cancels. A second
+    request while one is open raises that one: never two choosers stacked."""
+    old = getattr(parent, "chooser", None)
+    if old is not None:
+        if old.isVisible() and old.objectName() == name:
+            old.raise_()
+            old.activateWindow()
+            return old
+        old.deleteLater()
+    dialog = QFileDialog(parent, caption)
+    name_widget(dialog, name, caption)
+    dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)  # a desktop's own chooser is modal
+    if folder:
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    elif save_as:
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setOption(QFileDialog.Option.DontConfirmOverwrite, True)  # the writer refuses, in words
+        dialog.selectFile(save_as)
+    else:
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+    if name_filter:
+        dialog.setNameFilter(name_filter)
+    dialog.fileSelected.connect(on_chosen)
+    dialog.rejected.connect(lambda: on_chosen(""))
+    show_beside(dialog)
+    parent.chooser = dialog  # kept alive while it is shown
+    return dialog

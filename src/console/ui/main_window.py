@@ -51,6 +51,7 @@ ALARM_KEYS = ("F5", "F6", "F7", "F8")  # audio pause, acknowledge, alarm off, li
 TILE_EVERY_S = 0.25
 DEVICES_EVERY_S = 0.5
 TRENDS_EVERY_S = 1.0
+SESSION_EVERY_S = 0.5  # the session tab rebuilds its lists and discharge box: 2 Hz is plenty
 
 
 def _minutes(seconds: float) -> str:
@@ -283,7 +284,7 @@ class MainWindow(QMainWindow):
         self.scheduler = None
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
-        self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0}
+        self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0, "session": 0.0}
         self._shown_state: tuple = ()
 
         self.bar = SessionBar()
@@ -558,7 +559,8 @@ class MainWindow(QMainWindow):
             self.devices.refresh(session, stats, urls, now)
         if current is self.alarm_log:
             self.alarm_log.refresh(self.engine.log)
-        if current is self.session_panel and (force or wall >= self._next["devices"]):
+        if current is self.session_panel and (force or wall >= self._next["session"]):
+            self._next["session"] = wall + SESSION_EVERY_S
             self.session_panel.refresh()
         if current is self.trends and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S

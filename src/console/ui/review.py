@@ -42,6 +42,7 @@ from console.alarms.model import RANK
 from console.recording.replay import Review
 from console.ui import theme
 from console.ui.alarm_log import AlarmLogView
+from console.ui.dialog_parts import choose_path, show_beside
 from console.ui.tiles import name_widget
 from console.ui.trends import EVENT_COLOURS, SessionTimeAxis, TrendsView, clock_text
 
@@ -75,13 +76,19 @@ def plan_text(plan: Any) -> str:
     return _plain_text(plan, ("weight_kg", "dose_mg_per_kg", "duration_min"))
 
 
-def export_to_folder(parent: QWidget, session_file: str | Path) -> tuple[bool, str]:
-    """Ask for a folder and write the CSV export of ``session_file`` into it. Returns
-    (ok, words for the person): nothing chosen, what was written, or why it failed."""
+def export_to_folder(parent: QWidget, session_file: str | Path,
+                     on_done: Callable[[bool, str], None]) -> QFileDialog:
+    """Ask for a folder (a chooser that never blocks the window) and write the CSV export of
+    ``session_file`` into it; ``on_done(ok, words for the person)``: nothing chosen, what was
+    written, or why it failed."""
+    return choose_path(parent, "export.chooser", "Export the session as CSV into folder",
+                       lambda folder: on_done(*export_into(folder, session_file)), folder=True)
+
+
+def export_into(folder: str, session_file: str | Path) -> tuple[bool, str]:
     from console.recording import NotASessionFile
     from console.recording.export import ExportRefused, export_session
 
-    folder = QFileDialog.getExistingDirectory(parent, "Export the session as CSV into folder")
     if not folder:
         return False, "Export cancelled: no folder chosen."
     try:
@@ -97,22 +104,25 @@ def export_to_folder(parent: QWidget, session_file: str | Path) -> tuple[bool, s
                   f"{counts.get('events.csv', 0)} events (samples.csv, alarms.csv, events.csv, ...).")
 
 
-def export_session(parent: QWidget, recorder: Any) -> QMessageBox:
+def export_session(parent: QWidget, recorder: Any) -> QWidget:
     """The live window's export (Ctrl+E): write what is in memory first (flush, wait for the
-    writer), then export the session file; the answer in words, in a box that never blocks
-    monitoring (``open()``, not ``exec()``)."""
+    writer), then export the session file into the folder chosen; the answer in words, in a
+    box that never blocks monitoring or the alarm keys (not modal). Returns the folder chooser,
+    or the box when there is nothing to export."""
+
+    def answer(ok: bool, text: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning, "Export session",
+                          text, QMessageBox.StandardButton.Ok, parent)
+        name_widget(box, "export.result", "Export result")
+        show_beside(box)
+        parent.export_box = box  # keep it alive while it is shown
+        return box
+
     if recorder is None:
-        ok, text = False, "This session is not being recorded, so there is nothing to export."
-    else:
-        recorder.flush()
-        recorder.sync(5.0)
-        ok, text = export_to_folder(parent, recorder.path)
-    box = QMessageBox(QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning, "Export session", text,
-                      QMessageBox.StandardButton.Ok, parent)
-    name_widget(box, "export.result", "Export result")
-    box.open()
-    parent.export_box = box  # keep it alive while it is shown
-    return box
+        return answer(False, "This session is not being recorded, so there is nothing to export.")
+    recorder.flush()
+    recorder.sync(5.0)
+    return export_to_folder(parent, recorder.path, answer)
 
 
 class Timeline(pg.PlotWidget):
@@ -460,11 +470,12 @@ class ReviewWindow(QMainWindow):
                                 "never sound).")
         return window
 
-    def export_csv(self) -> bool:
-        ok, text = export_to_folder(self, self.review.path)
+    def export_csv(self) -> QFileDialog:
+        return export_to_folder(self, self.review.path, self._exported)
+
+    def _exported(self, ok: bool, text: str) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"font-size: 15px; color: {theme.TEXT if ok else theme.ALARM_BG['medium']};")
-        return ok
 
     def closeEvent(self, event) -> None:
         for window in self.replays:

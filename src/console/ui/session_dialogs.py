@@ -15,7 +15,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -32,7 +31,7 @@ from console.patient import Patient
 from console.plan_file import SessionOrderError, check_plan_inputs, load_session_order, number_text
 from console.sign_off import SIGN_OFF_REASONS
 from console.ui import theme
-from console.ui.dialog_parts import ERROR_STYLE, dialog_buttons, message_label
+from console.ui.dialog_parts import ERROR_STYLE, choose_path, dialog_buttons, message_label
 from console.ui.tiles import name_widget
 from console.workflow import SessionWorkflow, WorkflowError
 
@@ -383,9 +382,8 @@ class PatientPlanDialog(QDialog):
         self.accept()
 
     def _load_order_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Session order", "", "Session order (*.json)")
-        if path:
-            self.load_order(path)
+        choose_path(self, "plan.order_chooser", "Session order", lambda path: path and self.load_order(path),
+                    name_filter="Session order (*.json)")
 
     def load_order(self, path: str) -> bool:
         try:

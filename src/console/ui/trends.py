@@ -92,7 +92,6 @@ class TrendsView(QWidget):
         self._span: float | None = None
         self._label_font = QFont(theme.FONT_FAMILY)
         self._label_font.setPixelSize(13)
-        self.event_strip = self._make_event_strip()
         self.event_list = name_widget(QListWidget(), "trends.events", "Events on the trends")
         self.event_list.setFixedWidth(320)
         self.event_list.setWordWrap(True)  # a long note is read in full, never cut
@@ -103,6 +102,24 @@ class TrendsView(QWidget):
         self.labels: list[pg.TextItem] = []  # the event strip's text labels, in time order
         self._marks: dict[str, tuple[list, list]] = {}  # colour -> (x, y) of the event lines
         self._mark_items: list[dict[str, pg.PlotDataItem]] = []
+        self._built = False  # the plots are built on first use: start-up paints sooner
+        self._session: Session | None = None
+        self._setting_range = False
+
+        plots_and_list = QHBoxLayout()
+        plots_and_list.addWidget(self.layout_widget, 1)
+        plots_and_list.addWidget(self.event_list)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(4, 4, 4, 4)
+        box.addLayout(buttons)
+        box.addLayout(plots_and_list, 1)
+
+    def _build_plots(self) -> None:
+        """The event strip and the trend plots (about 0.2 s of start-up when built eagerly)."""
+        if self._built:
+            return
+        self._built = True
+        self.event_strip = self._make_event_strip()
         first: pg.PlotItem | None = None
         for row, (title, series, yr) in enumerate(ROWS):
             axis = SessionTimeAxis(orientation="bottom")
@@ -137,16 +154,10 @@ class TrendsView(QWidget):
         self.event_strip.vb.sigResized.connect(self._layout_labels)
         self._mouse = pg.SignalProxy(self.layout_widget.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._mouse_moved)
-        self._session: Session | None = None
-        self._setting_range = False
 
-        plots_and_list = QHBoxLayout()
-        plots_and_list.addWidget(self.layout_widget, 1)
-        plots_and_list.addWidget(self.event_list)
-        box = QVBoxLayout(self)
-        box.setContentsMargins(4, 4, 4, 4)
-        box.addLayout(buttons)
-        box.addLayout(plots_and_list, 1)
+    def showEvent(self, event) -> None:
+        self._build_plots()
+        super().showEvent(event)
 
     def _make_event_strip(self) -> pg.PlotItem:
         strip = self.layout_widget.addPlot(row=0, col=0)
@@ -181,6 +192,7 @@ class TrendsView(QWidget):
 
     # ---------------------------------------------------------------- refresh
     def refresh(self, session: Session, now: float) -> None:
+        self._build_plots()
         if session is not self._session:
             self._session = session
             self._versions.clear()
@@ -337,6 +349,7 @@ class TrendsView(QWidget):
 
     def show_readout(self, t: float) -> str:
         """Put the crosshair at session time ``t`` and list every value at that time."""
+        self._build_plots()
         for line in self.cross:
             line.setPos(t)
             line.setVisible(True)

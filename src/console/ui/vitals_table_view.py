@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from console.session import Session
 from console.ui import theme
+from console.ui.dialog_parts import choose_path
 from console.ui.tiles import name_widget
 from console.vitals_table import HEADINGS, VitalsRow, row_cells, vitals_rows, write_csv
 
@@ -98,10 +99,12 @@ class VitalsTableView(QWidget):
         self.status.setText(f"Exported {n} rows to {path}")
         return True
 
-    def export_dialog(self) -> bool:
-        path, _filter = QFileDialog.getSaveFileName(self, "Export the vital signs table", "vital-signs.csv",
-                                                    "CSV files (*.csv)")
+    def export_dialog(self) -> QFileDialog:
+        return choose_path(self, "vitals.chooser", "Export the vital signs table", self._chosen,
+                           save_as="vital-signs.csv", name_filter="CSV files (*.csv)")
+
+    def _chosen(self, path: str) -> None:
         if not path:
             self.status.setText("Export cancelled")
-            return False
-        return self.export_to(path)
+            return
+        self.export_to(path)
