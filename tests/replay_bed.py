@@ -43,7 +43,8 @@ def record_session(path: Path, seconds: float = 80.0, *, close: bool = True, sce
     session = Session(protocol, clock, plan=plan, patient=patient, simulated=True, scenario=scenario)
     engine = AlarmEngine(protocol, user="nurse.test")
     workflow = SessionWorkflow(protocol, session, engine, clock)
-    engine.listeners.append(lambda e: e.event == "start" and session.add_event(e.time, "alarm", e.message))
+    engine.listeners.append(lambda e: e.event == "start" and session.add_event(e.time, "alarm", e.message,
+                                                                                  priority=e.priority))
     rec = Recorder(path, clock, background=False, meta={"simulated": True, "scenario": scenario,
                                                          "protocol_fingerprint": protocol.fingerprint()})
     rec.attach(session, engine)

@@ -31,7 +31,7 @@ def busy_session():
     for i in range(40):
         kind, text = (("alarm", f"high alarm: SpO2 {88 - i % 3} % below 90") if i % 2 else
                       ("note", f"nurse note {i}: patient asked about the music"))
-        s.add_event(3600.0 + 15 * i, kind, text)
+        s.add_event(3600.0 + 15 * i, kind, text, priority="high" if kind == "alarm" else None)
     for i in range(20):
         s.add_event(600.0 + 700 * i, "marker", f"marker {i}: observations charted")
     clock.set(HOURS * 3600.0)

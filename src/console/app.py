@@ -247,7 +247,8 @@ class Console:
     def _mark_alarm_on_timeline(self, entry) -> None:
         """Alarm starts go on the session timeline, so the trends mark them."""
         if entry.event == "start" and not entry.key.startswith("SELFTEST"):
-            self.session.add_event(entry.time, "alarm", f"{entry.priority} alarm: {entry.message}")
+            self.session.add_event(entry.time, "alarm", f"{entry.priority} alarm: {entry.message}",
+                                   priority=entry.priority)
 
     def stop(self) -> None:
         if self.nurse_call is not None:

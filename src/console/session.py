@@ -97,9 +97,18 @@ class DeviceState:
 
 @dataclass(slots=True)
 class SessionEvent:
+    """One entry of the session timeline. ``text`` is for people; code reads the typed
+    fields (never the words): ``priority`` of an alarm, ``device``/``link_state`` of a link
+    change, ``user`` who acted."""
+
     time: float
-    kind: str  # "link", "alarm", "marker", "note", ...
+    kind: str  # "link", "alarm", "marker", "note", "phase", "pump", ...
     text: str
+    priority: str | None = None  # alarm events: "high" | "medium" | "low"
+    device: str | None = None  # link and device events: the role ("vitals", "pump")
+    link_state: str | None = None  # link events: "connecting" | "up" | "down"
+    user: str | None = None
+    training_link: bool = False  # the simulator's own "link up": not worth a trend label
 
 
 @dataclass(slots=True)
@@ -189,7 +198,7 @@ class Session:
             if rec.unsupported_protocol is not None:
                 dev.unsupported_protocol = rec.unsupported_protocol
                 self._event(item.rx_time, "link", f"{item.device} speaks unsupported protocol "
-                            f"version {rec.unsupported_protocol}: its data is ignored")
+                            f"version {rec.unsupported_protocol}: its data is ignored", device=item.device)
             return
         if dev.unsupported_protocol is not None and not (
             isinstance(rec, Sentence) and rec.type == "ID"
@@ -213,12 +222,24 @@ class Session:
             # the receive time is the better time stamp (documented in docs/protocol.md).
             self._masimo(dev, rec, item.rx_time)
 
-    def _event(self, t: float, kind: str, text: str) -> None:
-        self.events.append(SessionEvent(t, kind, text))
+    def _event(self, t: float, kind: str, text: str, **typed) -> SessionEvent:
+        event = SessionEvent(t, kind, text, **typed)
+        self.events.append(event)
+        return event
 
-    def add_event(self, t: float, kind: str, text: str) -> None:
-        """A timeline event from outside the data path (alarms, chart entries, markers)."""
-        self._event(t, kind, text)
+    def add_event(self, t: float, kind: str, text: str, *, priority: str | None = None,
+                  user: str | None = None) -> SessionEvent:
+        """A timeline event from outside the data path (alarms, chart entries, markers):
+        the session is the one writer of its timeline."""
+        return self._event(t, kind, text, priority=priority, user=user)
+
+    def set_patient(self, patient: Patient | None) -> None:
+        """The identified (or corrected) patient: written here, never from outside."""
+        self.patient = patient
+
+    def set_plan(self, plan: DosePlan | None) -> None:
+        """The plan in force (set, replaced or titrated by the workflow)."""
+        self.plan = plan
 
     def _link_event(self, ev: LinkEvent) -> None:
         dev = self.devices[ev.device]
@@ -228,8 +249,9 @@ class Session:
             dev.timebase.reset()
             self._break_lines(ev.device, ev.rx_time)
         if changed:
-            self._event(ev.rx_time, "link", f"{ev.device} link {ev.state}"
-                        + (f": {ev.reason}" if ev.reason else ""))
+            self._event(ev.rx_time, "link", f"{ev.device} link {ev.state}" + (f": {ev.reason}" if ev.reason else ""),
+                        device=ev.device, link_state=ev.state,
+                        training_link=ev.state == "up" and ev.reason == "training simulation")
 
     def _break_lines(self, device: Device, t: float) -> None:
         """A NaN in every trend and waveform of the device: a dropout is a gap, not a line."""

@@ -95,7 +95,7 @@ def vitals_rows(session: Session, now: float, every_s: float = EVERY_S) -> list[
         values["NIBP_MEAN"] = value_text("NIBP_MEAN", cuff.mean) if cuff else ""
         since: list[str] = []
         while e < len(events) and events[e].time <= t:
-            if not events[e].text.endswith("link up: training simulation"):
+            if not events[e].training_link:
                 since.append(events[e].text)
             e += 1
         rows.append(VitalsRow(t, wall_offset + t, cuff is not None, values, tuple(since)))

@@ -609,11 +609,14 @@ class Recorder:
         if self._session is not None:
             events = self._session.events
             for ev in events[self._session_events_seen:]:
-                if ev.kind == "link" and ev.text.startswith(("vitals link ", "pump link ")):
+                if ev.kind == "link" and ev.link_state is not None:
                     continue  # the link_events table holds these already
                 if ev.kind in self._workflow_kinds:
                     continue  # recorded from the workflow itself, with the user
-                self.add_event(ev.time, ev.kind, ev.text, data={"source": "session"})
+                data = {"source": "session"}
+                if ev.priority is not None:
+                    data["priority"] = ev.priority  # replay reads it back, never from the words
+                self.add_event(ev.time, ev.kind, ev.text, data=data)
             self._session_events_seen = len(events)
         if self._engine is not None:
             self.update_episodes(self._engine.history)

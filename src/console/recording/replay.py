@@ -212,6 +212,17 @@ def iter_stream(conn: sqlite3.Connection, anchor_wall: float = 0.0) -> Iterator[
 
 
 # ---------------------------------------------------------------------- review
+def recorded_priority(ev: RecordedEvent) -> str | None:
+    """An alarm event's priority: recorded with it since typed events; files written before
+    that hold it only in the words ("high alarm: ..."), read here and nowhere else."""
+    if ev.kind != "alarm":
+        return None
+    if isinstance(ev.data, dict) and ev.data.get("priority"):
+        return str(ev.data["priority"])
+    first = ev.text.split(" ", 1)[0]
+    return first if first in ("high", "medium", "low") else None
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     """One row of the ``events`` table: an event, note, chart entry or user action."""
@@ -426,7 +437,7 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
     for ev in events:
         from_session = isinstance(ev.data, dict) and ev.data.get("source") == "session"
         if from_session and ev.kind not in _REGENERATED:
-            session.add_event(ev.time, ev.kind, ev.text)
+            session.add_event(ev.time, ev.kind, ev.text, priority=recorded_priority(ev))
         elif not from_session and ev.kind in ON_TRENDS:
             session.add_event(ev.time, ON_TRENDS[ev.kind], ev.text)
     session.events.sort(key=lambda e: e.time)

@@ -238,8 +238,8 @@ class TrendsView(QWidget):
                 continue  # the workflow's phase event says the same ("infusion started")
             colour = EVENT_COLOURS.get(ev.kind, theme.TEXT_DIM)
             alarm = ev.kind == "alarm"
-            if alarm:  # "medium alarm: ..." takes its priority's colour
-                colour = theme.ALARM_BG.get(ev.text.split(" ", 1)[0], colour)
+            if alarm:  # an alarm takes its priority's colour
+                colour = theme.ALARM_BG.get(ev.priority or "", colour)
             words = f"{clock_text(ev.time)}  {ev.text}"
             item = QListWidgetItem(words)
             item.setForeground(QColor(colour))
@@ -253,12 +253,12 @@ class TrendsView(QWidget):
             xs.extend((ev.time, ev.time, np.nan))
             ys.extend((0.0, 1.0, np.nan))
             # Routine "link up" events get a marker and a list entry, no text on the strip.
-            if not ev.text.endswith(("link up", "link up: training simulation")):
+            if not (ev.kind == "link" and ev.link_state == "up"):
                 label = pg.TextItem(ev.text, color=colour, anchor=(0, 0.5))
                 label.setFont(self._label_font)
                 label.setPos(ev.time, 1.5)
                 label.setToolTip(words)
-                label.rank = ALARM_RANK.get(ev.text.split(" ", 1)[0], 3) if alarm else 3
+                label.rank = ALARM_RANK.get(ev.priority or "", 3) if alarm else 3
                 self.event_strip.addItem(label, ignoreBounds=True)
                 self.labels.append(label)
         self.labels.sort(key=lambda label: label.pos().x())  # the lanes fill in time order
