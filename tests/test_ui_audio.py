@@ -6,12 +6,17 @@ from __future__ import annotations
 import sys
 
 import pytest
+
+pytest.importorskip("PySide6")
+
 from PySide6.QtCore import QObject, Signal
 
 from console.alarms.signalling import Burst, tone_for
 from console.clinical import load_protocol
 from console.ui import audio
 from console.ui.audio import AlarmSound
+
+pytestmark = pytest.mark.gui
 
 SIG = load_protocol().signalling
 
