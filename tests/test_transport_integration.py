@@ -6,6 +6,7 @@ Deadlines here are generous upper bounds for "eventually arrives", never perform
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import socket
 import sys
@@ -16,12 +17,13 @@ import tty
 import pytest
 
 from console.clock import FakeClock, SystemClock
-from console.records import Received, Rejection, Sentence, WaveformChunk
+from console.records import Received, Rejection
 from console.transport import Backoff, DeviceLink, SimulatedDevices
 from icl_lines import icl
 from transport_helpers import Collector as SharedCollector
 from transport_helpers import transport_threads
 from transport_helpers import wait_for as shared_wait_for
+from wire_records import Sentence, WaveformChunk
 
 pytestmark = pytest.mark.integration
 
@@ -168,12 +170,41 @@ def test_pty_burst_all_arrive(pty_pair, links):
     assert link.stats.rejected_total == 0
 
 
+def _stack(thread: threading.Thread) -> list:
+    """The thread's Python frames, innermost first (empty if it has ended)."""
+    frame = sys._current_frames().get(thread.ident)
+    stack = []
+    while frame is not None:
+        stack.append(frame)
+        frame = frame.f_back
+    return stack
+
+
+def blocked_in_read(thread: threading.Thread) -> bool:
+    """True while ``thread`` is inside pyserial's read(), at its select() call, called from
+    console.transport: the link's read is waiting in the kernel for bytes."""
+    stack = _stack(thread)
+    if not stack:
+        return False
+    inner = stack[0]
+    line = linecache.getline(inner.f_code.co_filename, inner.f_lineno)
+    return (inner.f_code.co_name == "read" and "select.select(" in line
+            and any(f.f_globals.get("__name__") == "console.transport" for f in stack[1:]))
+
+
+def describe_frames(thread: threading.Thread) -> str:
+    return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in _stack(thread)) or "no frames"
+
+
 @needs_pty
 @needs_decoder
 def test_pty_stop_while_blocked_in_read_is_prompt(pty_pair, links):
     out = Collector()
     link = start_link(links, "vitals", pty_pair.path, out, read_timeout=30.0)
-    time.sleep(0.05)  # let the reader block in read(); cancel_read() must wake it
+    [reader] = transport_threads()
+    # Not a sleep and a hope: the reader is seen waiting inside the port's read(), in its
+    # select() on the tty and the abort pipe (30 s timeout, no data): cancel_read() must wake it.
+    assert wait_for(lambda: blocked_in_read(reader)), describe_frames(reader)
     assert link.stop(timeout=5.0)
     assert not transport_threads()
     assert out.events()[-1].reason == "monitoring stopped"
