@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from console.protocol import make_decoder
+from console.drivers import driver
 
 
 def frame(body: str) -> bytes:
@@ -89,7 +89,7 @@ def decode_once(stream: bytes, chunk: int | None, keep: bool = False) -> tuple[f
     Items are handed on and dropped, as the live reader thread and ``decode`` do. With
     ``keep`` every item stays alive until the end, which adds the cost of Python's cyclic
     garbage collector walking an ever-growing heap (shown separately)."""
-    decoder = make_decoder("icl")
+    decoder = driver("icl").decoder()
     kept: list = []
     decoded = 0
     start = time.perf_counter()

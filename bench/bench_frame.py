@@ -36,9 +36,18 @@ from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 from console.clinical import load_protocol
 from console.clock import FakeClock
 from console.dose import DosePlan
-from console.records import Received, Sentence, WaveformChunk
+from console.drivers import icl
+from console.records import Received
 from console.session import Session
 from console.ui.main_window import MainWindow
+
+
+def Sentence(kind, seq, ms, values):
+    return icl.normalize(icl.Sentence(kind, seq, ms, values))
+
+
+def WaveformChunk(seq, ms, channel, rate, samples):
+    return icl.normalize(icl.WaveformChunk(seq, ms, channel, rate, samples))
 
 
 def loaded_session(clock: FakeClock, hours: float) -> Session:

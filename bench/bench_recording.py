@@ -25,7 +25,7 @@ from simulator.engine import Simulation
 from console.alarms.engine import AlarmEngine
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.protocol import make_decoder
+from console.drivers import driver
 from console.recording.recorder import Recorder, _Writer
 from console.records import Received
 from console.session import Session
@@ -61,7 +61,7 @@ def main() -> int:
                         background=args.background)
     recorder.attach(session, engine)
     sim = Simulation("normal", seed=1)
-    decoders = {"vitals": make_decoder("icl"), "pump": make_decoder("icl")}
+    decoders = {"vitals": driver("icl").open_decoder(), "pump": driver("icl").open_decoder()}
     seconds = int(args.minutes * 60)
     tick_cost: list[float] = []
     samples = 0

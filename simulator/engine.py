@@ -44,6 +44,8 @@ class _Pending:
 class Simulation:
     """A seeded, deterministic training session: one patient, one pump, two serial lines."""
 
+    DRIVER = "icl"  # the console driver that reads what this simulator sends
+
     def __init__(self, scenario: str | Scenario, seed: int = 0) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.seed = seed

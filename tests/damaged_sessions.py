@@ -14,7 +14,8 @@ from pathlib import Path
 from console.alarms.model import Alarm, LogEntry
 from console.clock import FakeClock
 from console.recording.recorder import Recorder
-from console.records import LinkEvent, Received, Sentence, WaveformChunk
+from console.records import LinkEvent, Received
+from wire_records import Sentence, WaveformChunk
 
 WALL0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

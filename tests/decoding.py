@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from console.protocol import make_decoder
+from console.drivers import driver
 
 
 def decode_with(protocol: str, data: bytes, chunk: int | None = None):
     """All items of ``data`` (fed whole, or ``chunk`` bytes at a time) and the stream's close,
     with the decoder's stats."""
-    decoder = make_decoder(protocol)
+    decoder = driver(protocol).decoder()
     if chunk is None:
         items = decoder.feed(data)
     else:

@@ -16,7 +16,7 @@ from console.alarms.engine import AlarmEngine
 from console.app import scenario_plan_and_patient
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.protocol import make_decoder
+from console.drivers import driver
 from console.recording import Recorder
 from console.records import LinkEvent, Received
 from console.session import Session
@@ -50,7 +50,7 @@ def record_session(path: Path, seconds: float = 80.0, *, close: bool = True, sce
     rec.attach(session, engine)
     rec.attach_workflow(workflow)
     workflow.sign_in("Nurse Kim")
-    decoders = {"vitals": make_decoder("icl"), "pump": make_decoder("icl")}
+    decoders = {"vitals": driver("icl").open_decoder(), "pump": driver("icl").open_decoder()}
     for device in ("vitals", "pump"):
         session.ingest(LinkEvent(device, "up", "training simulation", 0.0))
     sim.inject("desaturation", spo2=80, onset_s=5, hold_s=40, recovery_s=10)

@@ -9,7 +9,7 @@ from simulator.engine import Simulation
 from console.alarms.engine import AlarmEngine
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.protocol import make_decoder
+from console.drivers import driver
 from console.records import LinkEvent, Received
 from console.session import Session
 
@@ -37,7 +37,7 @@ def run_alarms(name: str, seed: int, until: float | None = None):
     sim = Simulation(name, seed=seed)
     session = Session(protocol, clock, simulated=True, scenario=name)
     engine = AlarmEngine(protocol, user="seed test")
-    decoders = {"vitals": make_decoder("icl"), "pump": make_decoder("icl")}
+    decoders = {"vitals": driver("icl").open_decoder(), "pump": driver("icl").open_decoder()}
     for device in ("vitals", "pump"):
         session.ingest(LinkEvent(device, "up", "training simulation", 0.0))
     until = EXPECTED[name][0] if until is None else until

@@ -8,8 +8,9 @@ from console.alarms.engine import AlarmEngine, AlarmOff, AlarmOffRefused
 from console.alarms.limits import LimitError
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.records import LinkEvent, Received, Rejection, Sentence, WaveformChunk
+from console.records import LinkEvent, Received, Rejection
 from console.session import Session
+from wire_records import Sentence, WaveformChunk
 
 NORMAL = dict(HR=72, PR=72, SPO2=98, PI=3.0, RR=14, ETCO2=38, TEMP=36.8)
 

@@ -10,14 +10,10 @@ from functools import reduce
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.protocol import make_decoder
-from console.records import (
-    DecoderStats,
-    MasimoReading,
-    Rejection,
-    Sentence,
-    WaveformChunk,
-)
+from console.drivers import driver
+from console.drivers.icl import Sentence, WaveformChunk
+from console.drivers.masimo import MasimoReading
+from console.records import DecoderStats, Rejection
 
 SETTINGS = settings(max_examples=int(os.environ.get("DECODER_EXAMPLES", "200")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -106,7 +102,7 @@ masimo_line = st.builds(
 
 
 def run(protocol: str, data: bytes, cuts: list[int] = (), careful: bool = False):
-    decoder = make_decoder(protocol)
+    decoder = driver(protocol).decoder()
     if careful:  # force the ICL careful path, to compare it with the fast one
         decoder._frame_fast = decoder._frame_careful
     items = []

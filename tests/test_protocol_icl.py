@@ -7,9 +7,9 @@ from functools import reduce
 
 import pytest
 
-from console.protocol import PROTOCOLS, make_decoder
-from console.protocol.icl import IclDecoder
-from console.records import Rejection, Sentence, WaveformChunk
+from console.drivers import driver, driver_names
+from console.drivers.icl import IclDecoder, Sentence, WaveformChunk
+from console.records import Rejection
 from decoding import decode_with
 
 
@@ -94,11 +94,11 @@ def test_types_integers_stay_int_decimals_are_float():
     assert wf.samples == [-5, 0, 7]
 
 
-def test_make_decoder_and_protocols():
-    assert PROTOCOLS == ("icl", "masimo")
-    assert isinstance(make_decoder("icl"), IclDecoder)
-    with pytest.raises(ValueError):
-        make_decoder("nmea")
+def test_the_registry_makes_decoders_and_refuses_unknown_protocols():
+    assert driver_names()[:2] == ("icl", "masimo")
+    assert isinstance(driver("icl").decoder(), IclDecoder)
+    with pytest.raises(ValueError, match="unknown device protocol 'nmea'"):
+        driver("nmea")
 
 
 # -- framing ----------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_overlong_line_ends_at_newline_then_noise_counts():
 
 
 def test_open_sentence_memory_is_bounded():
-    decoder = make_decoder("icl")
+    decoder = driver("icl").decoder()
     for _ in range(1000):
         decoder.feed(b"$" + b"C" * 100)  # `$` then keeps cutting: truncated each time
     decoder.feed(b"D" * 100_000)
@@ -184,7 +184,7 @@ def test_dollar_before_newline_truncates():
 
 
 def test_open_sentence_at_close_is_truncated():
-    decoder = make_decoder("icl")
+    decoder = driver("icl").decoder()
     assert decoder.feed(frame("VS,1,1000,HR=72") + b"$VS,2,20") != []
     tail = decoder.close()
     assert [i.reason for i in tail] == ["truncated"] and tail[0].raw == b"$VS,2,20"
@@ -542,7 +542,7 @@ def test_split_at_every_point_gives_the_same_records():
             + b"$cut" + frame("WF,5,5,ECG,250,1,2,3") + b"$open")
     whole, whole_stats = decode(data)
     for cut in range(len(data) + 1):
-        decoder = make_decoder("icl")
+        decoder = driver("icl").decoder()
         items = decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.close()
         assert [i.to_json() for i in items] == [i.to_json() for i in whole], cut
         assert decoder.stats == whole_stats, cut
@@ -551,7 +551,7 @@ def test_split_at_every_point_gives_the_same_records():
 def test_byte_at_a_time_and_memoryview_input():
     whole, _ = decode(EXAMPLES)
     assert [i.to_json() for i in decode(EXAMPLES, 1)[0]] == [i.to_json() for i in whole]
-    decoder = make_decoder("icl")
+    decoder = driver("icl").decoder()
     items = decoder.feed(memoryview(EXAMPLES)) + decoder.feed(bytearray(b"")) + decoder.close()
     assert [i.to_json() for i in items] == [i.to_json() for i in whole]
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from console.protocol import make_decoder
-from console.protocol.masimo import MasimoDecoder
-from console.records import MasimoReading, Rejection
+from console.drivers import driver
+from console.drivers.masimo import MasimoDecoder, MasimoReading
+from console.records import Rejection
 from decoding import decode_with
 
 LINE1 = (b"02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% "
@@ -35,7 +35,7 @@ def reason(text: str) -> str | None:
 
 def test_protocol_example_exact_json():
     items, stats = decode(LINE1)
-    assert isinstance(make_decoder("masimo"), MasimoDecoder)
+    assert isinstance(driver("masimo").decoder(), MasimoDecoder)
     assert json.dumps(items[0].to_json()).startswith(
         '{"type": "MASIMO", "time": "2016-02-22T22:47:45", "values": {"SPO2": 98, "PR": 97, '
         '"PI": 3.6, "EXC": 2048, "ALARM": 0')
@@ -165,7 +165,7 @@ def test_line_of_2048_bytes_accepted():
 
 
 def test_open_line_at_close_is_truncated():
-    decoder = make_decoder("masimo")
+    decoder = driver("masimo").decoder()
     assert len(decoder.feed(LINE1 + LINE2[:20])) == 1
     tail = decoder.close()
     assert [i.reason for i in tail] == ["truncated"] and tail[0].raw == LINE2[:20]
@@ -175,7 +175,7 @@ def test_split_at_every_point_gives_the_same_records():
     data = b"junk\r\n" + LINE1 + b"\r\n" + b"02/30/16 00:00:00 SPO2=1\r\n" + LINE2 + b"05/15/07"
     whole, whole_stats = decode(data)
     for cut in range(len(data) + 1):
-        decoder = make_decoder("masimo")
+        decoder = driver("masimo").decoder()
         items = decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.close()
         assert [i.to_json() for i in items] == [i.to_json() for i in whole], cut
         assert decoder.stats == whole_stats

@@ -19,7 +19,7 @@ from simulator.engine import Simulation
 from console.alarms.engine import AlarmEngine
 from console.clinical import ProtocolFileError, load_protocol
 from console.clock import FakeClock
-from console.protocol import make_decoder
+from console.drivers import driver
 from console.records import LinkEvent, Received
 from console.session import Session
 
@@ -45,7 +45,7 @@ class Frame:
 
 def record_reference() -> list[Frame]:
     sim = Simulation("normal", seed=7)
-    decoders = {"vitals": make_decoder("icl"), "pump": make_decoder("icl")}
+    decoders = {"vitals": driver("icl").open_decoder(), "pump": driver("icl").open_decoder()}
     frames = [Frame(0.0, [LinkEvent(d, "up", "training simulation", 0.0) for d in ("vitals", "pump")])]
     pending = list(INJECTIONS)
     now = 0.0

@@ -15,7 +15,8 @@ from console.clock import FakeClock
 from console.export_cmd import main as export_main
 from console.recording.export import UNITS, export_csv
 from console.recording.recorder import Recorder
-from console.records import LinkEvent, Received, Sentence, WaveformChunk
+from console.records import LinkEvent, Received
+from wire_records import Sentence, WaveformChunk
 
 WALL0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
@@ -90,7 +91,8 @@ def test_export_matches_what_was_recorded(tmp_path):
     assert [(r["time"], r["elapsed_s"], r["value (unitless)"]) for r in pleth] == [
         ("2026-01-01T00:00:02.250+00:00", "2.250", "2048"), ("2026-01-01T00:00:02.260+00:00", "2.260", "2100"),
         ("2026-01-01T00:00:02.270+00:00", "2.270", "2190")]
-    assert [r["value (uV)"] for r in read(out / "waveforms" / "ECG.csv")] == ["10", "-20"]
+    # in the console's unit (mV), from the 10 and -20 microvolts the device sent
+    assert [r["value (mV)"] for r in read(out / "waveforms" / "ECG.csv")] == ["0.01", "-0.02"]
 
     alarms = read(out / "alarms.csv")
     assert len(alarms) == 2  # one row per episode, not per update
@@ -172,4 +174,4 @@ def test_every_csv_has_elapsed_seconds_beside_clock_time_and_waveforms_name_thei
         "3.000", "4.000", "4.500")
     hr = next(r for r in read(out / "samples.csv") if r["metric"] == "HR")
     assert (hr["time"], hr["elapsed_s"]) == ("2026-01-01T00:00:01.250+00:00", "1.250")
-    assert "value (uV)" in read(out / "waveforms" / "ECG.csv")[0]
+    assert "value (mV)" in read(out / "waveforms" / "ECG.csv")[0]

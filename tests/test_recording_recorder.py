@@ -15,7 +15,8 @@ from console.clock import FakeClock
 from console.recording import find_open_sessions, resume
 from console.recording.recorder import CRASH_REASON, Recorder
 from console.recording.store import NotASessionFile, read_meta
-from console.records import LinkEvent, MasimoReading, Received, Rejection, Sentence, WaveformChunk
+from console.records import LinkEvent, Received, Rejection
+from wire_records import MasimoReading, Sentence, WaveformChunk
 
 
 def count(path, table: str) -> int:

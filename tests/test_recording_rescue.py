@@ -13,7 +13,8 @@ from console.clock import FakeClock
 from console.recording.export import export_session
 from console.recording.recorder import Recorder
 from console.recording.replay import load_review
-from console.records import Received, Sentence
+from console.records import Received
+from wire_records import Sentence
 
 WALL0 = 1_767_225_600.0
 

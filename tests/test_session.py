@@ -9,8 +9,9 @@ import pytest
 
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.records import LinkEvent, MasimoReading, Received, Rejection, Sentence, WaveformChunk
+from console.records import LinkEvent, Received, Rejection
 from console.session import DOSE_SERIES, Session
+from wire_records import MasimoReading, Sentence, WaveformChunk
 
 
 @pytest.fixture

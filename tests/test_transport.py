@@ -16,7 +16,8 @@ import serial
 
 from console import transport
 from console.clock import FakeClock
-from console.records import DecoderStats, LinkEvent, Received, Rejection, Sentence
+from console.drivers.icl import Sentence
+from console.records import DecoderStats, LinkEvent, Received, Rejection
 from console.transport import (
     Backoff,
     DeviceLink,
@@ -98,7 +99,7 @@ def test_line_settings_defaults_per_protocol_and_overrides():
     assert line_settings("masimo") == transport.LineSettings(9600, 8, "N", 1)
     s = line_settings("masimo", baudrate=19200, parity="E")
     assert (s.baudrate, s.bytesize, s.parity, s.stopbits) == (19200, 8, "E", 1)
-    with pytest.raises(ValueError, match="unknown protocol"):
+    with pytest.raises(ValueError, match="unknown device protocol"):
         line_settings("nmea")
 
 
@@ -266,8 +267,8 @@ def test_link_delivers_records_with_receive_times_from_the_clock():
 def test_link_uses_protocol_line_settings():
     for protocol, baud in (("icl", 115200), ("masimo", 9600)):
         factory = LoopFactory()
-        link = DeviceLink("pump", "loop://", queue.SimpleQueue(), clock=FakeClock(),
-                          protocol=protocol, decoder_factory=LineDecoder, serial_factory=factory)
+        link = DeviceLink("vitals", "loop://", queue.SimpleQueue(), clock=FakeClock(),
+                          driver=protocol, decoder_factory=LineDecoder, serial_factory=factory)
         link.start()
         assert wait_for(lambda: link.state == "up")  # noqa: B023 - waited on in this loop
         assert link.stop()

@@ -22,10 +22,11 @@ from console.alarms.engine import AlarmEngine
 from console.app import Console
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.records import Received, Sentence
+from console.records import Received
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec
 from console.ui.main_window import MainWindow
+from wire_records import Sentence
 
 pytestmark = pytest.mark.gui
 NORMAL = dict(HR=72, PR=72, SPO2=98, PI=3.0, RR=14, ETCO2=38, TEMP=36.8)

@@ -201,9 +201,10 @@ def test_ctrl_e_exports_the_live_session_after_writing_what_is_in_memory(qtbot, 
 
     from console.clock import FakeClock
     from console.recording import Recorder
-    from console.records import Received, Sentence
+    from console.records import Received
     from console.session import Session
     from console.ui.main_window import MainWindow
+    from wire_records import Sentence
 
     protocol = load_protocol()
     clock = FakeClock()

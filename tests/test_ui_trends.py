@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QListWidget
 
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.records import Received, Sentence
+from console.records import Received
 from console.session import Session
+from wire_records import Sentence
 
 pytestmark = pytest.mark.gui
 

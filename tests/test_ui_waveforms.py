@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QLabel
 
 from console.clinical import load_protocol
 from console.clock import FakeClock
-from console.records import WaveformChunk
 from console.session import Session
 from test_ui_window import Feed, normal_vitals
+from wire_records import WaveformChunk
 
 pytestmark = pytest.mark.gui
 

@@ -15,9 +15,10 @@ from console.clinical import load_protocol
 from console.clock import FakeClock
 from console.dose import DosePlan
 from console.patient import Patient
-from console.records import LinkEvent, Received, Sentence, WaveformChunk
+from console.records import LinkEvent, Received
 from console.session import Session
 from console.ui.main_window import MainWindow
+from wire_records import Sentence, WaveformChunk
 
 pytestmark = pytest.mark.gui
 

@@ -10,9 +10,9 @@ from simulator.engine import Simulation
 from console.alarms.engine import AlarmEngine
 from console.clinical import load_protocol
 from console.clock import FakeClock
+from console.drivers import driver
 from console.patient import Patient
 from console.plan_file import parse_session_order
-from console.protocol import make_decoder
 from console.records import Received
 from console.session import Session
 from console.workflow import Phase, SessionWorkflow
@@ -26,7 +26,7 @@ class SimBed:
         self.session = Session(self.protocol, self.clock, simulated=True, scenario=scenario)
         self.engine = AlarmEngine(self.protocol, user="trainee")
         self.wf = SessionWorkflow(self.protocol, self.session, self.engine)
-        self.decoders = {"vitals": make_decoder("icl"), "pump": make_decoder("icl")}
+        self.decoders = {"vitals": driver("icl").open_decoder(), "pump": driver("icl").open_decoder()}
         sc = self.sim.scenario
         self.patient = Patient(patient_id=sc.patient.id, name=sc.patient.name,
                                date_of_birth=sc.patient.date_of_birth)

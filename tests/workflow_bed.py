@@ -9,9 +9,10 @@ from console.clinical import load_protocol
 from console.clock import FakeClock
 from console.dose import DosePlan
 from console.patient import Patient
-from console.records import Received, Sentence
+from console.records import Received
 from console.session import Session
 from console.workflow import SessionWorkflow
+from wire_records import Sentence
 
 NORMAL = dict(HR=72, PR=72, SPO2=98, PI=3.0, RR=14, ETCO2=38, TEMP=36.8)
 PLAN = DosePlan(weight_kg=70, dose_mg_per_kg=0.5, duration_min=40, bag_mg=35, bag_ml=50)  # 75 mL/h, 50 mL

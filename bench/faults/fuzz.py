@@ -2,7 +2,7 @@
 decoded whole, in random pieces and (ICL) on the careful path only. A finding is a raise,
 an item/stats disagreement, or a result that depends on the split or on the path.
 
-Every protocol of console.protocol.PROTOCOLS is fuzzed (a new decoder joins by being
+Every driver of the registry (console.drivers) is fuzzed (a new decoder joins by being
 listed there); SEEDS gives each one valid traffic to mutate (a protocol without seeds is
 fuzzed with random bytes only, and the run says so).
 
@@ -21,7 +21,15 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2] / p) for p in ("src", ".")]
 
-from console.protocol import PROTOCOLS, make_decoder  # noqa: E402
+from console.drivers import driver, driver_names  # noqa: E402
+
+PROTOCOLS = driver_names()
+
+
+def make_decoder(name: str):
+    return driver(name).decoder()
+
+
 from console.records import Rejection  # noqa: E402
 
 JUNK = [b"$", b"\n", b"\r", b"\r\n", b"*", b",", b"=", b"-", b"|", b"/", b"000000", b"\x00",

@@ -16,27 +16,19 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
+from console.cli import request_from_args  # the one reading of --vitals/--pump/--simulate
 from console.clinical import ClinicalProtocol, ProtocolFileError, SettingsFileError, site_protocol
 from console.dose import DosePlan
 from console.patient import Patient
 from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
 from console.session import Session
-from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
+from console.sources import ConnectionRequest, Sources, check_request
 from console.users import SiteUsers
 from console.workflow import SessionWorkflow
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def request_from_args(args: argparse.Namespace) -> ConnectionRequest | None:
-    capture = getattr(args, "capture", None)
-    if args.simulate:
-        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture)
-    vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
-    pump = DeviceSpec(args.pump, "icl") if args.pump else None
-    if vitals or pump:
-        return ConnectionRequest(vitals=vitals, pump=pump, capture_dir=capture)
-    return None
 
 
 def request_url_problem(request: ConnectionRequest) -> str | None:

@@ -16,7 +16,7 @@ EXIT_USAGE = 2  # refused input: bad arguments, a damaged or taken file, a devic
 
 # One line per subcommand for --help.
 SUBCOMMAND_HELP = {
-    "decode": "decode PATH [--protocol icl|masimo]: a raw device capture as JSON Lines",
+    "decode": "decode PATH [--protocol NAME] [--normalized]: a raw device capture as JSON Lines",
     "record": "record --vitals URL [--pump URL] | --simulate SCENARIO [--out PATH]: record headless, no window",
     "export": "export SESSION_FILE --out DIR [--force]: a session file as CSV files",
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
@@ -97,6 +97,36 @@ def _device_url(text: str) -> str:
     return text
 
 
+def add_device_arguments(p: argparse.ArgumentParser) -> None:
+    """--vitals/--pump and their protocols, from the driver registry (the window and
+    ``record`` take the same devices)."""
+    from console.drivers import DEFAULT_DRIVER, driver_names, for_role
+
+    for role, what in (("vitals", "vitals monitor"), ("pump", "infusion pump")):
+        names = "; ".join(f"{d.name}: {d.title}" for d in for_role(role))
+        p.add_argument(f"--{role}", metavar="URL", type=_device_url,
+                       help=f"{what}: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port, udp://host:port")
+        p.add_argument(f"--{role}-protocol", choices=driver_names(role), default=DEFAULT_DRIVER,
+                       help=f"what the {what} speaks ({names}; default {DEFAULT_DRIVER})")
+
+
+def request_from_args(args: argparse.Namespace):
+    """The devices (or the training simulation) the command line asks for, or None."""
+    from console.sources import ConnectionRequest, DeviceSpec
+
+    capture = getattr(args, "capture", None)
+    if args.simulate:
+        if args.vitals or args.pump:
+            raise ValueError("--simulate cannot be combined with --vitals/--pump "
+                             "(simulated data must never mix with a real patient's)")
+        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture)
+    vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
+    pump = DeviceSpec(args.pump, args.pump_protocol) if args.pump else None
+    if vitals or pump:
+        return ConnectionRequest(vitals=vitals, pump=pump, capture_dir=capture)
+    return None
+
+
 def build_window_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {SUBCOMMAND_HELP.get(name, name)}" for name in HEADLESS_COMMANDS)
     p = _Parser(
@@ -106,10 +136,7 @@ def build_window_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--vitals", metavar="URL", type=_device_url, help="vitals monitor: /dev/ttyUSB0, COM3, "
-                   "socket://host:port, rfc2217://host:port")
-    p.add_argument("--vitals-protocol", choices=("icl", "masimo"), default="icl")
-    p.add_argument("--pump", metavar="URL", type=_device_url, help="infusion pump (ICL/1)")
+    add_device_arguments(p)
     p.add_argument("--simulate", metavar="SCENARIO",
                    help="training: run the bundled simulator in-process (infusion-sim --list)")
     p.add_argument("--seed", type=_seed, default=0, help="simulation seed (0 .. 2^32-1)")
@@ -118,8 +145,8 @@ def build_window_parser() -> argparse.ArgumentParser:
                    help="session record file to create (default: a new file in the user's data directory)")
     p.add_argument("--resume", metavar="PATH", help="resume recording into a session file left open by a crash")
     p.add_argument("--capture", metavar="DIR",
-                   help="also write every byte received, per device, to DIR/vitals.icl, DIR/pump.icl "
-                        "(read back with: infusion-console decode FILE)")
+                   help="also write every byte received, per device, to DIR/vitals.PROTOCOL, DIR/pump.PROTOCOL "
+                        "(read back with: infusion-console decode FILE --protocol PROTOCOL)")
     p.add_argument("--session", metavar="FILE.json",
                    help="the session order (patient, dose plan, reasons for soft limits) as JSON")
     p.add_argument("--review", metavar="PATH", help="review a recorded session file (not live monitoring)")

@@ -1,8 +1,10 @@
-"""``infusion-console decode PATH [--protocol icl|masimo]``: decode a raw capture.
+"""``infusion-console decode PATH [--protocol NAME] [--normalized]``: decode a raw capture.
 
 JSON Lines on stdout, one object per accepted sentence or rejected line in stream order;
 the decoder's summary on stderr. Exit 0 when the file was read, 2 when it could not be.
-The capture is read in chunks and fed to the same decoder the live path uses.
+The capture is read in chunks and fed to the same decoder the live path uses. The wire
+formats are the driver registry's (console.drivers); ``--normalized`` prints what the
+console itself takes from them (docs/protocol.md, "Normalized records").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import os
 import sys
 
-from console.protocol import PROTOCOLS, make_decoder
+from console.drivers import DEFAULT_DRIVER, driver, driver_names
 
 CHUNK_BYTES = 1 << 16  # captures can be large: never hold the whole file
 
@@ -22,8 +24,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="infusion-console decode",
         description="Decode a raw device capture to JSON Lines (stdout); summary on stderr.")
     parser.add_argument("path", metavar="PATH", help="raw capture, bytes as they came off the line")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="icl",
-                        help="wire format (default: icl)")
+    parser.add_argument("--protocol", choices=driver_names(), default=DEFAULT_DRIVER,
+                        help=f"wire format, a device driver's name (default: {DEFAULT_DRIVER})")
+    parser.add_argument("--normalized", action="store_true",
+                        help="print the console's normalized records instead of the wire format's")
     return parser
 
 
@@ -32,7 +36,8 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has already printed usage and the error
         return 0 if exc.code == 0 else 2
-    decoder = make_decoder(args.protocol)
+    chosen = driver(args.protocol)
+    decoder = chosen.open_decoder() if args.normalized else chosen.decoder()
     try:
         capture = open(args.path, "rb")  # noqa: SIM115 - closed below, errors reported apart
     except OSError as exc:

@@ -1,6 +1,6 @@
 """``infusion-console record``: record a session with no window and without Qt.
 
-    infusion-console record --vitals URL [--pump URL] [--vitals-protocol icl|masimo]
+    infusion-console record --vitals URL [--pump URL] [--vitals-protocol NAME] [--pump-protocol NAME]
                             [--out PATH] [--duration SECONDS]
     infusion-console record --simulate SCENARIO [--seed N] [--speed X] [--out PATH] [--duration SECONDS]
 
@@ -30,7 +30,7 @@ from console.recording import store
 from console.recording.recorder import FlushInfo, Recorder
 from console.session import Session
 from console.site import settings_in_force
-from console.sources import ConnectionRequest, DeviceSpec, Sources, check_request
+from console.sources import ConnectionRequest, Sources, check_request
 from console.workflow import SessionWorkflow
 
 LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
@@ -38,15 +38,12 @@ RECORDING_ALARM = "RECORDING"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from console.cli import EXIT_CODES_HELP, _device_url, _positive_seconds, _seed, _speed
+    from console.cli import EXIT_CODES_HELP, _positive_seconds, _seed, _speed, add_device_arguments
 
     p = argparse.ArgumentParser(prog="infusion-console record",
                                 description="Record a session headless (no window, no Qt).",
                                 epilog=EXIT_CODES_HELP)
-    p.add_argument("--vitals", metavar="URL", type=_device_url,
-                   help="vitals monitor: /dev/ttyUSB0, socket://host:port, ...")
-    p.add_argument("--vitals-protocol", choices=("icl", "masimo"), default="icl")
-    p.add_argument("--pump", metavar="URL", type=_device_url, help="infusion pump (ICL/1)")
+    add_device_arguments(p)
     p.add_argument("--simulate", metavar="SCENARIO", help="record the training simulator (research capture)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
@@ -60,16 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _request(args: argparse.Namespace) -> ConnectionRequest:
-    if args.simulate:
-        if args.vitals or args.pump:
-            raise ValueError("--simulate cannot be combined with --vitals/--pump "
-                             "(simulated data must never mix with a real patient's)")
-        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed)
-    if not (args.vitals or args.pump):
+    from console.cli import request_from_args
+
+    request = request_from_args(args)
+    if request is None:
         raise ValueError("nothing to record: give --vitals URL and/or --pump URL (or --simulate SCENARIO)")
-    vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
-    pump = DeviceSpec(args.pump, "icl") if args.pump else None
-    return ConnectionRequest(vitals=vitals, pump=pump)
+    return request
 
 
 def _scenario_docs(scenario) -> tuple[dict | None, dict | None]:
@@ -144,7 +137,8 @@ def main(argv: list[str]) -> int:
             "settings": {"command": "record", "seed": request.seed if request.simulated else None,
                          "speed": request.speed if request.simulated else None,
                          "vitals": request.vitals.url if request.vitals else None,
-                         "vitals_protocol": request.vitals.protocol if request.vitals else None,
+                         "vitals_protocol": request.vitals.driver if request.vitals else None,
+                         "pump_protocol": request.pump.driver if request.pump else None,
                          "pump": request.pump.url if request.pump else None}}
     try:
         recorder = Recorder(out, clock, meta=meta, on_failure=failed, on_recovered=recovered, on_flushed=flushed)

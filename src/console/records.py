@@ -1,17 +1,22 @@
-"""What travels from the wire to the session: decoded records, rejections and link events.
+"""What travels from the wire to the session: normalized records, rejections and link events.
 
-These are plain data (no Qt, no I/O). The decoders in ``console.protocol`` produce
-``Sentence``, ``WaveformChunk``, ``MasimoReading`` and ``Rejection``; the transport wraps
-each in a ``Received`` with its receive time, and reports link changes as ``LinkEvent``.
-Metric names are those of PROTOCOL.md ("Decoded record names").
+Plain data (no Qt, no I/O). Each driver (``console.drivers``) decodes its wire format into
+its own records (what ``decode`` prints) and normalizes them into ``Observations``, ``Wave``,
+``Identity`` and ``Rejection``, in the console's names and units (``console.metrics``); the
+transport wraps each in a ``Received`` with its receive time and reports link changes as
+``LinkEvent``. Nothing past the driver knows which wire format a record came from.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
+
+from console.metrics import NUMERIC_METRICS, PUMP_NUMBERS, VITALS_METRICS, WAVEFORM_CHANNELS, WORD_METRICS
+
+# The metric tables live in console.metrics; these names stay importable from here.
+__all__ = ["NUMERIC_METRICS", "PUMP_NUMBERS", "VITALS_METRICS", "WAVEFORM_CHANNELS", "WORD_METRICS"]
 
 # PROTOCOL.md: "When several reasons apply, report the first of" this order.
 REJECT_REASONS: tuple[str, ...] = (
@@ -24,60 +29,71 @@ REJECT_REASONS: tuple[str, ...] = (
     "range",
 )
 
-VITALS_METRICS = ("HR", "PR", "SPO2", "PI", "RR", "ETCO2", "TEMP", "NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
-PUMP_NUMBERS = (
-    "PUMP_RATE", "PUMP_VTBI", "PUMP_VI", "PUMP_CONC", "PUMP_WEIGHT", "PUMP_DOSE_RATE", "PUMP_BATT",
-)
-WORD_METRICS = ("PUMP_STATE", "PUMP_ALARM", "PUMP_DRUG", "SPO2_PROBE", "ECG_LEADS")
-WAVEFORM_CHANNELS = ("ECG", "PLETH", "CO2", "RESP")
-
 Value = int | float | str | list[str] | None
-Device = Literal["vitals", "pump"]
+# What a device is for: "vitals" (the monitor) or "pump". A driver says which roles it can
+# serve; the connection request says which one each device plays.
+Role = str
+
+
+# ---------------------------------------------------------------------------- normalized
+# What drivers hand to the session: the console's metric names and units (console.metrics),
+# with the device's own time kept beside the receive time (``Received.rx_time``).
 
 
 @dataclass(slots=True)
-class Sentence:
-    """An accepted ICL/1 VS, PS or ID sentence. ``values`` uses decoded record names;
-    ``None`` means the device sent ``-`` (not available)."""
+class Observations:
+    """What one device report said. ``values`` holds console metric names in console units
+    (``None``: the device says not available); ``device_ms`` is the report's time on the
+    device's own clock (ms), or ``None`` when the device gives none worth using (then the
+    receive time stands). A cuff reading carries its own measurement time in NIBP_MS."""
 
-    type: str  # "VS" | "PS" | "ID"
-    seq: int
-    ms: int
+    seq: int | None
+    device_ms: int | None
     values: dict[str, Value]
 
     def to_json(self) -> dict:
-        return {"type": self.type, "seq": self.seq, "ms": self.ms, "values": self.values}
+        return {"type": "observations", "seq": self.seq, "device_ms": self.device_ms, "values": self.values}
 
 
 @dataclass(slots=True)
-class WaveformChunk:
-    """An accepted ICL/1 WF sentence: sample i was taken at ``ms + i * 1000 / rate``."""
+class Wave:
+    """A chunk of one waveform channel: sample i was taken at ``device_ms + i * 1000 / rate``
+    and means ``samples[i] * scale`` in ``unit`` (console.metrics.CHANNELS)."""
 
-    seq: int
-    ms: int
-    channel: str  # ECG | PLETH | CO2 | RESP
+    seq: int | None
+    device_ms: int
+    channel: str
     rate: int  # samples per second
     samples: list[int]
-    type: str = "WF"
+    scale: float
+    unit: str
+
+    def values(self) -> list[float]:
+        s = self.scale
+        return [x * s for x in self.samples]
 
     def to_json(self) -> dict:
-        return {
-            "type": "WF", "seq": self.seq, "ms": self.ms,
-            "channel": self.channel, "rate": self.rate, "samples": self.samples,
-        }
+        return {"type": "wave", "seq": self.seq, "device_ms": self.device_ms, "channel": self.channel,
+                "rate": self.rate, "scale": self.scale, "unit": self.unit, "samples": self.samples}
 
 
 @dataclass(slots=True)
-class MasimoReading:
-    """An accepted Masimo ASCII 1 line. ``values`` holds SPO2, PR, PI (``None`` when dashed),
-    EXC and ALARM as integers from their hex fields, and any other key raw as text."""
+class Identity:
+    """Who the device says it is. ``data`` keeps everything it sent, in its own words."""
 
-    time: _dt.datetime  # device clock, no zone
-    values: dict[str, Value]
-    type: str = "MASIMO"
+    seq: int | None
+    device_ms: int | None
+    role: str | None
+    model: str
+    serial: str
+    firmware: str
+    protocol_version: str
+    data: dict
 
     def to_json(self) -> dict:
-        return {"type": "MASIMO", "time": self.time.isoformat(), "values": self.values}
+        return {"type": "identity", "seq": self.seq, "device_ms": self.device_ms, "role": self.role,
+                "model": self.model, "serial": self.serial, "firmware": self.firmware,
+                "protocol_version": self.protocol_version, "data": self.data}
 
 
 @dataclass(slots=True)
@@ -99,8 +115,7 @@ class Rejection:
         return out
 
 
-Record = Sentence | WaveformChunk | MasimoReading
-Decoded = Record | Rejection
+Normalized = Observations | Wave | Identity | Rejection
 
 
 @dataclass(slots=True)
@@ -136,7 +151,7 @@ class LinkEvent:
     """A device link changed state. ``reason`` says why in words a nurse can read
     (for example "port /dev/ttyUSB0 vanished" or "connection refused")."""
 
-    device: Device
+    device: Role
     state: LinkState
     reason: str
     rx_time: float  # session clock, seconds
@@ -147,7 +162,7 @@ class Received:
     """One decoded item as it left the transport: which device, and when it arrived
     (session clock seconds and wall-clock POSIX seconds)."""
 
-    device: Device
-    item: Decoded
+    device: Role
+    item: Normalized
     rx_time: float
     rx_wall: float

@@ -20,33 +20,26 @@ from console.buffers import Ring, Series
 from console.clinical import ClinicalProtocol
 from console.clock import Clock
 from console.dose import DosePlan
+from console.metrics import METRICS, TRENDED_METRICS, role_of
 from console.patient import Patient
 from console.pump_watch import concentration_used
 from console.records import (
-    PUMP_NUMBERS,
-    VITALS_METRICS,
     DecoderStats,
-    Device,
+    Identity,
     LinkEvent,
-    MasimoReading,
+    Observations,
     Received,
     Rejection,
-    Sentence,
-    WaveformChunk,
+    Role,
+    Wave,
 )
 from console.timebase import DeviceTimebase, lag_tolerance_for
 
 WAVEFORM_SECONDS = 12.0  # ring length per channel: the widest sweep window plus margin
 DOSE_SERIES = "DOSE_MG"  # cumulative delivered dose (VI x CONC), a derived trend
 
-# Masimo EXC bits (PROTOCOL.md): which mean the probe cannot measure.
-MASIMO_PROBE_PROBLEM = 0x001 | 0x002 | 0x020 | 0x080
-MASIMO_SIGNAL_QUALITY = 0x004 | 0x010 | 0x400
-
-# Which device reports each metric (for link-loss and "has this device ever sent it").
-METRIC_DEVICE: dict[str, Device] = {m: "vitals" for m in VITALS_METRICS} | {
-    m: "pump" for m in PUMP_NUMBERS
-}
+# Which role reports each metric (for link-loss and "has this device ever sent it").
+METRIC_DEVICE: dict[str, Role] = {name: m.role for name, m in METRICS.items()}
 # A metric left unavailable because of a sensor state says so instead of "no data".
 SENSOR_OF = {"SPO2": "SPO2_PROBE", "PR": "SPO2_PROBE", "PI": "SPO2_PROBE", "HR": "ECG_LEADS"}
 SENSOR_OFF_TEXT = {"SPO2_PROBE": "probe off", "ECG_LEADS": "leads off"}
@@ -78,7 +71,7 @@ LinkShown = Literal["none", "waiting", "connecting", "up", "lost", "down"]
 
 @dataclass
 class DeviceState:
-    device: Device
+    device: Role
     url: str = ""
     transport_state: str = "none"  # no source configured for this device yet
     transport_reason: str = ""
@@ -92,7 +85,7 @@ class DeviceState:
     rejected: Counter = field(default_factory=Counter)
     stats: DecoderStats | None = None  # the decoder's own counts (noise, sequence losses)
     timebase: DeviceTimebase = field(default_factory=DeviceTimebase)
-    signal_quality_low: bool = False  # Masimo low perfusion / interference / low IQ
+    signal_quality_low: bool = False  # the oximeter says its signal is poor (SPO2_SIGNAL LOW)
 
 
 @dataclass(slots=True)
@@ -136,7 +129,7 @@ class Session:
         self.simulated = simulated
         self.scenario = scenario
         tolerance = lag_tolerance_for(clock)
-        self.devices: dict[Device, DeviceState] = {
+        self.devices: dict[Role, DeviceState] = {
             d: DeviceState(d, timebase=DeviceTimebase(tolerance)) for d in ("vitals", "pump")
         }
         self.latest: dict[str, _Latest] = {}
@@ -200,27 +193,21 @@ class Session:
                 self._event(item.rx_time, "link", f"{item.device} speaks unsupported protocol "
                             f"version {rec.unsupported_protocol}: its data is ignored", device=item.device)
             return
-        if dev.unsupported_protocol is not None and not (
-            isinstance(rec, Sentence) and rec.type == "ID"
-        ):
+        if dev.unsupported_protocol is not None and not isinstance(rec, Identity):
             # A device that announced a protocol we do not speak: its data may mean
             # something else, so it is not shown (the technical alarm says why).
             dev.rejected["unsupported_protocol"] += 1
             return
         dev.accepted += 1
         dev.last_valid_rx = item.rx_time
-        if isinstance(rec, WaveformChunk):
+        if isinstance(rec, Wave):
             self._waveform(dev, rec, item.rx_time)
-        elif isinstance(rec, Sentence):
-            if rec.type == "ID":
-                self._identity(dev, rec)
-            else:
-                t = dev.timebase.to_session(rec.ms, item.rx_time)
-                self._values(dev, rec.values, t, item.rx_time)
-        elif isinstance(rec, MasimoReading):
-            # Masimo lines carry a wall-clock time of second resolution and no zone:
-            # the receive time is the better time stamp (documented in docs/protocol.md).
-            self._masimo(dev, rec, item.rx_time)
+        elif isinstance(rec, Observations):
+            # No device time worth using (device_ms None): the receive time is the time stamp.
+            t = item.rx_time if rec.device_ms is None else dev.timebase.to_session(rec.device_ms, item.rx_time)
+            self._values(dev, rec.values, t, item.rx_time)
+        elif isinstance(rec, Identity):
+            self._identity(dev, rec)
 
     def _event(self, t: float, kind: str, text: str, **typed) -> SessionEvent:
         event = SessionEvent(t, kind, text, **typed)
@@ -236,6 +223,10 @@ class Session:
     def set_patient(self, patient: Patient | None) -> None:
         """The identified (or corrected) patient: written here, never from outside."""
         self.patient = patient
+
+    def set_pump_watch(self, watch) -> None:
+        """The workflow's PumpWatch (the nurse's infusion marks), which the pump panel reads."""
+        self.pump_watch = watch
 
     def set_plan(self, plan: DosePlan | None) -> None:
         """The plan in force (set, replaced or titrated by the workflow)."""
@@ -253,10 +244,10 @@ class Session:
                         device=ev.device, link_state=ev.state,
                         training_link=ev.state == "up" and ev.reason == "training simulation")
 
-    def _break_lines(self, device: Device, t: float) -> None:
+    def _break_lines(self, device: Role, t: float) -> None:
         """A NaN in every trend and waveform of the device: a dropout is a gap, not a line."""
         for metric, series in self.trends.items():
-            if METRIC_DEVICE.get(metric, "pump" if metric == DOSE_SERIES else "vitals") == device:
+            if role_of(metric) == device:
                 last = series.last()
                 if last is not None and not math.isnan(last[1]):
                     series.append(max(t, last[0]), math.nan)
@@ -266,13 +257,10 @@ class Session:
                     lt = ring.last_time
                     ring.extend(np.array([lt]), np.array([np.nan]))
 
-    def _identity(self, dev: DeviceState, rec: Sentence) -> None:
-        v = rec.values
-        dev.model = str(v.get("MODEL") or "")
-        dev.serial = str(v.get("SERIAL") or "")
-        dev.firmware = str(v.get("FW") or "")
-        dev.proto = str(v.get("PROTO") or "")
-        dev.unsupported_protocol = None  # a valid ID (PROTO=1) clears an earlier refusal
+    def _identity(self, dev: DeviceState, rec: Identity) -> None:
+        dev.model, dev.serial, dev.firmware = rec.model, rec.serial, rec.firmware
+        dev.proto = rec.protocol_version
+        dev.unsupported_protocol = None  # a valid identity clears an earlier refusal
 
     def _trend(self, metric: str, t: float, value: float | None) -> None:
         series = self.trends.get(metric)
@@ -292,11 +280,13 @@ class Session:
     def _values(self, dev: DeviceState, values: dict, t: float, rx: float) -> None:
         nibp = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
         for metric, value in values.items():
-            if metric in nibp or metric == "NIBP_MS":
-                continue
+            if metric in nibp or metric == "NIBP_MS" or metric not in METRICS:
+                continue  # a device's own words (raw status fields) are recorded, not shown
             self._set(metric, value, t, rx)
-            if metric in VITALS_METRICS or metric in PUMP_NUMBERS:
+            if metric in TRENDED_METRICS:
                 self._trend(metric, t, value)
+        if "SPO2_SIGNAL" in values:
+            dev.signal_quality_low = values["SPO2_SIGNAL"] == "LOW"
         if values.get("NIBP_SYS") is not None:
             ms = values.get("NIBP_MS")
             taken = dev.timebase.to_session(ms, rx) if isinstance(ms, int) else t
@@ -318,16 +308,8 @@ class Session:
         if vi is not None and conc is not None:
             self._trend(DOSE_SERIES, t, vi * conc)
 
-    def _masimo(self, dev: DeviceState, rec: MasimoReading, rx: float) -> None:
-        v = rec.values
-        exc = v.get("EXC") if isinstance(v.get("EXC"), int) else 0
-        values = {"SPO2": v.get("SPO2"), "PR": v.get("PR"), "PI": v.get("PI"),
-                  "SPO2_PROBE": "OFF" if exc & MASIMO_PROBE_PROBLEM else "OK"}
-        dev.signal_quality_low = bool(exc & MASIMO_SIGNAL_QUALITY)
-        self._values(dev, values, rx, rx)
-
-    def _waveform(self, dev: DeviceState, rec: WaveformChunk, rx: float) -> None:
-        t0 = dev.timebase.to_session(rec.ms, rx)
+    def _waveform(self, dev: DeviceState, rec: Wave, rx: float) -> None:
+        t0 = dev.timebase.to_session(rec.device_ms, rx)
         ring = self.waveforms.get(rec.channel)
         if ring is None:
             cap = int(WAVEFORM_SECONDS * rec.rate) + 64
@@ -345,13 +327,14 @@ class Session:
                 ring.extend(np.array([last + step]), np.array([np.nan]))
         n = len(rec.samples)
         t = t0 + np.arange(n) * step
-        ring.extend(t, np.asarray(rec.samples, dtype=np.float64))
+        samples = np.asarray(rec.samples, dtype=np.float64)
+        ring.extend(t, samples * rec.scale if rec.scale != 1.0 else samples)  # in the channel's unit
 
     # ------------------------------------------------------------------ reading
     def now(self) -> float:
         return self.clock.now()
 
-    def link_shown(self, device: Device, now: float | None = None) -> LinkShown:
+    def link_shown(self, device: Role, now: float | None = None) -> LinkShown:
         """What the devices panel says of a link: the session judges 'lost' (no valid
         sentence for link_lost_s) on top of the transport's own state."""
         dev = self.devices[device]
@@ -434,8 +417,8 @@ class Session:
             interval = ph.cuff_interval_recovery_min
         return self.nibp.taken_at + interval * 60.0
 
-    def set_decoder_stats(self, device: Device, stats: DecoderStats) -> None:
+    def set_decoder_stats(self, device: Role, stats: DecoderStats) -> None:
         self.devices[device].stats = stats
 
-    def set_device_url(self, device: Device, url: str) -> None:
+    def set_device_url(self, device: Role, url: str) -> None:
         self.devices[device].url = url

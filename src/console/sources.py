@@ -10,17 +10,42 @@ from __future__ import annotations
 
 import queue
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Protocol
 
 from console.clock import Clock, SystemClock
-from console.records import DecoderStats, Device
+from console.drivers import DEFAULT_DRIVER
+from console.records import DecoderStats, Role
 
 
 @dataclass(frozen=True)
 class DeviceSpec:
     url: str
-    protocol: Literal["icl", "masimo"] = "icl"
-    baudrate: int | None = None  # None: the protocol's default (ICL 115200, Masimo 9600)
+    driver: str = DEFAULT_DRIVER  # a name from the driver registry (console.drivers)
+    baudrate: int | None = None  # None: the driver's default line speed
+
+
+class Source(Protocol):
+    """Where a session's records come from: live devices, the training simulator, or a
+    recorded session replayed. Records and link events go into ``queue``; times are on
+    ``clock``. Implementations: ``Sources`` (live and training) and
+    ``console.recording.replay.ReplaySource``."""
+
+    queue: queue.SimpleQueue
+    clock: Clock
+
+    @property
+    def simulation(self): ...  # the training simulation (instructor panel), or None
+
+    @property
+    def scenario(self): ...  # the training scenario, or None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def stats(self) -> dict[Role, DecoderStats]: ...
+
+    def url(self, device: Role) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +87,15 @@ def check_request(request: ConnectionRequest) -> str | None:
 
     for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
         if spec is not None:
-            problem = open_check(spec.url, protocol=spec.protocol, baudrate=spec.baudrate)
+            from console.drivers import driver
+
+            try:
+                serves = driver(spec.driver).roles
+            except ValueError as exc:
+                return str(exc)
+            if device not in serves:
+                return f"a {driver(spec.driver).title} device cannot be the {device} device"
+            problem = open_check(spec.url, driver=spec.driver, baudrate=spec.baudrate)
             if problem:
                 return f"cannot open the {device} device {spec.url}: {problem}"
     return None
@@ -76,7 +109,7 @@ class Sources:
 
         self.request = request
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.links: dict[Device, transport.DeviceLink] = {}
+        self.links: dict[Role, transport.DeviceLink] = {}
         self.simulation: transport.SimulatedDevices | None = None
         if request.simulate:
             self.simulation = transport.SimulatedDevices(
@@ -88,10 +121,10 @@ class Sources:
             for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
                 if spec is None:
                     continue
-                capture = (f"{request.capture_dir}/{device}.{spec.protocol}"
+                capture = (f"{request.capture_dir}/{device}.{spec.driver}"
                            if request.capture_dir else None)
                 self.links[device] = transport.DeviceLink(
-                    device, spec.url, self.queue, clock=self.clock, protocol=spec.protocol,
+                    device, spec.url, self.queue, clock=self.clock, driver=spec.driver,
                     baudrate=spec.baudrate, capture_path=capture)
 
     @property
@@ -110,12 +143,12 @@ class Sources:
         for link in self.links.values():
             link.stop()
 
-    def stats(self) -> dict[Device, DecoderStats]:
+    def stats(self) -> dict[Role, DecoderStats]:
         if self.simulation:
             return self.simulation.stats
         return {device: link.stats for device, link in self.links.items()}
 
-    def url(self, device: Device) -> str:
+    def url(self, device: Role) -> str:
         if self.simulation:
             return f"training simulation ({self.request.simulate})"
         link = self.links.get(device)

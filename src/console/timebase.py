@@ -1,4 +1,4 @@
-"""Map a device's clock (ICL ``MS``, milliseconds since the device started) onto the
+"""Map a device's clock (a report's ``device_ms``, milliseconds since the device started) onto the
 console's session clock.
 
 Host receive times jitter with load and with how reads are batched, so samples are plotted

@@ -56,12 +56,13 @@ import serial
 import serial.urlhandler.protocol_socket as _pyserial_socket
 
 from .clock import Clock, ScaledClock, SystemClock
-from .records import Decoded, DecoderStats, Device, LinkEvent, LinkState, Received
+from .drivers import DEFAULT_DRIVER, Driver, LineSettings
+from .drivers import driver as find_driver
+from .records import DecoderStats, LinkEvent, LinkState, Normalized, Received, Role
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_LINE_SETTINGS",
     "Backoff",
     "DeviceLink",
     "LineSettings",
@@ -78,20 +79,6 @@ __all__ = [
 # Line settings, port listing, one-shot open check
 
 
-@dataclass(frozen=True, slots=True)
-class LineSettings:
-    baudrate: int
-    bytesize: int = serial.EIGHTBITS
-    parity: str = serial.PARITY_NONE
-    stopbits: float = serial.STOPBITS_ONE
-
-
-# PROTOCOL.md: ICL/1 115200 8N1 (waveforms need ~2 kB/s); Masimo ASCII 1 9600 8N1.
-DEFAULT_LINE_SETTINGS: dict[str, LineSettings] = {
-    "icl": LineSettings(115200),
-    "masimo": LineSettings(9600),
-}
-
 # Short, so that a port without cancel_read() (socket://, rfc2217://) still notices stop()
 # within this time; long enough that an idle line costs nothing measurable.
 READ_TIMEOUT_S = 0.1
@@ -102,18 +89,14 @@ STOP_JOIN_S = 2.0
 
 
 def line_settings(
-    protocol: str,
+    driver: str,
     baudrate: int | None = None,
     bytesize: int | None = None,
     parity: str | None = None,
     stopbits: float | None = None,
 ) -> LineSettings:
-    """The protocol's default settings, with any given value overriding its default."""
-    try:
-        base = DEFAULT_LINE_SETTINGS[protocol]
-    except KeyError:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of "
-                         f"{sorted(DEFAULT_LINE_SETTINGS)}") from None
+    """The driver's default settings, with any given value overriding its default."""
+    base = find_driver(driver).line
     return LineSettings(
         baudrate=base.baudrate if baudrate is None else baudrate,
         bytesize=base.bytesize if bytesize is None else bytesize,
@@ -150,7 +133,7 @@ def list_serial_ports() -> list[PortInfo]:
 def open_check(
     url: str,
     *,
-    protocol: str = "icl",
+    driver: str = DEFAULT_DRIVER,
     baudrate: int | None = None,
     bytesize: int | None = None,
     parity: str | None = None,
@@ -165,14 +148,15 @@ def open_check(
     device servers often take a single client, and one that has not yet noticed the
     check's connection was closed would turn the real one away. Whether the server
     answers is then reported by the link ("connection refused by ...", and it retries)."""
-    settings = line_settings(protocol, baudrate, bytesize, parity, stopbits)
+    settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
     problem = url_problem(url)
     if problem is not None:
         return problem
     if _network_scheme(url) is not None:
         parts = urllib.parse.urlsplit(url)
+        kind = socket.SOCK_DGRAM if _network_scheme(url) == "udp" else socket.SOCK_STREAM
         try:
-            socket.getaddrinfo(parts.hostname, parts.port, type=socket.SOCK_STREAM)
+            socket.getaddrinfo(parts.hostname, parts.port, type=kind)
         except OSError as exc:
             return describe_error(exc, url, opening=True)
         return None
@@ -188,9 +172,12 @@ def open_check(
     return None
 
 
+NETWORK_SCHEMES = ("socket", "rfc2217", "udp")  # udp: console.udp_port (pyserial has none)
+
+
 def _network_scheme(url: str) -> str | None:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    return scheme if scheme in ("socket", "rfc2217") else None
+    return scheme if scheme in NETWORK_SCHEMES else None
 
 
 def url_problem(url: str) -> str | None:
@@ -216,6 +203,10 @@ def url_problem(url: str) -> str | None:
 
 
 def _open_port(factory: Callable[..., Any], url: str, s: LineSettings, timeout: float) -> Any:
+    if _network_scheme(url) == "udp":
+        from console.udp_port import UdpPort
+
+        return UdpPort(url, timeout)
     return factory(
         url,
         baudrate=s.baudrate,
@@ -248,7 +239,7 @@ def _find_oserror(exc: BaseException) -> OSError | None:
 
 def _where(url: str) -> str:
     """``socket://10.0.0.5:4001`` -> ``10.0.0.5:4001``; a device path stays as it is."""
-    for scheme in ("socket://", "rfc2217://"):
+    for scheme in ("socket://", "rfc2217://", "udp://"):
         if url.startswith(scheme):
             return url[len(scheme):].split("?", 1)[0].rstrip("/")
     return url
@@ -257,7 +248,7 @@ def _where(url: str) -> str:
 def describe_error(exc: BaseException, url: str, *, opening: bool) -> str:
     """Turn an exception from opening or reading ``url`` into a short reason for the screen."""
     where = _where(url)
-    is_net = url.startswith(("socket://", "rfc2217://"))
+    is_net = _network_scheme(url) is not None
     text = str(exc)
     os_err = _find_oserror(exc)
     code = getattr(exc, "errno", None)
@@ -320,22 +311,14 @@ class Backoff:
 
 
 class Decoder(Protocol):
+    """What the transport feeds: bytes in, the console's records out (a driver's
+    ``open_decoder()``)."""
+
     stats: DecoderStats
 
-    def feed(self, data: bytes) -> list[Decoded]: ...
+    def feed(self, data: bytes) -> list[Normalized]: ...
 
-    def close(self) -> list[Decoded]: ...
-
-
-def _default_decoder_factory(protocol: str) -> Callable[[], Decoder]:
-    def make() -> Decoder:
-        # Imported here, not at module top: the transport must load (and report a clear
-        # error) even where the protocol package is broken or still being written.
-        from console.protocol import make_decoder
-
-        return make_decoder(protocol)
-
-    return make
+    def close(self) -> list[Normalized]: ...
 
 
 def merge_stats(a: DecoderStats, b: DecoderStats) -> DecoderStats:
@@ -419,7 +402,7 @@ class _DeviceFeed:
 
     def __init__(
         self,
-        device: Device,
+        device: Role,
         out: queue.SimpleQueue,
         clock: Clock,
         decoder_factory: Callable[[], Decoder],
@@ -440,9 +423,10 @@ class _DeviceFeed:
             _Capture(Path(capture_path), on_capture_error) if capture_path is not None else None
         )
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> list[Normalized]:
+        """Decode, queue, and return what was decoded (a talking driver answers it)."""
         if not data:
-            return
+            return []
         rx_time, rx_wall = self._clock.now(), self._clock.wall()
         # Capture first: the file holds every byte even if the decoder chokes on it.
         if self.capture is not None:
@@ -453,6 +437,7 @@ class _DeviceFeed:
                 self._decoder = self._factory()
             items = self._decoder.feed(data)
         self._push(items, rx_time, rx_wall)
+        return items
 
     def end_stream(self) -> None:
         """The byte stream ended (disconnect or stop): flush what the decoder holds (a cut-off
@@ -474,7 +459,7 @@ class _DeviceFeed:
         if self.capture is not None:
             self.capture.maybe_flush(force=True)
 
-    def _push(self, items: list[Decoded], rx_time: float, rx_wall: float) -> None:
+    def _push(self, items: list[Normalized], rx_time: float, rx_wall: float) -> None:
         put = self._out.put
         dev = self.device
         for item in items:
@@ -522,13 +507,18 @@ def _read_available(port: Any, read_timeout: float) -> bytes:
 
 
 class DeviceLink:
-    """Reads one device (``device`` is "vitals" or "pump") in a daemon thread named
-    ``transport-<device>`` and puts ``Received``/``LinkEvent`` items into ``out``.
+    """Reads one device (``device``: the role it plays, "vitals" or "pump") in a daemon
+    thread named ``transport-<device>`` and puts ``Received``/``LinkEvent`` items into ``out``.
 
     - ``url``: anything ``serial.serial_for_url`` opens: /dev/ttyUSB0, /dev/pts/3, COM3,
-      ``socket://host:port``, ``rfc2217://host:port``, ``loop://``.
-    - ``protocol``: "icl" or "masimo"; picks the decoder and the default line settings
-      (115200 8N1 / 9600 8N1); ``baudrate``/``bytesize``/``parity``/``stopbits`` override.
+      ``socket://host:port``, ``rfc2217://host:port``, ``loop://``; and ``udp://host:port``
+      (console.udp_port: one datagram per read).
+    - ``driver``: a name from the driver registry (console.drivers); picks the decoder, the
+      default line settings and, for devices that must be polled or answered, the talking
+      side; ``baudrate``/``bytesize``/``parity``/``stopbits`` override the line settings.
+    - A talking driver's messages are sent on connect, as time passes and in answer to what
+      arrived; each is checked against the driver's allow-list first. A message the list
+      does not hold is never sent: the link says so (a LinkEvent reason) and goes on.
     - Reconnects by itself when the port cannot be opened, vanishes, or the socket drops:
       waits 0.5 s, doubling to 5 s between attempts; the delay resets once data flowed.
     - ``capture_path``: every byte received is appended to this file exactly as received
@@ -546,12 +536,12 @@ class DeviceLink:
 
     def __init__(
         self,
-        device: Device,
+        device: Role,
         url: str,
         out: queue.SimpleQueue,
         *,
         clock: Clock | None = None,
-        protocol: str = "icl",
+        driver: str = DEFAULT_DRIVER,
         baudrate: int | None = None,
         bytesize: int | None = None,
         parity: str | None = None,
@@ -562,18 +552,19 @@ class DeviceLink:
         decoder_factory: Callable[[], Decoder] | None = None,
         serial_factory: Callable[..., Any] | None = None,
     ) -> None:
-        if device not in ("vitals", "pump"):
-            raise ValueError(f"device must be 'vitals' or 'pump', not {device!r}")
-        self.device: Device = device
+        self.driver: Driver = find_driver(driver)
+        if device not in self.driver.roles:
+            raise ValueError(f"a {self.driver.title} device cannot be the {device!r} "
+                             f"(it serves: {', '.join(sorted(self.driver.roles))})")
+        self.device: Role = device
         self.url = url
-        self.protocol = protocol
-        self.settings = line_settings(protocol, baudrate, bytesize, parity, stopbits)
+        self.settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
         self._out = out
         self._clock: Clock = clock or SystemClock()
         self._read_timeout = read_timeout
         self._backoff = backoff or Backoff()
         self._serial_factory = serial_factory or serial.serial_for_url
-        self._decoder_factory = decoder_factory or _default_decoder_factory(protocol)
+        self._decoder_factory = decoder_factory or self.driver.open_decoder
         self._capture_path = capture_path
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -583,6 +574,9 @@ class DeviceLink:
         self._reason = "not started"
         self._feed: _DeviceFeed | None = None
         self.attempts = 0  # open attempts so far (the devices panel may show it)
+        self.sent: list[bytes] = []  # every message sent, in order (bounded; the allow-list test reads it)
+        self.refused: list[bytes] = []  # messages the allow-list kept from the device
+        self._talker = None  # the driver's talking side, one per connection
 
     # -- public state (safe to read from any thread) ----------------------------------------
 
@@ -719,9 +713,33 @@ class DeviceLink:
         except Exception as exc:  # a vanished port may fail to close
             log.debug("closing %s: %s", self.url, exc)
 
+    def _send(self, port: Any, messages: list[bytes]) -> None:
+        """Write what the talking side asks, each message only if the driver may send it."""
+        for message in messages:
+            if not self.driver.permits(message):
+                self.refused.append(message)
+                log.error("%s: refused to send %r: not in the %s driver's allow-list",
+                          self.device, message[:80], self.driver.name)
+                self._out.put(LinkEvent(self.device, self._state, f"console refused to send a message the "
+                                        f"{self.driver.title} driver may not send", self._clock.now()))
+                continue
+            port.write(message)
+            self.sent.append(message)
+            if len(self.sent) > 10_000:
+                del self.sent[:5_000]
+
     def _read_until_lost(self, port: Any, feed: _DeviceFeed) -> str | None:
         """Read until the port fails (returns the reason) or stop() (returns None)."""
         got_data = False
+        talker = self.driver.talker() if self.driver.talker is not None else None
+        self._talker = talker
+        try:
+            if talker is not None:
+                self._send(port, talker.on_connect(self._clock.now()))
+        except Exception as exc:
+            if self._stop.is_set():
+                return None
+            return describe_error(exc, self.url, opening=False)
         while not self._stop.is_set():
             try:
                 data = _read_available(port, self._read_timeout)
@@ -729,9 +747,23 @@ class DeviceLink:
                 if self._stop.is_set():
                     return None
                 return describe_error(exc, self.url, opening=False)
+            if talker is not None:
+                try:
+                    now = self._clock.now()
+                    self._send(port, talker.on_tick(now))
+                except Exception as exc:
+                    if self._stop.is_set():
+                        return None
+                    return describe_error(exc, self.url, opening=False)
             if data:
                 try:
-                    feed.feed(data)
+                    records = feed.feed(data)
+                    if talker is not None and records:
+                        self._send(port, talker.on_received(records, self._clock.now()))
+                except OSError as exc:  # writing the answer failed: the link is gone
+                    if self._stop.is_set():
+                        return None
+                    return describe_error(exc, self.url, opening=False)
                 except Exception as exc:
                     # A decoder bug must not end monitoring: drop this connection (its bytes
                     # are in the capture), start over with a fresh decoder, and say so.
@@ -757,16 +789,17 @@ class SimulatedDevices:
     Owns a ``simulator.engine.Simulation`` and a ``ScaledClock(speed)`` (``.clock``, the
     session clock in training). A daemon thread ``transport-simulator`` wakes every ``tick``
     s of wall time, calls ``sim.advance(clock.now())``, and feeds the vitals bytes and the pump
-    bytes to one ICL decoder each (the same decoder and the same feed code a DeviceLink uses),
+    bytes to one decoder each, of the driver the simulator names (the same decoder and the
+    same feed code a DeviceLink uses),
     putting ``Received`` items into ``out``. Link events: "up" / "training simulation" at start,
     "down" / "training simulation stopped" at stop, for both devices.
 
-    ``capture_dir``: raw bytes are appended to ``vitals.icl`` and ``pump.icl`` in it.
+    ``capture_dir``: raw bytes are appended to ``vitals.<driver>`` and ``pump.<driver>`` in it.
     ``simulation`` and ``clock`` may be injected (tests); otherwise built from
     ``scenario``/``seed``/``speed``.
     """
 
-    DEVICES: tuple[Device, Device] = ("vitals", "pump")
+    DEVICES: tuple[Role, Role] = ("vitals", "pump")
 
     def __init__(
         self,
@@ -789,11 +822,13 @@ class SimulatedDevices:
         self.clock: Clock = clock if clock is not None else ScaledClock(speed)
         self._out = out
         self._tick = tick
-        self._factory = decoder_factory or _default_decoder_factory("icl")
+        # The simulator names the driver of the dialect it speaks.
+        self.driver: Driver = find_driver(getattr(simulation, "DRIVER", DEFAULT_DRIVER))
+        self._factory = decoder_factory or self.driver.open_decoder
         self._capture_dir = Path(capture_dir) if capture_dir is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._feeds: dict[Device, _DeviceFeed] = {}
+        self._feeds: dict[Role, _DeviceFeed] = {}
         self._state: LinkState = "down"
         self.error: str | None = None  # set if the simulation itself failed
         self._injections: queue.SimpleQueue = queue.SimpleQueue()
@@ -817,12 +852,12 @@ class SimulatedDevices:
         return self._state
 
     @property
-    def stats(self) -> dict[Device, DecoderStats]:
+    def stats(self) -> dict[Role, DecoderStats]:
         return {d: (f.stats() if (f := self._feeds.get(d)) else DecoderStats())
                 for d in self.DEVICES}
 
     @property
-    def bytes_received(self) -> dict[Device, int]:
+    def bytes_received(self) -> dict[Role, int]:
         return {d: (f.bytes_received if (f := self._feeds.get(d)) else 0) for d in self.DEVICES}
 
     def set_speed(self, speed: float) -> None:
@@ -846,7 +881,7 @@ class SimulatedDevices:
             except OSError as exc:
                 log.error("cannot create capture directory %s: %s", self._capture_dir, exc)
         for dev in self.DEVICES:
-            path = self._capture_dir / f"{dev}.icl" if self._capture_dir is not None else None
+            path = self._capture_dir / f"{dev}.{self.driver.name}" if self._capture_dir is not None else None
             self._feeds[dev] = _DeviceFeed(
                 dev, self._out, self.clock, self._factory, path,
                 lambda msg, d=dev: self._out.put(

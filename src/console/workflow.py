@@ -134,7 +134,7 @@ class SessionWorkflow:
         self.discharging = DischargeDesk(self.journal, self.identity, self.phases, self.discharge_criteria)
         # The pump panel reads the nurse's marks and the estimate. (Session has no writer for
         # this yet: the one direct write left.)
-        session.pump_watch = self.pump_watch
+        session.set_pump_watch(self.pump_watch)
 
     def _now(self, now: float | None) -> float:
         return self.clock.now() if now is None else now

@@ -25,7 +25,7 @@ from console.session import SENSOR_OF, Session
 
 LIMIT_METRICS = ("HR", "SPO2", "RR", "ETCO2", "TEMP")  # continuous, with condition delays
 EPISODIC_METRICS = ("NIBP_SYS", "NIBP_DIA")
-BREATH_CO2 = 80  # capnogram above 8 mmHg (device units: mmHg x 10) counts as a breath
+BREATH_CO2 = 8.0  # capnogram above 8 mmHg counts as a breath
 SIDE_WORD = {"below": "low", "above": "high"}
 
 # Pump ALARM words (PROTOCOL.md) -> (priority, message, latching). Unknown words: high.

@@ -25,18 +25,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from console.metrics import UNITS  # the console's units, by metric name (PROTOCOL.md's spelling)
 from console.private_files import describe, open_private, private_dir
 from console.recording import store
-
-# Units as spelled in PROTOCOL.md's tables, by decoded record name.
-UNITS: dict[str, str] = {
-    "HR": "1/min", "PR": "1/min", "SPO2": "%", "PI": "%", "RR": "1/min", "ETCO2": "mmHg",
-    "TEMP": "degC", "NIBP_SYS": "mmHg", "NIBP_DIA": "mmHg", "NIBP_MEAN": "mmHg", "NIBP_MS": "ms",
-    "PUMP_RATE": "mL/h", "PUMP_VTBI": "mL", "PUMP_VI": "mL", "PUMP_CONC": "mg/mL", "PUMP_WEIGHT": "kg",
-    "PUMP_DOSE_RATE": "mg/kg/h", "PUMP_BATT": "%",
-}
-# Waveform units (PROTOCOL.md WF): documented in docs/recording.md, values exported as sent.
-WAVEFORM_UNITS = {"ECG": "uV", "PLETH": "", "CO2": "mmHg x 10", "RESP": ""}
 
 
 class Timestamps:
@@ -220,13 +211,18 @@ def _export(x: _Export) -> ExportResult:
            "SELECT t, metric, value FROM states WHERE value IS NOT NULL ORDER BY t, rowid",
            lambda r: [[iso(r[0]), _elapsed(r[0]), r[1], r[2]]])
 
+    from console.recording.replay import wave_scales
+
+    scales = wave_scales(x.conn)
     channels = [c for (c,) in x.rows("waveforms", "SELECT DISTINCT channel FROM waveforms ORDER BY channel")]
     for channel in channels:
         if not isinstance(channel, str) or not CHANNEL_NAME.match(channel):
             result.skipped.append(f"waveforms: a channel named {channel!r} (not a channel name) skipped")
             continue
 
-        def chunk(r):
+        scale, unit = scales.get(channel, (1.0, ""))
+
+        def chunk(r, scale=scale):
             t, rate, n, blob = r
             if not rate or rate <= 0 or not isinstance(blob, bytes) or len(blob) % 2 or len(blob) != 2 * n:
                 raise ValueError("damaged chunk")
@@ -235,9 +231,13 @@ def _export(x: _Export) -> ExportResult:
             if sys.byteorder != "little":
                 samples.byteswap()
             step = 1.0 / rate
-            return [[iso(t + i * step), _elapsed(t + i * step), v] for i, v in enumerate(samples)]
+            if scale == 1.0:
+                return [[iso(t + i * step), _elapsed(t + i * step), v] for i, v in enumerate(samples)]
+            # In the channel's unit (ECG mV, CO2 mmHg), as exact as the device's resolution.
+            return [[iso(t + i * step), _elapsed(t + i * step), _number(round(v * scale, 6))]
+                    for i, v in enumerate(samples)]
 
-        unit = WAVEFORM_UNITS.get(channel) or "unitless"
+        unit = unit or "unitless"
         x.file(f"waveforms/{channel}.csv", ["time", "elapsed_s", f"value ({unit})"],
                "SELECT t, rate, n, samples FROM waveforms WHERE channel = ? ORDER BY t, rowid", chunk, (channel,))
 

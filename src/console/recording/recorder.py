@@ -37,23 +37,14 @@ from typing import Any
 
 from console import __version__
 from console.clock import Clock
+from console.metrics import NUMERIC_METRICS
 from console.private_files import private_dir
 from console.recording import store
-from console.records import (
-    PUMP_NUMBERS,
-    VITALS_METRICS,
-    LinkEvent,
-    MasimoReading,
-    Received,
-    Rejection,
-    Sentence,
-    WaveformChunk,
-)
+from console.records import Identity, LinkEvent, Observations, Received, Rejection, Wave
 from console.timebase import REANCHOR_LAG_S, DeviceTimebase, lag_tolerance_for
 
 log = logging.getLogger(__name__)
 
-NUMERIC_METRICS = frozenset((*VITALS_METRICS, *PUMP_NUMBERS, "NIBP_MS"))
 DEFAULT_MAX_WAITING_BYTES = 256 * 1024 * 1024  # about 20 h of waveforms, or days of numerics
 CRASH_REASON = "console stopped unexpectedly"
 # Half a second: with the loop's tick and the commit's fsync on top, a kill -9 loses under the
@@ -383,6 +374,7 @@ class Recorder:
         self._session_events_seen = 0
         self._workflow_kinds: frozenset[str] = frozenset()
         self._episodes: dict[int, tuple] = {}
+        self._wave_scales: dict[str, list] = {}  # channel -> [scale, unit], as written to meta
         self._reported: str | None = None  # the failure message last reported
         self._closed = False
         self.lock_file = None
@@ -416,6 +408,7 @@ class Recorder:
             self.offset = 0.0
         self._writer = _Writer(self.path, conn, max_waiting_bytes, on_flushed)
         self._writer.create_meta = store.meta_rows(self.meta)
+        self._wave_scales = dict(self.meta.get("wave_scales") or {})  # a resumed file keeps its own
         if conn is not None:
             try:
                 self.lock_file = store.hold_lock(self.path)
@@ -491,7 +484,7 @@ class Recorder:
             b.add("rejected", (frx, dev, rec.reason, rec.detail, bytes(rec.raw), rec.unsupported_protocol),
                   96 + len(rec.raw), frx)
             return
-        if self._map.unsupported[dev] is not None and not (isinstance(rec, Sentence) and rec.type == "ID"):
+        if self._map.unsupported[dev] is not None and not isinstance(rec, Identity):
             # The console ignores this device's data (unsupported protocol); keep it as refused.
             raw = _json(rec.to_json()).encode()
             b.add("rejected", (frx, dev, "unsupported_protocol",
@@ -499,35 +492,34 @@ class Recorder:
                   96 + len(raw), frx)
             return
         tb = self._map.timebase[dev]
-        if isinstance(rec, WaveformChunk):
-            t = tb.to_session(rec.ms, rx) + off
+        if isinstance(rec, Wave):
+            t = tb.to_session(rec.device_ms, rx) + off
+            if self._wave_scales.get(rec.channel) != [rec.scale, rec.unit]:
+                # The file says what its integers mean, channel by channel (review, export).
+                self._wave_scales[rec.channel] = [rec.scale, rec.unit]
+                self.set_meta(wave_scales=dict(self._wave_scales))
             samples = array.array("h", rec.samples)
             if not _LE:
                 samples.byteswap()
             blob = samples.tobytes()
-            b.add("waveforms", (t, frx, rec.ms, rec.seq, rec.channel, rec.rate, len(rec.samples), blob),
-                  96 + len(blob), t)
-        elif isinstance(rec, Sentence):
-            if rec.type == "ID":
-                self._map.unsupported[dev] = None
-                v = rec.values
-                b.add("identities", (frx, frx, rec.ms, rec.seq, dev, v.get("ROLE"), v.get("MODEL"),
-                                     v.get("SERIAL"), v.get("FW"), v.get("PROTO"), _json(v)), 200, frx)
+            b.add("waveforms", (t, frx, rec.device_ms, rec.seq if rec.seq is not None else -1, rec.channel,
+                                rec.rate, len(rec.samples), blob), 96 + len(blob), t)
+        elif isinstance(rec, Identity):
+            self._map.unsupported[dev] = None
+            b.add("identities", (frx, frx, rec.device_ms if rec.device_ms is not None else 0,
+                                 rec.seq if rec.seq is not None else -1, dev,
+                                 rec.data.get("ROLE", rec.role.upper() if rec.role else None), rec.model,
+                                 rec.serial, rec.firmware, rec.protocol_version, _json(rec.data)), 200, frx)
+        elif isinstance(rec, Observations):
+            if rec.device_ms is None:  # no device time worth using: the session used the receive time
+                self._values(dev, rec.values, frx, frx, None, None, rx)
             else:
-                t = tb.to_session(rec.ms, rx) + off
-                self._values(dev, rec.values, t, frx, rec.ms, tb, rx)
-        elif isinstance(rec, MasimoReading):
-            # The session stamps Masimo lines with their receive time (no zone, 1 s resolution).
-            self._values(dev, dict(rec.values), frx, frx, None, None, rx, masimo=True)
+                t = tb.to_session(rec.device_ms, rx) + off
+                self._values(dev, rec.values, t, frx, rec.device_ms, tb, rx)
 
     def _values(self, dev: str, values: dict, t: float, frx: float, ms: int | None,
-                tb: DeviceTimebase | None, rx: float, masimo: bool = False) -> None:
+                tb: DeviceTimebase | None, rx: float) -> None:
         b = self._batch
-        if masimo:
-            exc = values.get("EXC") if isinstance(values.get("EXC"), int) else 0
-            from console.session import MASIMO_PROBE_PROBLEM
-
-            values.setdefault("SPO2_PROBE", "OFF" if exc & MASIMO_PROBE_PROBLEM else "OK")
         nibp_t = t
         if values.get("NIBP_SYS") is not None and isinstance(values.get("NIBP_MS"), int) and tb is not None:
             nibp_t = tb.to_session(values["NIBP_MS"], rx) + self.offset  # when the cuff measured
@@ -538,9 +530,6 @@ class Recorder:
             else:
                 if isinstance(value, list):
                     value = "|".join(value) if value else "NONE"
-                elif masimo and metric in ("EXC", "ALARM") and isinstance(value, int):
-                    value = f"{value:04X}"
-                    metric = f"MASIMO_{metric}"
                 b.add("states", (at, frx, ms, dev, metric, None if value is None else str(value)), 80, at)
 
     def add_log_entry(self, entry: Any) -> None:

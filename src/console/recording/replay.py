@@ -22,6 +22,7 @@ can act on.
 from __future__ import annotations
 
 import array
+import contextlib
 import datetime as dt
 import heapq
 import itertools
@@ -43,24 +44,17 @@ from console.alarms.model import Alarm, LogEntry
 from console.clinical import ClinicalProtocol, load_protocol
 from console.clock import FakeClock, ScaledClock
 from console.dose import DosePlan
+from console.drivers import legacy_wave_scale, upgrade_recorded
+from console.metrics import CHANNELS
 from console.patient import Patient
 from console.recording import store
-from console.records import (
-    DecoderStats,
-    Device,
-    LinkEvent,
-    MasimoReading,
-    Received,
-    Rejection,
-    Sentence,
-    WaveformChunk,
-)
+from console.records import DecoderStats, Identity, LinkEvent, Observations, Received, Rejection, Role, Wave
 from console.session import Session
 from console.workflow import ON_TRENDS
 
 log = logging.getLogger(__name__)
 
-DEVICES: tuple[Device, Device] = ("vitals", "pump")
+DEVICES: tuple[Role, Role] = ("vitals", "pump")
 REPLAY_TICK_S = 0.02  # wall seconds between pushes, as the simulator's thread
 STOP_JOIN_S = 2.0
 # Order of items sharing one receive time: a link coming up before the data it brings,
@@ -126,17 +120,10 @@ def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[float, int, dic
 
 
 def _sentences(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
+    """Each recorded report back as the observations the session ingested (device_ms None:
+    the device gave no time worth using, and the session stamped it on receipt)."""
     for (rx, device, ms), values in _sentence_groups(conn):
-        if ms is None:  # Masimo: no device clock in the record, its own words back to ints
-            raw: dict[str, Any] = {}
-            for metric, value in values.items():
-                if metric in ("MASIMO_EXC", "MASIMO_ALARM") and isinstance(value, str):
-                    raw[metric.removeprefix("MASIMO_")] = int(value, 16)
-                elif metric != "SPO2_PROBE":  # the session derives it from EXC again
-                    raw[metric] = value
-            rec: Any = MasimoReading(dt.datetime.fromtimestamp(anchor + rx), raw)
-        else:
-            rec = Sentence("VS" if device == "vitals" else "PS", 0, int(ms), values)
+        rec = Observations(None, None if ms is None else int(ms), upgrade_recorded(values))
         yield (rx, _RANK_DATA), Received(device, rec, rx, anchor + rx)
 
 
@@ -163,7 +150,25 @@ def _guarded(conn: sqlite3.Connection, name: str, gen: Iterator) -> Iterator:
         _note(conn, f"{name}: read stopped ({exc})")
 
 
+def wave_scales(conn: sqlite3.Connection) -> dict[str, tuple[float, str]]:
+    """What each channel's recorded integers mean: (scale, unit). Files written before the
+    scale was recorded hold the default driver's waveforms."""
+    recorded: dict = {}
+    with contextlib.suppress(sqlite3.DatabaseError, ValueError, TypeError):
+        row = conn.execute("SELECT value FROM meta WHERE key = 'wave_scales'").fetchone()
+        recorded = json.loads(row[0]) if row else {}
+    scales = {}
+    for channel, spec in CHANNELS.items():
+        got = recorded.get(channel) if isinstance(recorded, dict) else None
+        if isinstance(got, list) and len(got) == 2 and isinstance(got[0], (int, float)):
+            scales[channel] = (float(got[0]), str(got[1]))
+        else:
+            scales[channel] = (legacy_wave_scale(channel), spec.unit)
+    return scales
+
+
 def _waveforms(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
+    scales = wave_scales(conn)
     bad = 0
     for rx, ms, seq, channel, rate, n, blob in conn.execute(
             "SELECT rx, device_ms, seq, channel, rate, n, samples FROM waveforms ORDER BY rowid"):
@@ -171,14 +176,17 @@ def _waveforms(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple,
             bad += 1
             _note(conn, f"waveforms: {bad} damaged chunks skipped")
             continue
-        yield (rx, _RANK_DATA), Received("vitals", WaveformChunk(seq, ms, channel, rate, _samples_of(blob)),
+        scale, unit = scales.get(channel, (1.0, ""))
+        yield (rx, _RANK_DATA), Received("vitals", Wave(seq, ms, channel, rate, _samples_of(blob), scale, unit),
                                          rx, anchor + rx)
 
 
 def _identities(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
-    for rx, ms, seq, device, data in conn.execute(
-            "SELECT rx, device_ms, seq, device, data FROM identities ORDER BY rowid"):
-        yield (rx, _RANK_DATA), Received(device, Sentence("ID", seq, ms, json.loads(data)), rx, anchor + rx)
+    for rx, ms, seq, device, role, model, serial, fw, proto, data in conn.execute(
+            "SELECT rx, device_ms, seq, device, role, model, serial, fw, proto, data FROM identities ORDER BY rowid"):
+        rec = Identity(seq, ms, str(role).lower() if role else None, model or "", serial or "", fw or "",
+                       proto or "", json.loads(data))
+        yield (rx, _RANK_DATA), Received(device, rec, rx, anchor + rx)
 
 
 def _rejections(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
@@ -330,9 +338,11 @@ def _conn(path: str | Path) -> sqlite3.Connection:
 
 
 def read_waveforms(path: str | Path, t0: float, t1: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each channel's samples between t0 and t1 (file time), in the channel's unit."""
     conn = _conn(path)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     try:
+        scales = wave_scales(conn)
         rows = conn.execute(
             # A chunk is well under 5 s long; the index on (channel, t) keeps this a range scan.
             "SELECT channel, t, rate, n, samples FROM waveforms WHERE t >= ? AND t <= ? "
@@ -346,11 +356,12 @@ def read_waveforms(path: str | Path, t0: float, t1: float) -> dict[str, tuple[np
         ts: list[np.ndarray] = []
         vs: list[np.ndarray] = []
         last: float | None = None
+        scale = scales.get(channel, (1.0, ""))[0]
         for _ch, t, rate, n, blob in grp:
             if not chunk_ok(rate, n, blob):
                 continue  # damaged: its samples are missing, so the line breaks there
             step = 1.0 / rate
-            values = np.asarray(_samples_of(blob), dtype=np.float64)
+            values = np.asarray(_samples_of(blob), dtype=np.float64) * scale
             times = t + np.arange(len(values)) * step
             if last is not None and t > last + 2.5 * step:
                 ts.append(np.array([last + step]))  # samples are missing: break the line
@@ -557,11 +568,11 @@ class ReplaySource:
     def set_speed(self, speed: float) -> None:
         self.clock.set_speed(speed)
 
-    def stats(self) -> dict[Device, DecoderStats]:
+    def stats(self) -> dict[Role, DecoderStats]:
         with self._lock:
             return {d: DecoderStats(s.accepted, Counter(s.rejected)) for d, s in self._stats.items()}
 
-    def url(self, device: Device) -> str:
+    def url(self, device: Role) -> str:
         return f"replay of {self.path.name}"
 
     def is_alive(self) -> bool:

@@ -153,14 +153,11 @@ class DevicePicker(QDialog):
 
         self.vitals_url = port_box("picker.vitals.url", "Vitals monitor port or URL",
                                    self.store.value("vitals/url", "", str))
-        self.vitals_protocol = name_widget(QComboBox(), "picker.vitals.protocol", "Vitals protocol")
-        self.vitals_protocol.addItem("ICL/1", "icl")
-        self.vitals_protocol.addItem("Masimo ASCII 1 (Rad-8, Radical-7)", "masimo")
-        idx = self.vitals_protocol.findData(self.store.value("vitals/protocol", "icl", str))
-        self.vitals_protocol.setCurrentIndex(max(0, idx))
+        self.vitals_protocol = self._protocol_box("vitals", "Vitals protocol")
         self.vitals_baud = self._baud_box("picker.vitals.baud", "Vitals baud rate",
                                           self.store.value("vitals/baud", "", str))
         self.pump_url = port_box("picker.pump.url", "Pump port or URL", self.store.value("pump/url", "", str))
+        self.pump_protocol = self._protocol_box("pump", "Pump protocol")
         self.pump_baud = self._baud_box("picker.pump.baud", "Pump baud rate",
                                         self.store.value("pump/baud", "", str))
 
@@ -169,9 +166,10 @@ class DevicePicker(QDialog):
         vf.addRow("Port or URL", self.vitals_url)
         vf.addRow("Protocol", self.vitals_protocol)
         vf.addRow("Baud", self.vitals_baud)
-        pump = QGroupBox("Infusion pump (ICL/1)")
+        pump = QGroupBox("Infusion pump")
         pf = QFormLayout(pump)
         pf.addRow("Port or URL", self.pump_url)
+        pf.addRow("Protocol", self.pump_protocol)
         pf.addRow("Baud", self.pump_baud)
 
         training = QGroupBox("Training")
@@ -205,6 +203,16 @@ class DevicePicker(QDialog):
         box.addWidget(buttons)
         box.addWidget(training)
 
+    def _protocol_box(self, role: str, spoken: str) -> QComboBox:
+        """The drivers that can serve ``role``, from the registry; the last choice remembered."""
+        from console.drivers import DEFAULT_DRIVER, for_role
+
+        box = name_widget(QComboBox(), f"picker.{role}.protocol", spoken)
+        for d in for_role(role):
+            box.addItem(d.title, d.name)
+        box.setCurrentIndex(max(0, box.findData(self.store.value(f"{role}/protocol", DEFAULT_DRIVER, str))))
+        return box
+
     @staticmethod
     def _baud_box(name: str, spoken: str, remembered: str) -> QComboBox:
         box = name_widget(QComboBox(), name, spoken)
@@ -232,13 +240,15 @@ class DevicePicker(QDialog):
             return
         vitals = DeviceSpec(vitals_url, self.vitals_protocol.currentData(),
                             self.vitals_baud.currentData()) if vitals_url else None
-        pump = DeviceSpec(pump_url, "icl", self.pump_baud.currentData()) if pump_url else None
+        pump = DeviceSpec(pump_url, self.pump_protocol.currentData(),
+                          self.pump_baud.currentData()) if pump_url else None
         self.request = ConnectionRequest(vitals=vitals, pump=pump)
         s = self.store
         s.setValue("vitals/url", vitals_url)
         s.setValue("vitals/protocol", self.vitals_protocol.currentData())
         s.setValue("vitals/baud", self.vitals_baud.currentText() if self.vitals_baud.currentData() else "")
         s.setValue("pump/url", pump_url)
+        s.setValue("pump/protocol", self.pump_protocol.currentData())
         s.setValue("pump/baud", self.pump_baud.currentText() if self.pump_baud.currentData() else "")
         s.sync()
         self.accept()

@@ -50,11 +50,11 @@ REVIEW_COLOUR = theme.REVIEW  # violet: no alarm colour, not the training orange
 WAVE_HALF_WINDOW_S = 10.0  # waveforms shown either side of the chosen time
 SCRUB_STEPS_PER_S = 10  # scrubber resolution: 0.1 s
 SPEEDS = (1, 2, 5, 10, 30, 60)
-# (channel, label, colour, scale to display units, fixed y range)
-# ECG in mV (the device records microvolts); pleth is unitless device counts, shown without numbers.
-CHANNELS = (("ECG", "ECG II mV", theme.PARAMETER["ECG"], 0.001, None),
-            ("PLETH", "Pleth", theme.PARAMETER["PLETH"], 1.0, None),
-            ("CO2", "CO\u2082 mmHg", theme.PARAMETER["CO2"], 0.1, (-2.0, 60.0)))
+# (channel, label, colour, fixed y range); the record reads back in the channels' units
+# (console.metrics: ECG mV, CO2 mmHg); pleth is unitless, shown without numbers.
+CHANNELS = (("ECG", "ECG II mV", theme.PARAMETER["ECG"], None),
+            ("PLETH", "Pleth", theme.PARAMETER["PLETH"], None),
+            ("CO2", "CO\u2082 mmHg", theme.PARAMETER["CO2"], (-2.0, 60.0)))
 
 
 def _plain_text(obj: Any, fields: tuple[str, ...] = ()) -> str:
@@ -175,7 +175,7 @@ class ReviewWaves(QWidget):
         self.cursors: list[pg.InfiniteLine] = []
         self.items: dict[str, pg.PlotItem] = {}
         first = None
-        for row, (channel, label, colour, _scale, yr) in enumerate(CHANNELS):
+        for row, (channel, label, colour, yr) in enumerate(CHANNELS):
             p = self.plots.addPlot(row=row, col=0, axisItems={"bottom": SessionTimeAxis(orientation="bottom")})
             p.setLabel("left", label, color=colour)
             p.getAxis("left").setWidth(70)
@@ -207,14 +207,13 @@ class ReviewWaves(QWidget):
     def show_window(self, waves: dict[str, tuple[np.ndarray, np.ndarray]], t: float, t0: float, t1: float) -> None:
         self.shown_span = (t0, t1)
         missing = []
-        for channel, _label, _colour, scale, yr in CHANNELS:
+        for channel, _label, _colour, yr in CHANNELS:
             times, values = waves.get(channel, (np.empty(0), np.empty(0)))
             if not len(times):
                 missing.append(channel)
-            self.curves[channel].setData(times, values * scale if scale != 1.0 else values, connect="finite")
+            self.curves[channel].setData(times, values, connect="finite")
             if yr is None and len(values) and np.isfinite(values).any():
-                shown = values * scale if scale != 1.0 else values
-                lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+                lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
                 span = max(hi - lo, 1e-3)
                 self.items[channel].setYRange(lo - 0.1 * span, hi + 0.1 * span, padding=0)
         self.items[CHANNELS[0][0]].setXRange(t0, t1, padding=0)

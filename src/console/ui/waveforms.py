@@ -58,13 +58,12 @@ class WaveformStrip(pg.PlotWidget):
     """One channel: fixed axes, one curve, a sweep cursor, a slowly adapting vertical scale."""
 
     def __init__(self, channel: str, label: str, colour: str, window_s: float,
-                 scale: float = 1.0, fixed_range: tuple[float, float] | None = None,
+                 fixed_range: tuple[float, float] | None = None,
                  sensor: tuple[str, str] | None = None, beat_min_span: float | None = None) -> None:
         super().__init__(background=theme.BACKGROUND)
         name_widget(self, f"wave.{channel}", f"{label} waveform")
         self.channel = channel
         self.window_s = window_s
-        self.unit_scale = scale  # device units -> display units (ECG: uV -> mV; CO2: mmHg x 10 -> mmHg)
         self.fixed_range = fixed_range
         self.sensor = sensor  # (state word, message): a flat line from a sensor that is off is no signal
         self.wall: Callable[[], float] = time.monotonic  # tests inject their own
@@ -122,7 +121,7 @@ class WaveformStrip(pg.PlotWidget):
         self.live = True
         self._show_message("")
         t, v = ring.since(head - self.window_s + ERASE_S)
-        y = v * self.unit_scale if self.unit_scale != 1.0 else v
+        y = v  # the session holds each channel in its unit (console.metrics: ECG mV, CO2 mmHg)
         if self.beat_min_span is not None:
             self._find_beats(t, y)
         x = np.mod(t, self.window_s)
@@ -183,7 +182,7 @@ class EcgStrip(WaveformStrip):
     """ECG in mV at a gain from the ladder, labelled with lead, gain and sweep, and a 1 mV bar."""
 
     def __init__(self, window_s: float) -> None:
-        super().__init__("ECG", f"ECG {ECG_LEAD}", theme.PARAMETER["ECG"], window_s, scale=0.001,
+        super().__init__("ECG", f"ECG {ECG_LEAD}", theme.PARAMETER["ECG"], window_s,
                          sensor=("ECG_LEADS", "ECG leads off"), beat_min_span=0.3)
         self.gain = 1.0
         self.calibration = pg.PlotDataItem(pen=pg.mkPen(theme.TEXT, width=2))
@@ -228,7 +227,7 @@ class WaveformPanel(QWidget):
             "PLETH": WaveformStrip("PLETH", "Pleth", theme.PARAMETER["PLETH"], window_s,
                                    sensor=("SPO2_PROBE", "SpO\u2082 probe off"), beat_min_span=20.0),
             "CO2": WaveformStrip("CO2", "CO\u2082 mmHg", theme.PARAMETER["CO2"], window_s,
-                                 scale=0.1, fixed_range=CO2_RANGE),
+                                 fixed_range=CO2_RANGE),
         }
         self.strips["CO2"].getPlotItem().getAxis("left").setTicks(CO2_TICKS)
         self.on_beat: Callable[[bool], None] | None = None  # the HR tile's heart (MonitorView wires it)

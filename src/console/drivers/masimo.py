@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
-from console.protocol.icl import (
+from console.drivers.base import Driver, LineSettings
+from console.drivers.icl import (
     MAX_LINE,
     MAX_OPEN,
     _RangeError,
@@ -18,7 +20,23 @@ from console.protocol.icl import (
     parse_decimal,
     parse_int,
 )
-from console.records import Decoded, DecoderStats, MasimoReading, Rejection, Value
+from console.records import DecoderStats, Observations, Rejection, Value
+
+
+@dataclass(slots=True)
+class MasimoReading:
+    """An accepted Masimo ASCII 1 line. ``values`` holds SPO2, PR, PI (``None`` when dashed),
+    EXC and ALARM as integers from their hex fields, and any other key raw as text."""
+
+    time: dt.datetime  # device clock, no zone
+    values: dict[str, Value]
+    type: str = "MASIMO"
+
+    def to_json(self) -> dict:
+        return {"type": "MASIMO", "time": self.time.isoformat(), "values": self.values}
+
+
+Decoded = MasimoReading | Rejection
 
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _STAMP_RE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
@@ -155,3 +173,50 @@ class MasimoDecoder:
     def _reject(self, out: list[Decoded], reason: str, raw: bytes, detail: str) -> None:
         self.stats.rejected[reason] += 1
         out.append(Rejection(reason, raw, detail))
+
+
+# ---------------------------------------------------------------------------- the driver
+# PROTOCOL.md, EXC bits: which mean the probe cannot measure, and which that the signal is poor.
+PROBE_PROBLEM = 0x001 | 0x002 | 0x020 | 0x080  # no sensor, defective, sensor off, unrecognised
+SIGNAL_QUALITY = 0x004 | 0x010 | 0x400  # low perfusion, interference, low signal IQ
+RAW_WORDS = {"EXC": "MASIMO_EXC", "ALARM": "MASIMO_ALARM"}  # kept in the record as hex text
+
+
+def normalize(record: MasimoReading) -> Observations:
+    """SPO2, PR, PI; the exception bits as the probe and signal-quality words; the raw bit
+    fields as hex words for the record. The line's clock has no zone and one-second
+    resolution, so the receive time is the better time stamp (device_ms None)."""
+    v = record.values
+    exc = v.get("EXC") if isinstance(v.get("EXC"), int) else 0
+    values: dict[str, Value] = {"SPO2": v.get("SPO2"), "PR": v.get("PR"), "PI": v.get("PI"),
+                                "SPO2_PROBE": "OFF" if exc & PROBE_PROBLEM else "OK",
+                                "SPO2_SIGNAL": "LOW" if exc & SIGNAL_QUALITY else "OK"}
+    for key, name in RAW_WORDS.items():
+        if isinstance(v.get(key), int):
+            values[name] = f"{v[key]:04X}"
+    return Observations(None, None, values)
+
+
+def upgrade_recorded(values: dict) -> dict:
+    """Files written before normalized records kept the exception bits only (MASIMO_EXC):
+    the signal-quality word is derived from them as the session derived it then."""
+    exc = values.get("MASIMO_EXC")
+    if isinstance(exc, str) and "SPO2_SIGNAL" not in values:
+        try:
+            bits = int(exc, 16)
+        except ValueError:
+            return values
+        values = {**values, "SPO2_SIGNAL": "LOW" if bits & SIGNAL_QUALITY else "OK"}
+    return values
+
+
+DRIVER = Driver(
+    name="masimo",
+    title="Masimo ASCII 1 (Rad-8, Radical-7)",
+    description="Masimo ASCII 1 serial output of Rad-8 and Radical-7 pulse oximeters (SpO2, PR, PI)",
+    roles=frozenset({"vitals"}),
+    line=LineSettings(9600),  # PROTOCOL.md: 9600 8N1, no handshake
+    decoder=MasimoDecoder,
+    normalize=normalize,
+    upgrade_recorded=upgrade_recorded,
+)

@@ -19,18 +19,48 @@ Two paths produce identical results:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from operator import itemgetter
 
 import numpy as np
 
-from console.records import (
-    Decoded,
-    DecoderStats,
-    Rejection,
-    Sentence,
-    Value,
-    WaveformChunk,
-)
+from console.drivers.base import Driver, LineSettings
+from console.records import DecoderStats, Identity, Observations, Rejection, Value, Wave
+
+
+@dataclass(slots=True)
+class Sentence:
+    """An accepted ICL/1 VS, PS or ID sentence. ``values`` uses decoded record names;
+    ``None`` means the device sent ``-`` (not available)."""
+
+    type: str  # "VS" | "PS" | "ID"
+    seq: int
+    ms: int
+    values: dict[str, Value]
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "seq": self.seq, "ms": self.ms, "values": self.values}
+
+
+@dataclass(slots=True)
+class WaveformChunk:
+    """An accepted ICL/1 WF sentence: sample i was taken at ``ms + i * 1000 / rate``."""
+
+    seq: int
+    ms: int
+    channel: str  # ECG | PLETH | CO2 | RESP
+    rate: int  # samples per second
+    samples: list[int]
+    type: str = "WF"
+
+    def to_json(self) -> dict:
+        return {
+            "type": "WF", "seq": self.seq, "ms": self.ms,
+            "channel": self.channel, "rate": self.rate, "samples": self.samples,
+        }
+
+
+Decoded = Sentence | WaveformChunk | Rejection
 
 MAX_LINE = 2048  # bytes from `$` to `\n` inclusive (PROTOCOL.md)
 MAX_OPEN = MAX_LINE - 1  # so a sentence holds at most this many bytes before its `\n`
@@ -694,3 +724,35 @@ class IclDecoder:
             return item
         return Rejection("syntax", raw, f"device announced unsupported protocol PROTO={proto}",
                          unsupported_protocol=proto)
+
+
+# ---------------------------------------------------------------------------- the driver
+# PROTOCOL.md WF: ECG in microvolts, CO2 in mmHg x 10, pleth and resp unitless counts.
+WAVE_SCALES: dict[str, tuple[float, str]] = {"ECG": (0.001, "mV"), "CO2": (0.1, "mmHg"),
+                                             "PLETH": (1.0, ""), "RESP": (1.0, "")}
+
+
+def normalize(record: Sentence | WaveformChunk) -> Observations | Wave | Identity:
+    """ICL/1 already speaks the console's metric names; its waves get their unit and scale,
+    and an ID sentence becomes the device's identity."""
+    if isinstance(record, WaveformChunk):
+        scale, unit = WAVE_SCALES[record.channel]
+        return Wave(record.seq, record.ms, record.channel, record.rate, record.samples, scale, unit)
+    if record.type == "ID":
+        v = record.values
+        role = str(v.get("ROLE") or "").lower() or None
+        return Identity(record.seq, record.ms, role, str(v.get("MODEL") or ""), str(v.get("SERIAL") or ""),
+                        str(v.get("FW") or ""), str(v.get("PROTO") or ""), dict(v))
+    return Observations(record.seq, record.ms, record.values)
+
+
+DRIVER = Driver(
+    name="icl",
+    title="ICL/1",
+    description="ICL/1, the console's own dialect (vitals monitor or pump; the training simulator speaks it)",
+    roles=frozenset({"vitals", "pump"}),
+    line=LineSettings(115200),  # PROTOCOL.md: 115200 8N1 (waveforms need about 2 kB/s)
+    decoder=IclDecoder,
+    normalize=normalize,
+    legacy_wave_scales={channel: scale for channel, (scale, _unit) in WAVE_SCALES.items()},
+)

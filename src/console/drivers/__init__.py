@@ -1,0 +1,82 @@
+"""The registry of device drivers: every wire format the console can read, one line each.
+
+Adding a driver: write ``console/drivers/<name>.py`` with a ``DRIVER = Driver(...)`` (see
+``base.py`` and docs/architecture.md, "Adding a device driver") and add its module name to
+``DRIVER_MODULES`` below. The command line, the device picker, ``decode``, ``record`` and the
+transport read their choices from here, so nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from functools import cache
+
+from console.drivers.base import Driver, LineSettings, NormalizingDecoder, Talker, WireDecoder
+
+__all__ = [
+    "DEFAULT_DRIVER",
+    "Driver",
+    "LineSettings",
+    "NormalizingDecoder",
+    "Talker",
+    "WireDecoder",
+    "all_drivers",
+    "driver",
+    "driver_names",
+    "for_role",
+]
+
+# One line per driver: the module under console.drivers that defines DRIVER (a name not found
+# there is imported as it is, for a driver kept outside this package).
+DRIVER_MODULES: list[str] = [
+    "icl",
+    "masimo",
+]
+DEFAULT_DRIVER = "icl"  # what a device speaks unless told otherwise (the simulator's dialect)
+
+
+@cache
+def all_drivers() -> tuple[Driver, ...]:
+    drivers = []
+    for module in DRIVER_MODULES:
+        inside = importlib.util.find_spec(f"console.drivers.{module}") is not None
+        found = importlib.import_module(f"console.drivers.{module}" if inside else module).DRIVER
+        if not isinstance(found, Driver):
+            raise TypeError(f"{module}.DRIVER is not a Driver")
+        drivers.append(found)
+    names = [d.name for d in drivers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two drivers share a name: {names}")
+    return tuple(drivers)
+
+
+def driver_names(role: str | None = None) -> tuple[str, ...]:
+    """The names a command line accepts, for one role or for any."""
+    return tuple(d.name for d in all_drivers() if role is None or role in d.roles)
+
+
+def for_role(role: str) -> tuple[Driver, ...]:
+    return tuple(d for d in all_drivers() if role in d.roles)
+
+
+def driver(name: str) -> Driver:
+    for d in all_drivers():
+        if d.name == name:
+            return d
+    raise ValueError(f"unknown device protocol {name!r}; expected one of {', '.join(driver_names())}")
+
+
+def upgrade_recorded(values: dict) -> dict:
+    """A recorded group of values from a file written before normalized records, in today's
+    words (each driver's own upgrade; most have none)."""
+    for d in all_drivers():
+        if d.upgrade_recorded is not None:
+            values = d.upgrade_recorded(values)
+    return values
+
+
+def legacy_wave_scale(channel: str) -> float:
+    """The scale of a waveform channel in a file that did not record it: before normalized
+    records only the default driver carried waveforms."""
+    return driver(DEFAULT_DRIVER).legacy_wave_scales.get(channel, 1.0)

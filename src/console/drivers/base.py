@@ -1,0 +1,111 @@
+"""What a device driver is: the one seam between a wire format and the rest of the console.
+
+A ``Driver`` names a wire format and says everything the console needs to use it:
+the roles it can serve, its serial line settings and URL schemes, how to decode a byte
+stream into its own records (what ``infusion-console decode`` prints), how to normalize
+those into the console's records (``console.records``: observations, waves, identity,
+rejections), and, for devices that must be polled or answered, its talking side.
+
+The console monitors; it never controls. A driver that talks lists, in ``may_send``, the
+exact messages it may send (patterns over the whole message, arguments included: a rate
+query and a rate change can share a command word). The transport refuses to send anything
+else, and a test sends every scenario through each driver and checks every byte sent.
+
+No Qt, no I/O: the transport owns the ports and calls these pieces on its reader thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from console.records import DecoderStats, Normalized, Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class LineSettings:
+    """Serial line settings (pyserial's values: bytesize 8, parity "N", stopbits 1)."""
+
+    baudrate: int
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+
+
+class WireDecoder(Protocol):
+    """A driver's own decoder for one byte stream (never raises on any input)."""
+
+    stats: DecoderStats
+
+    def feed(self, data: bytes) -> list[Any]: ...
+
+    def close(self) -> list[Any]: ...
+
+
+class Talker(Protocol):
+    """The talking side of a driver, for one connection: what to send when the link comes
+    up, what to send as time passes (polls, keep-alives), and how to answer what arrived.
+    ``now`` is session-clock seconds. Everything returned is checked against ``may_send``."""
+
+    def on_connect(self, now: float) -> list[bytes]: ...
+
+    def on_tick(self, now: float) -> list[bytes]: ...
+
+    def on_received(self, records: Sequence[Any], now: float) -> list[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Driver:
+    name: str  # as typed after --vitals-protocol / --pump-protocol, and in the picker's data
+    title: str  # what the picker shows
+    roles: frozenset[str]  # the roles it can serve ("vitals", "pump")
+    line: LineSettings  # serial defaults; a URL's own options or the picker override the speed
+    decoder: Callable[[], WireDecoder]  # a fresh decoder per byte stream
+    normalize: Callable[[Any], Normalized | None]  # a decoded record -> the console's record
+    description: str = ""  # one line for --help and docs
+    schemes: tuple[str, ...] = ()  # URL schemes beyond serial paths and socket:// (e.g. "udp")
+    talker: Callable[[], Talker] | None = None  # None: a read-only device
+    may_send: tuple[re.Pattern[bytes], ...] = ()  # the whole of what it may ever send
+    # Files written before normalized records: the recorded words of this driver's devices
+    # turned into today's normalized ones (e.g. a raw status field into a signal-quality word).
+    upgrade_recorded: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Waveform scale of files written before the scale was recorded, by channel.
+    legacy_wave_scales: dict[str, float] = field(default_factory=dict)
+
+    def permits(self, message: bytes) -> bool:
+        """Whether ``message`` is, whole, one of the messages this driver may send."""
+        return any(p.fullmatch(message) for p in self.may_send)
+
+    def open_decoder(self) -> NormalizingDecoder:
+        """What the transport feeds: decodes and normalizes in one step."""
+        return NormalizingDecoder(self.decoder(), self.normalize)
+
+
+class NormalizingDecoder:
+    """A driver's decoder whose output is the console's records. Rejections pass unchanged;
+    a record the driver does not turn into anything (returns None) is dropped here, and
+    counted by the driver's own stats as accepted."""
+
+    def __init__(self, wire: WireDecoder, normalize: Callable[[Any], Normalized | None]) -> None:
+        self.wire = wire
+        self._normalize = normalize
+
+    @property
+    def stats(self) -> DecoderStats:
+        return self.wire.stats
+
+    def _out(self, decoded: Iterable[Any]) -> list[Normalized]:
+        out: list[Normalized] = []
+        for item in decoded:
+            record = item if isinstance(item, Rejection) else self._normalize(item)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def feed(self, data: bytes) -> list[Normalized]:
+        return self._out(self.wire.feed(data))
+
+    def close(self) -> list[Normalized]:
+        return self._out(self.wire.close())

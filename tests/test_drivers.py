@@ -1,0 +1,212 @@
+"""The device-driver seam (issue 12): a new protocol is one file plus one registry line, and
+is then usable from the command line, the device picker, ``decode`` and ``record`` with no
+other edit; a talking driver sends only what its allow-list holds; the read-only drivers
+send nothing at all; and no module outside console/drivers names a wire protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import sqlite3
+import threading
+import tty
+from pathlib import Path
+
+import pytest
+
+import console.drivers as registry
+import toy_driver
+from console.clock import SystemClock
+from console.records import LinkEvent, Observations, Received
+from console.transport import DeviceLink
+from icl_lines import icl
+from transport_helpers import Collector, wait_for
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "console"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The one registry line a new driver's author adds."""
+    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, "toy_driver"])
+    registry.all_drivers.cache_clear()
+    toy_driver.BAD_SENDER.clear()
+    yield registry.driver("toy")
+    toy_driver.BAD_SENDER.clear()
+    registry.all_drivers.cache_clear()
+
+
+class ToyDevice:
+    """The device end of a pty: sends toy lines, keeps every byte the console sends."""
+
+    def __init__(self, line: bytes = b"HR=72;SPO2=98\n") -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.line = line
+        self.heard = b""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            os.write(self.master, self.line)
+            self._read(0.1)
+        self._read(0.0)  # whatever the console sent before it stopped
+
+    def _read(self, wait: float) -> None:
+        ready, _w, _x = select.select([self.master], [], [], wait)
+        if ready:
+            with contextlib.suppress(OSError):
+                self.heard += os.read(self.master, 4096)
+
+    def messages(self) -> list[bytes]:
+        return re.findall(rb"[^\n]*\n", self.heard)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def device():
+    d = ToyDevice()
+    yield d
+    d.close()
+
+
+def test_the_registry_lists_the_built_in_drivers_by_role():
+    assert registry.driver_names() == ("icl", "masimo")
+    assert registry.driver_names("pump") == ("icl",)
+    assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo"}
+    for d in registry.all_drivers():
+        assert d.talker is None and d.may_send == (), f"{d.name} is read-only: it may send nothing"
+
+
+def test_a_toy_driver_is_usable_from_the_command_line(toy):
+    from console.cli import build_window_parser, request_from_args
+
+    args = build_window_parser().parse_args(["--vitals", "/dev/ttyUSB9", "--vitals-protocol", "toy"])
+    request = request_from_args(args)
+    assert (request.vitals.url, request.vitals.driver) == ("/dev/ttyUSB9", "toy")
+    with pytest.raises(SystemExit):  # a vitals-only driver is no pump: refused with usage, exit 2
+        build_window_parser().parse_args(["--pump", "/dev/ttyUSB9", "--pump-protocol", "toy"])
+    assert "toy: Toy monitor" in build_window_parser().format_help()
+
+
+def test_a_toy_driver_is_usable_from_decode(toy, tmp_path, capsys):
+    from console.cli import main
+
+    capture = tmp_path / "vitals.toy"
+    capture.write_bytes(b"HR=72;SPO2=98\nHR=x\nHR=75;SPO2=97\n")
+    assert main(["decode", str(capture), "--protocol", "toy"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0] == {"type": "TOY", "values": {"HR": 72, "SPO2": 98}} and lines[1]["error"] == "syntax"
+    assert main(["decode", str(capture), "--protocol", "toy", "--normalized"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first == {"type": "observations", "seq": None, "device_ms": None, "values": {"HR": 72, "SPO2": 98}}
+
+
+def test_a_toy_driver_is_usable_from_record_and_talks_only_within_its_allow_list(toy, device, tmp_path):
+    from console.cli import main
+
+    out = tmp_path / "toy.sqlite"
+    assert main(["record", "--vitals", device.path, "--vitals-protocol", "toy", "--duration", "2.5",
+                 "--out", str(out)]) == 0
+    with sqlite3.connect(out) as conn:
+        hr = [v for (v,) in conn.execute("SELECT value FROM samples WHERE metric = 'HR'")]
+        settings = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()[0])
+    assert hr and set(hr) == {72.0}
+    assert settings["vitals_protocol"] == "toy"
+    sent = device.messages()
+    assert sent[0] == b"HELLO\r\n" and sent.count(b"POLL\r\n") >= 3
+    assert all(toy.permits(m) for m in sent), sent
+
+
+def test_a_message_outside_the_allow_list_is_never_sent(toy, device):
+    toy_driver.BAD_SENDER.append(b"RATE=99\r\n")  # a (buggy) talker asks to change a rate
+    out = Collector()
+    link = DeviceLink("vitals", device.path, out.q, clock=SystemClock(), driver="toy")
+    link.start()
+    try:
+        assert wait_for(lambda: b"POLL" in device.heard, 10)
+        assert wait_for(lambda: any(isinstance(r.item, Observations) for r in out.records()), 10)
+    finally:
+        link.stop()
+    assert b"RATE" not in device.heard and link.refused == [b"RATE=99\r\n"]
+    assert all(toy.permits(m) for m in link.sent)
+    said = [i.reason for i in out.drain() if isinstance(i, LinkEvent)]
+    assert any("refused to send" in reason for reason in said)
+
+
+@pytest.mark.parametrize("name, line", [
+    ("icl", icl("VS,1,1000,HR=72,SPO2=98")),
+    ("masimo", b"02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% ALARM=0000 EXC=000800\r\n"),
+])
+def test_the_read_only_drivers_send_nothing(name, line):
+    d = ToyDevice(line)
+    out = Collector()
+    link = DeviceLink("vitals", d.path, out.q, clock=SystemClock(), driver=name)
+    link.start()
+    try:
+        assert wait_for(lambda: len([r for r in out.records() if isinstance(r.item, Observations)]) >= 5, 10)
+    finally:
+        link.stop()
+        d.close()
+    assert d.heard == b"" and link.sent == []
+
+
+def test_a_toy_driver_is_offered_by_the_device_picker(toy, qtbot, tmp_path, monkeypatch):
+    pytest.importorskip("PySide6")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    from console.ui.devices import DevicePicker
+
+    picker = DevicePicker([], [("normal", "a routine session")])
+    qtbot.addWidget(picker)
+    vitals = picker.vitals_protocol
+    assert [vitals.itemData(i) for i in range(vitals.count())] == ["icl", "masimo", "toy"]
+    pump = picker.pump_protocol
+    assert "toy" not in [pump.itemData(i) for i in range(pump.count())]
+    vitals.setCurrentIndex(vitals.findData("toy"))
+    picker.vitals_url.setEditText("/dev/ttyUSB7")
+    picker.connect_button.click()
+    assert (picker.request.vitals.url, picker.request.vitals.driver) == ("/dev/ttyUSB7", "toy")
+
+
+def test_no_module_outside_the_drivers_names_a_wire_protocol():
+    """The protocol names live in console/drivers only: everything else reads the registry."""
+    pattern = re.compile(r"(?i)\b(icl|masimo)")
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if "drivers" in path.relative_to(SRC).parts:
+            continue
+        for n, text in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(text):
+                found.append(f"{path.relative_to(SRC)}:{n}: {text.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_the_toy_driver_feeds_a_session_through_the_transport(toy, device):
+    """What the driver normalizes is what the session shows."""
+    from console.clinical import load_protocol
+    from console.session import Session
+
+    out = Collector()
+    clock = SystemClock()
+    link = DeviceLink("vitals", device.path, out.q, clock=clock, driver="toy")
+    link.start()
+    session = Session(load_protocol(), clock)
+    try:
+        assert wait_for(lambda: any(isinstance(r, Received) for r in out.records()), 10)
+    finally:
+        link.stop()
+    for item in out.drain():
+        session.ingest(item)
+    assert session.latest["HR"].value == 72 and session.devices["vitals"].accepted >= 1
