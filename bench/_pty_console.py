@@ -46,9 +46,8 @@ def pty_console() -> PtyConsole:
     tty.setraw(slave)
     console = Console(load_protocol())
     console.connect(ConnectionRequest(vitals=DeviceSpec(os.ttyname(slave), "icl")))
-    window = MainWindow(console.protocol, console.session, console.sources, console.engine, console.workflow)
+    window = MainWindow(console.protocol, monitor=console.monitor)
     window.console = console
-    window.frame_hooks.append(console.tick)
     window.resize(1280, 800)
     window.show()
     window.start()

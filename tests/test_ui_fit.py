@@ -20,8 +20,7 @@ pytestmark = pytest.mark.gui
 def test_a_running_session_fits_1280x800_with_the_whole_patient_banner(qtbot, tmp_path, artifacts_dir):
     console = Console(load_protocol(), str(tmp_path / "session.sqlite"))
     console.connect(ConnectionRequest(simulate="normal", seed=3, speed=300))
-    w = MainWindow(console.protocol, console.session, console.sources, console.engine, console.workflow)
-    w.frame_hooks.append(console.tick)
+    w = MainWindow(console.protocol, monitor=console.monitor)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()

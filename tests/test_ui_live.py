@@ -36,7 +36,7 @@ def console():
 
 
 def make_window(qtbot, console):
-    w = MainWindow(console.protocol, console.session, console.sources, console.engine)
+    w = MainWindow(console.protocol, monitor=console.monitor)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()

@@ -219,9 +219,8 @@ def test_patient_differing_from_the_order_needs_confirmation(bed, tmp_path):
 def test_a_whole_simulated_session_through_every_phase(qtbot, artifacts_dir):
     console = Console(load_protocol(), None)
     console.connect(ConnectionRequest(simulate="normal", seed=1, speed=300))
-    w = MainWindow(console.protocol, console.session, console.sources, console.engine, console.workflow)
+    w = MainWindow(console.protocol, monitor=console.monitor)
     w.console = console
-    w.frame_hooks.append(console.tick)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()

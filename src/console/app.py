@@ -7,8 +7,6 @@ headless commands never load Qt.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import getpass
 import os
 import signal
 import sys
@@ -16,13 +14,20 @@ from pathlib import Path
 
 from console import __version__
 from console.alarms.engine import AlarmEngine
+from console.bedside import (  # noqa: F401 - importable from here too (tests, tools)
+    Console,
+    operator_name,
+    rescue_message,
+    scenario_order,
+    scenario_plan_and_patient,
+)
 from console.cli import request_from_args  # the one reading of --vitals/--pump/--simulate
 from console.clinical import ClinicalProtocol, ProtocolFileError, SettingsFileError, site_protocol
 from console.dose import DosePlan
+from console.monitor import Monitor
 from console.patient import Patient
-from console.recording import Recorder, default_session_dir, find_open_sessions, new_session_path, resume
-from console.session import Session
-from console.sources import ConnectionRequest, Sources, check_request
+from console.recording import find_open_sessions
+from console.sources import ConnectionRequest, check_request
 from console.users import SiteUsers
 from console.workflow import SessionWorkflow
 
@@ -81,186 +86,6 @@ def offer_resume(parent) -> str | None:
     return str(info.path) if box.exec() == QMessageBox.StandardButton.Yes else None
 
 
-def scenario_order(scenario, protocol: ClinicalProtocol):
-    """A simulated scenario's patient and plan, as the order a clinic's system would send."""
-    plan, patient = scenario_plan_and_patient(scenario)
-    if plan is None or patient is None:
-        return None
-    from console.dose import check_guardrails
-    from console.plan_file import SessionOrderError, parse_session_order
-
-    # Scenario plans cross no guardrail (tested); a site's own narrower protocol may make one
-    # cross a soft limit, and a training order then says why it goes ahead.
-    soft = {f.field for f in check_guardrails(plan, protocol.dose_guardrails) if f.severity == "soft"}
-    data = {"patient": patient.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
-            "overrides": {f: "training scenario" for f in soft},
-            "ordered_by": "training scenario"}
-    try:
-        return parse_session_order(data, source=f"scenario {scenario.name}", protocol=protocol)
-    except SessionOrderError:
-        return None
-
-
-def scenario_plan_and_patient(scenario) -> tuple[DosePlan | None, Patient | None]:
-    """A simulated scenario carries its own plan and (fictional) patient."""
-    plan = patient = None
-    p = getattr(scenario, "plan", None)
-    if p is not None:
-        plan = DosePlan(weight_kg=p.weight_kg, dose_mg_per_kg=p.dose_mg_per_kg,
-                        duration_min=p.duration_min, bag_mg=p.bag_mg, bag_ml=p.bag_ml)
-    who = getattr(scenario, "patient", None)
-    if who is not None:
-        dob = getattr(who, "date_of_birth", None)
-        if isinstance(dob, str):
-            dob = dt.date.fromisoformat(dob)
-        patient = Patient(patient_id=str(getattr(who, "id", None) or getattr(who, "patient_id", "SIM")),
-                          name=str(getattr(who, "name", "Training patient")), date_of_birth=dob)
-    return plan, patient
-
-
-def operator_name() -> str:
-    """Until sign-in exists (the session-workflow issue), the operating system's user."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (containers): still say something true
-        return "unknown operator"
-
-
-def rescue_message(prog: str, recorder) -> str:
-    """What happened to the data the record could not take at quit, in one line."""
-    text = f"{prog}: the last data could not be written to {recorder.path} (it stays open, --resume)"
-    if recorder.rescued_to is not None:
-        return f"{text}; everything is saved in the rescue file {recorder.rescued_to} (review or export it)"
-    if recorder.rescue_error:
-        return f"{text}; {recorder.rescue_error}: DATA WAITING IN MEMORY IS LOST"
-    return text
-
-
-class Console:
-    """Owns the running pieces (sources, session, alarm engine, session record) so they can be
-    swapped (device picker) and stopped cleanly. Every connection is recorded: to
-    ``record_path`` if given, into ``resume_path`` if resuming, otherwise to a new file in the
-    user's data directory."""
-
-    def __init__(self, protocol: ClinicalProtocol, record_path: str | None = None, *,
-                 resume_path: str | None = None, session_dir: str | None = None,
-                 record: bool = True, order=None, users=None) -> None:
-        self.protocol = protocol
-        self.record_path = record_path
-        self.resume_path = resume_path
-        self.session_dir = session_dir
-        self.record = record
-        self.order = order  # a SessionOrder from --session FILE.json, loaded at connect
-        # The site's users (console.users): sign-in and sign-off are checked against them.
-        self.users = users if users is not None else SiteUsers()
-        self.sources: Sources | None = None
-        self.recorder: Recorder | None = None
-        self.nurse_call = None  # console.nurse_call.NurseCallOutput, when the site has one
-        self.user = operator_name()
-        self.session = self._new_session(None)
-        self.engine = AlarmEngine(protocol, user=self.user)
-        self.workflow = SessionWorkflow(protocol, self.session, self.engine, authenticate=self.users)
-
-    def _new_session(self, sources: Sources | None) -> Session:
-        from console.clock import SystemClock
-
-        if sources is None:
-            return Session(self.protocol, SystemClock())
-        plan = patient = None
-        if sources.simulation is not None:
-            plan, patient = scenario_plan_and_patient(sources.scenario)
-        session = Session(self.protocol, sources.clock, plan=plan, patient=patient,
-                          simulated=sources.request.simulated, scenario=sources.request.simulate)
-        for device in ("vitals", "pump"):
-            session.set_device_url(device, sources.url(device))
-        return session
-
-    def connect(self, request: ConnectionRequest) -> Session:
-        self.stop()
-        self.sources = Sources(request)
-        self.session = self._new_session(self.sources)
-        self.engine = AlarmEngine(self.protocol, user=self.user)
-        self.engine.listeners.append(self._mark_alarm_on_timeline)
-        self.workflow = SessionWorkflow(self.protocol, self.session, self.engine, self.sources.clock,
-                                        authenticate=self.users)
-        if self.record:
-            self._start_recording()
-        if request.simulated:
-            # Training runs unattended too (--quit-after): the scenario is its own order, and
-            # the trainee is signed in as the operating system's user, marked as training.
-            # With site users the trainee signs in as one of them (no operating-system name).
-            if not self.users.configured:
-                self.workflow.sign_in(f"{self.user} (training)")
-            order = scenario_order(self.sources.scenario, self.protocol)
-            if order is not None:
-                self.workflow.load_order(order)
-        if self.order is not None:
-            self.workflow.load_order(self.order)
-            self.order = None
-        self.sources.start()
-        return self.session
-
-    def sign_in(self, name: str, pin: str | None = None) -> None:
-        """The nurse signs in: every later action, alarm acknowledgements included, carries the name."""
-        self.workflow.sign_in(name, pin)
-        self.engine.user = name
-
-    def _start_recording(self) -> None:
-        clock, engine = self.sources.clock, self.engine
-        callbacks = dict(
-            # The record is part of the clinical duty: failing to write it is a high alarm,
-            # while monitoring goes on and the data waits in memory.
-            on_failure=lambda message: engine.set_condition(
-                "RECORDING", True, priority="high", metric="RECORDING",
-                message=f"Recording cannot be written: {message}", now=clock.now()),
-            on_recovered=lambda: engine.set_condition("RECORDING", False),
-        )
-        meta = {"console_version": __version__, "protocol_fingerprint": self.protocol.fingerprint(),
-                "simulated": self.session.simulated, "scenario": self.session.scenario,
-                "user": self.user}
-        if self.resume_path:
-            self.recorder = resume(self.resume_path, clock, **callbacks)
-            self.resume_path = None  # a later connection starts a new record
-        else:
-            path = self.record_path or new_session_path(self.session_dir or default_session_dir(), clock.wall())
-            self.record_path = None
-            self.recorder = Recorder(path, clock, meta=meta, **callbacks)
-        self.recorder.attach(self.session, engine)
-        self.recorder.attach_workflow(self.workflow)
-
-    def tick(self) -> None:
-        """Once per display frame: the record flushes on its own interval; the nurse call
-        follows the escalated alarms."""
-        if self.recorder is not None:
-            self.recorder.tick(self.session.now())
-        if self.nurse_call is not None:
-            self.nurse_call.update(self.engine, self.session.now())
-
-    def _mark_alarm_on_timeline(self, entry) -> None:
-        """Alarm starts go on the session timeline, so the trends mark them."""
-        if entry.event == "start" and not entry.key.startswith("SELFTEST"):
-            self.session.add_event(entry.time, "alarm", f"{entry.priority} alarm: {entry.message}",
-                                   priority=entry.priority)
-
-    def stop(self) -> None:
-        if self.nurse_call is not None:
-            self.nurse_call.close(self.session.now())  # the call ends with the session
-        if self.sources is not None:
-            # Judge what arrived, then end every open alarm as "session closed" before the
-            # sources stop: their "monitoring stopped" is not a lost link (issue 11).
-            self.session.drain(self.sources.queue)
-            self.engine.evaluate(self.session, self.session.now())
-            self.engine.close_session(self.session.now())
-            self.sources.stop()
-            self.session.drain(self.sources.queue)  # nothing already received is lost
-        if self.recorder is not None:
-            self.recorder.tick(self.session.now())
-            if not self.recorder.close():
-                self.unwritten = True  # the run exits 1 (docs/recording.md, exit codes)
-                print(rescue_message("infusion-console", self.recorder), file=sys.stderr)
-            self.recorder = None
-
-
 class PickerFlow:
     """Opens the device picker over the window and connects what the nurse chose."""
 
@@ -290,8 +115,9 @@ class PickerFlow:
             picker.error.setText(problem)  # say why, and let the nurse correct it
             picker.show()
             return
-        self.window.set_source(self.console.connect(picker.request), self.console.sources,
-                               self.console.engine, self.console.workflow)
+        self.console.connect(picker.request)
+        self.window.set_monitor(self.console.monitor)
+        self.console.monitor.start()
 
 
 def save_screenshot(window, path: Path, *, force: bool = False) -> bool:
@@ -415,9 +241,8 @@ def run_window(args: argparse.Namespace) -> int:
     console.nurse_call = nurse_call_output(_site.nurse_call)
     if request is not None:
         console.connect(request)
-    window = MainWindow(protocol, console.session, console.sources, console.engine, console.workflow)
+    window = MainWindow(protocol, monitor=console.monitor)
     window.console = console
-    window.frame_hooks.append(console.tick)
     controller = PickerFlow(console, window)
     open_picker = controller.open_picker
     window.connect_requested.connect(open_picker)
@@ -429,6 +254,7 @@ def run_window(args: argparse.Namespace) -> int:
     window.resize(1280, 800)
     window.show()
     window.start()
+    console.monitor.start()  # decides alarms on a thread of its own: a slow paint never delays one
     window.start_self_test()
     if request is not None and request.simulated:
         window.open_instructor()  # a separate window, for the instructor's screen
@@ -437,7 +263,7 @@ def run_window(args: argparse.Namespace) -> int:
     app.exec()
     window.timer.stop()
     console.stop()
-    return 1 if getattr(console, "unwritten", False) else EXIT_OK
+    return 1 if console.unwritten else EXIT_OK
 
 
 def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0, start: float = 0.0):
@@ -467,15 +293,17 @@ def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0
 
     limits_as_recorded()
     workflow = SessionWorkflow(protocol, session, engine, source.clock)
-    window = MainWindow(protocol, session, source, engine, workflow)
-    window.frame_hooks.append(limits_as_recorded)
+    monitor = Monitor(session, engine, workflow, source)  # the same loop as live, with no sinks
+    monitor.hooks.append(lambda _now: limits_as_recorded())
+    window = MainWindow(protocol, monitor=monitor)
     window.setWindowTitle(f"Infusion console \u2013 REPLAY of {Path(path).name} \u2013 not live")
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.replay_source = source
-    window.destroyed.connect(lambda *_: source.stop())
+    window.destroyed.connect(lambda *_: monitor.close())
     window.resize(1280, 800)
     source.start()
     window.start()
+    monitor.start()
     window.show()
     return window
 
@@ -519,7 +347,7 @@ def run_review(args: argparse.Namespace) -> int:
     app.exec()
     if args.replay:
         window.timer.stop()
-        window.replay_source.stop()
+        window.monitor.close()
     else:
         window.close()  # stops the replays opened from it
     # A damaged file was shown as far as readable: 1, as a partial export (docs/recording.md).

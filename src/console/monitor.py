@@ -22,6 +22,7 @@ every action a person takes through the window do).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import Any
 
 from console.alarms.engine import AlarmEngine
 from console.session import Session
+from console.sinks import Sink, StepBatch
 from console.sources import Source
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,47 @@ class StepTimes:
             del self.seconds[:1000]
 
 
+class Guarded:
+    """A view of an object (the alarm engine, the workflow) whose method calls hold a lock:
+    what the window hands its widgets and dialogs, so a nurse's action never runs while the
+    loop's thread is in the middle of a step. Attribute reads and writes pass through."""
+
+    __slots__ = ("_lock", "_target")
+
+    def __init__(self, target: Any, lock: Any) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_lock", lock)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if callable(value) and not isinstance(value, type):
+            lock = self._lock
+
+            @functools.wraps(value)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                with lock:
+                    return value(*args, **kwargs)
+
+            return call
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        return self._target == (other._target if isinstance(other, Guarded) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._target)
+
+    def __repr__(self) -> str:
+        return f"Guarded({self._target!r})"
+
+    @property
+    def target(self) -> Any:
+        return self._target
+
+
 class Monitor:
     def __init__(self, session: Session, engine: AlarmEngine, workflow: Any, source: Source | None = None,
                  *, mark_alarms: bool = True) -> None:
@@ -73,6 +116,12 @@ class Monitor:
         self.lock = threading.RLock()
         self.hooks: list[Callable[[float], Any]] = []  # run before the workflow and alarms each step
         self.outputs: list[Output] = []
+        self.sinks: list[Sink] = []
+        self._records: list = []  # what the session ingested since the last step (for the sinks)
+        self._entries: list = []  # alarm log entries since the last step
+        self._sink_problems: dict[str, str | None] = {}
+        session.listeners.append(self._records.append)
+        engine.listeners.append(self._entries.append)
         self.steps = 0
         self.times = StepTimes()
         self.closed = False
@@ -87,6 +136,10 @@ class Monitor:
         output = Output(name, tick, close, priority)
         self.outputs.append(output)
         return output
+
+    def add_sink(self, sink: Sink) -> Sink:
+        self.sinks.append(sink)
+        return sink
 
     def _mark_alarm_on_timeline(self, entry) -> None:
         """Alarm starts go on the session timeline, so the trends mark them."""
@@ -109,6 +162,7 @@ class Monitor:
             self.engine.evaluate(session, now)
             for output in self.outputs:
                 self._run(output, output.tick, now)
+            self._publish(now)
             self.steps += 1
         self.times.add(time.perf_counter() - started)
         return now
@@ -130,6 +184,30 @@ class Monitor:
             output.error = None
             self.engine.set_condition(f"OUTPUT.{output.name}", False, now=now)
         return result
+
+    def _publish(self, now: float) -> None:
+        """Hand the step's data to every sink; show each sink's trouble as its technical alarm."""
+        if not self.sinks:
+            self._records.clear()
+            self._entries.clear()
+            return
+        batch = StepBatch(now, tuple(self._records), tuple(self._entries))
+        self._records.clear()
+        self._entries.clear()
+        wall = time.monotonic()
+        for sink in self.sinks:
+            try:
+                sink.publish(batch)
+                problem = sink.problem(wall)
+            except Exception as exc:  # a sink's bug: its alarm says so, the loop goes on
+                if self._sink_problems.get(sink.name) is None:
+                    log.exception("sink %s failed", sink.name)
+                problem = f"{sink.name} failed: {type(exc).__name__}: {exc}"
+            if problem != self._sink_problems.get(sink.name):
+                self._sink_problems[sink.name] = problem
+                self.engine.set_condition(f"SINK.{sink.name}", problem is not None, kind="technical",
+                                          priority=sink.priority, metric="SINK", message=problem or "",
+                                          now=now)
 
     # ---------------------------------------------------------------- a thread of its own
     def start(self, period_s: float = STEP_S) -> None:
@@ -178,8 +256,16 @@ class Monitor:
             if self.source is not None:
                 self.source.stop()
                 session.drain(self.source.queue)  # nothing already received is lost
+            now = session.now()
+            self._publish(now)  # the last records and alarm endings reach the sinks
             ok = True
             for output in self.outputs:
                 if output.close is not None:
-                    ok = self._run(output, output.close, session.now()) is not False and ok
+                    self._run(output, output.close, now)
+            for sink in self.sinks:
+                try:
+                    ok = bool(sink.close(now)) and ok
+                except Exception:
+                    log.exception("closing sink %s", sink.name)
+                    ok = False
             return ok

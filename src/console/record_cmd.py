@@ -4,9 +4,9 @@
                             [--out PATH] [--duration SECONDS]
     infusion-console record --simulate SCENARIO [--seed N] [--speed X] [--out PATH] [--duration SECONDS]
 
-The same pieces as the window (Sources, Session, AlarmEngine, Recorder), so the file and
-its alarm log are the same. A loop at about 20 Hz drains the queue into the session,
-evaluates the alarms and ticks the recorder, until ``--duration`` seconds of session time
+The same ``Console`` and ``Monitor`` as the window (console.bedside, console.monitor), so
+the file, its alarm log and its timeline are the same. A loop at about 20 Hz steps the
+Monitor (drain, workflow, alarms, the record), until ``--duration`` seconds of session time
 have passed or SIGINT/SIGTERM arrives; then the file is closed cleanly and the exit status
 is 0 (1 if the last data could not be written). Exit 2 on bad arguments, a device that
 cannot be opened at all, an unknown scenario, or an output file that exists.
@@ -23,18 +23,15 @@ import threading
 import time
 from pathlib import Path
 
-from console import __version__
-from console.alarms.engine import AlarmEngine
+from console.bedside import Console, rescue_message
 from console.clinical import SettingsFileError
 from console.recording import store
-from console.recording.recorder import FlushInfo, Recorder
-from console.session import Session
+from console.recording.recorder import FlushInfo
 from console.site import settings_in_force
-from console.sources import ConnectionRequest, Sources, check_request
-from console.workflow import SessionWorkflow
+from console.sources import ConnectionRequest, check_request
+from console.users import SiteUsers
 
 LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
-RECORDING_ALARM = "RECORDING"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,16 +60,6 @@ def _request(args: argparse.Namespace) -> ConnectionRequest:
     if request is None:
         raise ValueError("nothing to record: give --vitals URL and/or --pump URL (or --simulate SCENARIO)")
     return request
-
-
-def _scenario_docs(scenario) -> tuple[dict | None, dict | None]:
-    """A simulated scenario's (fictional) patient and its plan, as JSON-ready dicts."""
-    if scenario is None:
-        return None, None
-    who = scenario.patient
-    patient = {"patient_id": who.id, "name": who.name, "date_of_birth": who.date_of_birth.isoformat(),
-               "weight_kg": who.weight_kg}
-    return patient, scenario.plan.model_dump(mode="json")
 
 
 def main(argv: list[str]) -> int:
@@ -111,99 +98,62 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    sources = Sources(request)
-    clock = sources.clock
-    session = Session(protocol, clock, simulated=request.simulated, scenario=request.simulate)
-    for device in ("vitals", "pump"):
-        session.set_device_url(device, sources.url(device))
-    engine = AlarmEngine(protocol, user=args.user)
-
     def failed(message: str) -> None:
         print(f"record: {message}", file=sys.stderr, flush=True)
-        engine.set_condition(RECORDING_ALARM, True, priority="high", metric="RECORDING",
-                             message="Recording cannot be written", now=clock.now())
 
     def recovered() -> None:
         print("record: recording works again; everything that waited is written", file=sys.stderr, flush=True)
-        engine.set_condition(RECORDING_ALARM, False)
 
     def flushed(info: FlushInfo) -> None:
         if args.print_flushes:
             print(f"flushed {info.flushes} samples={info.rows['samples']} waveforms={info.rows['waveforms']} "
                   f"upto={info.upto!r}", flush=True)
 
-    meta = {"console_version": __version__, "protocol_fingerprint": protocol.fingerprint(),
-            "simulated": request.simulated, "scenario": request.simulate,
-            "settings": {"command": "record", "seed": request.seed if request.simulated else None,
-                         "speed": request.speed if request.simulated else None,
-                         "vitals": request.vitals.url if request.vitals else None,
-                         "vitals_protocol": request.vitals.driver if request.vitals else None,
-                         "pump_protocol": request.pump.driver if request.pump else None,
-                         "pump": request.pump.url if request.pump else None}}
+    settings = {"command": "record", "seed": request.seed if request.simulated else None,
+                "speed": request.speed if request.simulated else None,
+                "vitals": request.vitals.url if request.vitals else None,
+                "vitals_protocol": request.vitals.driver if request.vitals else None,
+                "pump": request.pump.url if request.pump else None,
+                "pump_protocol": request.pump.driver if request.pump else None}
+    # The same pieces, wired the same way, as the window's (console.bedside, console.monitor).
+    console = Console(protocol, str(out), user=args.user, users=SiteUsers.from_site(_site),
+                      record_meta={"settings": settings}, on_recording_failure=failed,
+                      on_recording_recovered=recovered, on_flushed=flushed)
     try:
-        recorder = Recorder(out, clock, meta=meta, on_failure=failed, on_recovered=recovered, on_flushed=flushed)
+        console.connect(request)
     except FileExistsError:
         print(f"record: {out} already exists; a session file is never overwritten", file=sys.stderr)
         return 2
+    recorder = console.recorder
     if recorder.error:
         print(f"record: {recorder.error}", file=sys.stderr)
+        console.sources.stop()
         return 2  # not close(): that would retry creating the file we just failed to create
-    patient, plan = _scenario_docs(sources.scenario)
-    if patient:
-        recorder.set_patient(patient)
-    if plan:
-        recorder.set_plan(plan)
-    recorder.attach(session, engine)
-    # The session workflow runs too, so the advisories (cuff due, plan mismatch, over-delivery,
-    # overrun, baseline BP, rise over baseline) land in the log as they would at the bedside.
-    workflow = SessionWorkflow(protocol, session, engine, clock)
-    recorder.attach_workflow(workflow)
-    if request.simulated:
-        from console.app import scenario_order  # no Qt at import: app loads Qt only in run_window
-
-        order = scenario_order(sources.scenario, protocol)
-        if order is not None:
-            workflow.load_order(order)
-    recorder.add_event(clock.now(), "user_action", "recording started (headless)", user=args.user,
+    recorder.add_event(console.session.now(), "user_action", "recording started (headless)", user=args.user,
                        data={"out": str(out)})
 
     from console.nurse_call import nurse_call_output
 
-    nurse_call = nurse_call_output(_site.nurse_call)  # called while an escalated alarm lasts
-    sources.start()
+    console.nurse_call = nurse_call_output(_site.nurse_call)  # called while an escalated alarm lasts
+    monitor, clock = console.monitor, console.sources.clock
     try:
         while not stop.is_set():
-            session.drain(sources.queue)
-            now = clock.now()
-            workflow.update(now)
-            engine.evaluate(session, now)
-            recorder.tick(now)
-            if nurse_call is not None:
-                nurse_call.update(engine, now)
+            now = monitor.step()
             if args.duration is not None and now >= args.duration:
                 break
             stop.wait(LOOP_S)
     finally:
-        # Judge the alarms before stopping the sources: the links going down because the
-        # recording ends is not an alarm. Their events are still recorded.
-        session.drain(sources.queue)
-        engine.evaluate(session, clock.now())
-        engine.close_session(clock.now())  # every open alarm ends: "session closed"
-        if nurse_call is not None:
-            nurse_call.close(clock.now())
-        sources.stop()
-        session.drain(sources.queue)  # nothing already received is lost
-        now = clock.now()
         why = "duration reached" if not stop.is_set() else "stopped by signal"
-        recorder.add_event(now, "user_action", f"recording stopped ({why})", user=args.user)
-        ok = recorder.close()
+        recorder.add_event(clock.now(), "user_action", f"recording stopped ({why})", user=args.user)
+        # Judges the alarms before stopping the sources (the links going down because the
+        # recording ends is not an alarm), ends every open one "session closed", closes the file.
+        ok = monitor.close()
+    session = console.session
     written = recorder.written
     print(f"record: {out}: {session.now():.1f} s of session, {written['samples']} numeric samples, "
           f"{written['waveforms']} waveform chunks, {written['rejected']} rejected sentences, "
           f"{written['alarm_episodes']} alarm episode rows, {written['alarm_log']} alarm log lines; "
           + ("closed cleanly" if ok else f"NOT closed cleanly: {recorder.error}"), flush=True)
     if not ok:
-        from console.app import rescue_message  # no Qt at import
-
         print(rescue_message("record", recorder), file=sys.stderr, flush=True)
     return 0 if ok else 1

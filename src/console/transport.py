@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import logging
 import os
 import queue
@@ -83,6 +84,11 @@ __all__ = [
 # within this time; long enough that an idle line costs nothing measurable.
 READ_TIMEOUT_S = 0.1
 CAPTURE_FLUSH_S = 0.5
+# A talking driver's capture keeps both directions: ``<capture_path>.talk.jsonl`` instead of
+# the raw byte file (docs/protocol.md, "Conversation captures"; ``decode`` reads both kinds).
+TALK_SUFFIX = ".talk.jsonl"
+TALK_FORMAT = "conversation"  # the header line's "capture" member
+TALK_VERSION = 1
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 5.0
 STOP_JOIN_S = 2.0
@@ -334,6 +340,8 @@ class _Capture:
     """Appends raw bytes to a file exactly as received. On the first write failure it stops
     capturing, remembers the error and tells its owner once; monitoring goes on."""
 
+    WHAT = "raw capture"  # the first words of the operator's message when it stops
+
     def __init__(self, path: Path, on_error: Callable[[str], None]) -> None:
         self.path = path
         self.error: str | None = None
@@ -351,13 +359,17 @@ class _Capture:
             self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
-        self.error = f"raw capture stopped, cannot write {self.path}: {exc.strerror or exc}"
+        self.error = f"{self.WHAT} stopped, cannot write {self.path}: {exc.strerror or exc}"
         log.error("%s", self.error)
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
         self._on_error(self.error)
+
+    def received(self, data: bytes, t: float, wall: float) -> None:
+        """Bytes that came off the line at session time ``t`` (wall time ``wall``)."""
+        self.write(data)
 
     def write(self, data: bytes) -> None:
         if self._file is None:
@@ -395,6 +407,39 @@ class _Capture:
             self._file = None
 
 
+class _Conversation(_Capture):
+    """A talking link's capture: both directions with their times, JSON Lines, appended.
+
+    The first line of each opening is a header, ``{"capture":"conversation","version":1,
+    "driver":...,"role":...,"url":...,"t":...,"wall":...}``; then one line per chunk in the
+    order the reader thread met them, ``{"t":...,"wall":...,"dir":"rx"|"tx","hex":"..."}``:
+    ``rx`` a read's bytes exactly as received (at the receive time its records carry), ``tx``
+    one message as written to the port, after the allow-list passed it (a refused message
+    never reaches the line, so it is not here). Same file rules as the raw capture: 0600,
+    never through a symbolic link, flushed at least every CAPTURE_FLUSH_S."""
+
+    WHAT = "conversation capture"
+
+    def __init__(self, path: Path, on_error: Callable[[str], None], header: dict[str, Any]) -> None:
+        super().__init__(path, on_error)
+        self._line({"capture": TALK_FORMAT, "version": TALK_VERSION, **header})
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        self.write((json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii"))
+
+    def received(self, data: bytes, t: float, wall: float) -> None:
+        self._line({"t": t, "wall": wall, "dir": "rx", "hex": data.hex()})
+
+    def sent(self, data: bytes, t: float, wall: float) -> None:
+        self._line({"t": t, "wall": wall, "dir": "tx", "hex": data.hex()})
+
+
+def talk_capture_path(capture_path: str | os.PathLike) -> Path:
+    """Where a talking link given ``capture_path`` writes its conversation capture."""
+    path = Path(capture_path)
+    return path if path.name.endswith(TALK_SUFFIX) else path.with_name(path.name + TALK_SUFFIX)
+
+
 class _DeviceFeed:
     """Everything between the bytes of one device and the queue: the decoder, receive times,
     byte counts and the raw capture. Used only from its owner's reader thread, except
@@ -408,6 +453,7 @@ class _DeviceFeed:
         decoder_factory: Callable[[], Decoder],
         capture_path: str | os.PathLike | None,
         on_capture_error: Callable[[str], None],
+        talk_header: dict[str, Any] | None = None,
     ) -> None:
         self.device = device
         self._out = out
@@ -419,9 +465,11 @@ class _DeviceFeed:
         self._decoder: Decoder | None = decoder_factory()
         self._closed_stats = DecoderStats()
         self.bytes_received = 0
-        self.capture = (
-            _Capture(Path(capture_path), on_capture_error) if capture_path is not None else None
-        )
+        # A talk_header makes it a conversation capture (both directions, with times).
+        self.capture: _Capture | None = None
+        if capture_path is not None:
+            self.capture = (_Capture(Path(capture_path), on_capture_error) if talk_header is None
+                            else _Conversation(Path(capture_path), on_capture_error, talk_header))
 
     def feed(self, data: bytes) -> list[Normalized]:
         """Decode, queue, and return what was decoded (a talking driver answers it)."""
@@ -430,7 +478,7 @@ class _DeviceFeed:
         rx_time, rx_wall = self._clock.now(), self._clock.wall()
         # Capture first: the file holds every byte even if the decoder chokes on it.
         if self.capture is not None:
-            self.capture.write(data)
+            self.capture.received(data, rx_time, rx_wall)
         with self._lock:
             self.bytes_received += len(data)
             if self._decoder is None:
@@ -470,6 +518,11 @@ class _DeviceFeed:
             if self._decoder is None:
                 return merge_stats(self._closed_stats, DecoderStats())
             return merge_stats(self._closed_stats, self._decoder.stats)
+
+    def sent(self, data: bytes) -> None:
+        """A message the talking side wrote to the port (a conversation capture keeps it)."""
+        if isinstance(self.capture, _Conversation):
+            self.capture.sent(data, self._clock.now(), self._clock.wall())
 
     def idle(self) -> None:
         if self.capture is not None:
@@ -523,10 +576,13 @@ class DeviceLink:
       waits 0.5 s, doubling to 5 s between attempts; the delay resets once data flowed.
     - ``capture_path``: every byte received is appended to this file exactly as received
       (flushed at least every 0.5 s, and on disconnect and stop), so
-      ``infusion-console decode PATH`` reads it back. If the file cannot be written, capture
-      stops, monitoring goes on, ``capture_error`` holds the reason and ONE
-      ``LinkEvent(device, state=<current state>, reason="raw capture stopped, cannot write
-      ...")`` is pushed: the state does not change, the reason tells the operator.
+      ``infusion-console decode PATH`` reads it back. A talking driver's link writes instead
+      a conversation capture, ``<capture_path>.talk.jsonl`` (``capture_file``): both
+      directions with their times (``_Conversation``), which ``decode`` reads back too. If
+      the file cannot be written, capture stops, monitoring goes on, ``capture_error`` holds
+      the reason and ONE ``LinkEvent(device, state=<current state>, reason="raw capture
+      stopped, cannot write ...")`` ("conversation capture stopped, ..." for the other kind)
+      is pushed: the state does not change, the reason tells the operator.
     - ``stop()`` ends the thread promptly and never hangs; items still in the decoder are
       pushed before the final ``down``.
 
@@ -599,6 +655,16 @@ class DeviceLink:
         return self._feed.bytes_received if self._feed is not None else 0
 
     @property
+    def capture_file(self) -> Path | None:
+        """The file the capture goes to: ``capture_path`` itself, or for a talking driver
+        its conversation capture beside it (``<capture_path>.talk.jsonl``)."""
+        if self._capture_path is None:
+            return None
+        if self.driver.talker is None:
+            return Path(self._capture_path)
+        return talk_capture_path(self._capture_path)
+
+    @property
     def capture_error(self) -> str | None:
         cap = self._feed.capture if self._feed is not None else None
         return cap.error if cap is not None else None
@@ -613,9 +679,13 @@ class DeviceLink:
             raise RuntimeError("a DeviceLink starts once; make a new one to start again")
         # The decoder is made here, in the caller's thread, so a broken protocol package
         # fails loudly at start instead of silently killing the reader thread.
+        talk_header = None
+        if self.driver.talker is not None and self._capture_path is not None:
+            talk_header = {"driver": self.driver.name, "role": self.device, "url": self.url,
+                           "t": self._clock.now(), "wall": self._clock.wall()}
         self._feed = _DeviceFeed(
             self.device, self._out, self._clock, self._decoder_factory,
-            self._capture_path, self._on_capture_error,
+            self.capture_file, self._on_capture_error, talk_header,
         )
         self._thread = threading.Thread(
             target=self._run, name=f"transport-{self.device}", daemon=True
@@ -713,8 +783,9 @@ class DeviceLink:
         except Exception as exc:  # a vanished port may fail to close
             log.debug("closing %s: %s", self.url, exc)
 
-    def _send(self, port: Any, messages: list[bytes]) -> None:
-        """Write what the talking side asks, each message only if the driver may send it."""
+    def _send(self, port: Any, messages: list[bytes], feed: _DeviceFeed) -> None:
+        """Write what the talking side asks, each message only if the driver may send it;
+        each message written goes into the conversation capture."""
         for message in messages:
             if not self.driver.permits(message):
                 self.refused.append(message)
@@ -724,6 +795,7 @@ class DeviceLink:
                                         f"{self.driver.title} driver may not send", self._clock.now()))
                 continue
             port.write(message)
+            feed.sent(message)
             self.sent.append(message)
             if len(self.sent) > 10_000:
                 del self.sent[:5_000]
@@ -735,7 +807,7 @@ class DeviceLink:
         self._talker = talker
         try:
             if talker is not None:
-                self._send(port, talker.on_connect(self._clock.now()))
+                self._send(port, talker.on_connect(self._clock.now()), feed)
         except Exception as exc:
             if self._stop.is_set():
                 return None
@@ -747,19 +819,13 @@ class DeviceLink:
                 if self._stop.is_set():
                     return None
                 return describe_error(exc, self.url, opening=False)
-            if talker is not None:
-                try:
-                    now = self._clock.now()
-                    self._send(port, talker.on_tick(now))
-                except Exception as exc:
-                    if self._stop.is_set():
-                        return None
-                    return describe_error(exc, self.url, opening=False)
+            # What was read is decoded (and captured) before the talker's tick speaks, so a
+            # conversation capture holds the line's events in the order they happened.
             if data:
                 try:
                     records = feed.feed(data)
                     if talker is not None and records:
-                        self._send(port, talker.on_received(records, self._clock.now()))
+                        self._send(port, talker.on_received(records, self._clock.now()), feed)
                 except OSError as exc:  # writing the answer failed: the link is gone
                     if self._stop.is_set():
                         return None
@@ -776,6 +842,13 @@ class DeviceLink:
                 # b"" is a read timeout (pyserial raises on a closed socket or a vanished
                 # tty), so an idle line is not an error: the session judges staleness.
                 feed.idle()
+            if talker is not None and not self._stop.is_set():
+                try:
+                    self._send(port, talker.on_tick(self._clock.now()), feed)
+                except Exception as exc:
+                    if self._stop.is_set():
+                        return None
+                    return describe_error(exc, self.url, opening=False)
         return None
 
 

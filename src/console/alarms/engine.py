@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from console.alarms.limits import LimitError, PatientLimits, Side
-from console.alarms.model import RANK, Alarm, Kind, LogEntry, Priority, more_urgent
+from console.alarms.model import RANK, Alarm, Kind, LogEntry, LogEvent, Priority, more_urgent
 from console.clinical import ClinicalProtocol
 from console.records import VITALS_METRICS
 from console.session import SENSOR_OF, Session
@@ -149,6 +149,7 @@ class AlarmEngine:
                         found[key] = self._still(self.alarms[key])
                     continue
                 value = reading.value
+                assert value is not None  # a reading is available only with a value
                 sample_time = reading.time if reading.time is not None else now
                 fired: list[tuple[Priority, float, float]] = []  # priority, started, limit
                 for b in bands:
@@ -170,6 +171,7 @@ class AlarmEngine:
                 elif key in self.alarms and self.alarms[key].active:
                     # Hysteresis: back inside the limit, but not by the margin: still on.
                     outer = self.limits.outer(metric, side)
+                    assert outer is not None  # ``bands`` has a limit on this side
                     margin = spec.hysteresis
                     inside = value >= outer + margin if side == "below" else value <= outer - margin
                     if not inside and self._allowed(metric, self.alarms[key].priority):
@@ -196,6 +198,7 @@ class AlarmEngine:
                             unit=spec.unit, latching=worst.priority == "high")
                     elif key in self._nibp:
                         outer = self.limits.outer(metric, side)
+                        assert outer is not None  # it fired on this side; a limit is never removed
                         inside = (value >= outer + spec.hysteresis if side == "below"
                                   else value <= outer - spec.hysteresis)
                         if inside:
@@ -208,7 +211,8 @@ class AlarmEngine:
         """No breath for the apnoea delay: RR = 0, or a capnogram with no breath in it."""
         delay = self.protocol.apnoea.delay_s
         ring = session.waveforms.get("CO2")
-        capnogram_current = ring is not None and ring.count and now - ring.last_time <= 3.0
+        last_sample = ring.last_time if ring is not None else None  # None while the ring is empty
+        capnogram_current = last_sample is not None and now - last_sample <= 3.0
         if ring is not None and ring.total > self._co2_scanned:
             new = min(ring.total - self._co2_scanned, ring.count)
             t, v = ring.window(new)
@@ -379,7 +383,7 @@ class AlarmEngine:
                 del self.alarm_off[metric]
                 self._log(now, "alarm_on", metric=metric, detail="alarm-off time limit reached")
 
-    def _log(self, t: float, event: str, alarm: Alarm | None = None, *, metric: str = "",
+    def _log(self, t: float, event: LogEvent, alarm: Alarm | None = None, *, metric: str = "",
              user: str = "", detail: str = "", value: float | None = None,
              limit: float | None = None) -> None:
         if alarm is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from console.clinical import ClinicalProtocol
+from console.clinical import ClinicalProtocol, Priority
 
 Side = Literal["below", "above"]
 
@@ -16,7 +16,7 @@ class LimitError(ValueError):
 
 @dataclass
 class LiveBand:
-    priority: str
+    priority: Priority
     below: float | None
     above: float | None
     delay_s: float

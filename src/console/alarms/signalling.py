@@ -199,7 +199,8 @@ class AudioScheduler:
 
     def __init__(self, signalling: Signalling):
         self._signalling = signalling
-        self._tones = {name: tone_for(name, signalling) for name in (*PRIORITIES, "reminder")}
+        tone_names: tuple[ToneName, ...] = (*PRIORITIES, "reminder")
+        self._tones = {name: tone_for(name, signalling) for name in tone_names}
         self._current: Burst | None = None
         self._last_alarm_start: float | None = None
         # Per alarm key, one entry for its latest episode (so memory stays bounded):
@@ -229,16 +230,16 @@ class AudioScheduler:
         eligible = [a for a in sounding if paused_since is None or a.started > paused_since]
         fresh = [a for a in eligible if not a.acknowledged]
         acknowledged = [a for a in eligible if a.acknowledged]
-        busy = self._current is not None and now < self._current.end
+        playing = self._current if self._current is not None and now < self._current.end else None
 
         due = self._due_alarm_priority(now, fresh)
         if due is not None:
-            if busy and RANK[due] <= self._urgency(self._current):
+            if playing is not None and RANK[due] <= self._urgency(playing):
                 return []  # wait for the end of the current burst: bursts never overlap
-            if busy and self._current.reason == "self_test":
-                self._self_test.appendleft(self._current.priority)
+            if playing is not None and playing.reason == "self_test":
+                self._self_test.appendleft(playing.priority)
             return [self._start_alarm(now, due, fresh)]
-        if busy:
+        if playing is not None:
             return []
         if self._self_test:
             priority = self._self_test.popleft()
@@ -299,7 +300,10 @@ class AudioScheduler:
 
         def last_reminder(alarm: Alarm) -> float:
             started, at = self._reminded.get(alarm.key, (None, 0.0))
-            return at if started == alarm.started else alarm.acknowledged_at
+            if started == alarm.started:
+                return at
+            assert alarm.acknowledged_at is not None  # only acknowledged alarms get reminders
+            return alarm.acknowledged_at
 
         due = [a for a in acknowledged if now - last_reminder(a) >= interval]
         if not due:

@@ -429,13 +429,16 @@ class Recorder:
             self._thread.start()
 
     # ------------------------------------------------------------------ wiring helpers
-    def attach(self, session: Any = None, engine: Any = None) -> None:
-        """Listen to a session (every ingested item; its timeline events) and an alarm engine
-        (its log, its episodes, its limits). Call once per session/engine."""
+    def attach(self, session: Any = None, engine: Any = None, *, listen: bool = True) -> None:
+        """Follow a session (its timeline events; with ``listen``, every ingested item) and an
+        alarm engine (its episodes, its limits; with ``listen``, its log). Call once per
+        session/engine. ``listen=False``: the items and log entries come from the monitor,
+        step by step (console.sinks.RecorderSink)."""
         if session is not None:
             self._session = session
             self._session_events_seen = len(session.events)
-            session.listeners.append(self.add_item)
+            if listen:
+                session.listeners.append(self.add_item)
             if session.patient is not None:
                 self.set_patient(session.patient)
             if session.plan is not None:
@@ -443,7 +446,8 @@ class Recorder:
         if engine is not None:
             self._engine = engine
             self._episodes = {}
-            engine.listeners.append(self.add_log_entry)
+            if listen:
+                engine.listeners.append(self.add_log_entry)
             self.set_limits(limits_snapshot(engine.limits))
 
     def attach_workflow(self, workflow: Any) -> None:

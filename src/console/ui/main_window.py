@@ -1,9 +1,14 @@
 """The nurse's screen: session bar, live waveforms with their numerics, the pump, trends and
 devices. Readable from two metres: large digits, parameter colours, nothing jumps.
 
-The window only reads the session. A display timer (about 30 Hz) drains the transport's
-queue into the session and redraws waveforms; tiles, pump and devices refresh at 4 Hz, the
-trends once a second while they are shown.
+The window renders a ``Monitor`` (console.monitor), the Qt-free loop that drains the
+sources, runs the workflow and decides the alarms. In the application the Monitor steps on
+a thread of its own, so a slow paint never delays an alarm; a window given a Monitor that
+is not running steps it once per frame (tests, tools). Every frame reads the monitored
+objects under the Monitor's lock, and every action a person takes through the window goes
+through ``Guarded`` views of the engine and workflow, which hold that lock. A display timer
+(about 30 Hz) redraws waveforms; tiles, pump and devices refresh at 4 Hz, the trends once a
+second while they are shown.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from PySide6.QtWidgets import (
 from console.alarms.engine import AlarmEngine
 from console.alarms.signalling import AudioScheduler, flash_lit
 from console.clinical import ClinicalProtocol
+from console.monitor import Guarded, Monitor
 from console.plan_file import read_number
 from console.session import Session
 from console.sources import Sources
@@ -266,21 +272,23 @@ class MonitorView(QWidget):
 class MainWindow(QMainWindow):
     connect_requested = Signal()
 
-    def __init__(self, protocol: ClinicalProtocol, session: Session, sources: Sources | None,
-                 engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None) -> None:
+    def __init__(self, protocol: ClinicalProtocol, session: Session | None = None, sources: Sources | None = None,
+                 engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None, *,
+                 monitor: Monitor | None = None) -> None:
         super().__init__()
         self.setObjectName("main")
         self.setAccessibleName("Infusion console")
         self.setWindowTitle("Infusion console")
         self.protocol = protocol
-        self.session = session
-        self.sources = sources
-        self.engine = engine or AlarmEngine(protocol, user="operator")
-        self.workflow = workflow or SessionWorkflow(protocol, session, self.engine)
+        if monitor is None:  # pieces given one by one (tests, tools): the window's own loop
+            assert session is not None, "a session or a monitor"
+            engine = engine or AlarmEngine(protocol, user="operator")
+            monitor = Monitor(session, engine, workflow or SessionWorkflow(protocol, session, engine), sources)
+        self._use(monitor)
         self.console = None  # the application's Console, when there is one (sign-in goes through it)
         self.sound = None  # an AlarmSound, attached by the application when audio is wanted
         self.flash_clock = time.monotonic  # wall clock for flashing (tests inject their own)
-        self.frame_hooks: list = []  # called once per display frame (the session record's tick)
+        self.frame_hooks: list = []  # called once per display frame, after the frame (UI-side extras)
         self.scheduler = None
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
@@ -360,17 +368,20 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         self.timer.start(FRAME_MS)
 
-    def set_source(self, session: Session, sources: Sources | None,
-                   engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None) -> None:
-        self.session, self.sources = session, sources
-        if workflow is not None:
-            self.workflow = workflow
-            self.session_panel.set_workflow(workflow)
-        if engine is not None:
-            self.engine = engine
-            self.alarm_log.reset()
-            if self.sound is not None and not self.sound.available:
-                self._audio_availability(False, self.sound.reason)  # the new engine must know
+    def _use(self, loop: Monitor) -> None:
+        self.loop = loop
+        self.session, self.sources = loop.session, loop.source
+        # What the window's widgets and dialogs call: every call holds the loop's lock.
+        self.engine = Guarded(loop.engine, loop.lock)
+        self.workflow = Guarded(loop.workflow, loop.lock)
+
+    def set_monitor(self, loop: Monitor) -> None:
+        """Render another connection's Monitor (the device picker connected something new)."""
+        self._use(loop)
+        self.session_panel.set_workflow(self.workflow)
+        self.alarm_log.reset()
+        if self.sound is not None and not self.sound.available:
+            self._audio_availability(False, self.sound.reason)  # the new engine must know
         self.refresh(force=True)
 
     # ---------------------------------------------------------------- sound
@@ -513,16 +524,22 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def refresh(self, force: bool = False) -> None:
-        """One display frame: drain the queue, redraw what is due."""
+        """One display frame: step the loop if nothing else does, then redraw what is due."""
         started = time.perf_counter()
-        session = self.session
-        if self.sources is not None:
-            session.drain(self.sources.queue)
-        now = session.now()
-        self.workflow.update(now)  # phases and advisories first: the engine shows them this frame
-        self.engine.evaluate(session, now)
+        if not self.loop.running:
+            self.loop.step()
+        with self.loop.lock:  # the loop's thread waits while the frame reads what it shows
+            self._render(force)
         for hook in self.frame_hooks:
             hook()
+        self.frames += 1
+        self.frame_seconds.append(time.perf_counter() - started)
+        if len(self.frame_seconds) > 600:
+            del self.frame_seconds[:300]
+
+    def _render(self, force: bool) -> None:
+        session = self.session
+        now = session.now()
         self.alarm_bar.refresh(self.engine, now, self.lit)
         self.monitor.show_alarm_colours(self.engine, self.lit)
         if self.scheduler is not None and self.sound is not None:
@@ -568,7 +585,3 @@ class MainWindow(QMainWindow):
         if current is self.vitals_table and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.vitals_table.refresh(session, now)
-        self.frames += 1
-        self.frame_seconds.append(time.perf_counter() - started)
-        if len(self.frame_seconds) > 600:
-            del self.frame_seconds[:300]
