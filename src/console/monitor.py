@@ -126,6 +126,7 @@ class Monitor:
         self.times = StepTimes()
         self.closed = False
         self._thread: threading.Thread | None = None
+        self._last_step_wall = 0.0
         self._stop = threading.Event()
         if mark_alarms:
             engine.listeners.append(self._mark_alarm_on_timeline)
@@ -165,6 +166,7 @@ class Monitor:
             self._publish(now)
             self.steps += 1
         self.times.add(time.perf_counter() - started)
+        self._last_step_wall = time.monotonic()
         return now
 
     def _run(self, output: Output, call: Callable[[float], Any], now: float) -> Any:
@@ -211,8 +213,9 @@ class Monitor:
 
     # ---------------------------------------------------------------- a thread of its own
     def start(self, period_s: float = STEP_S) -> None:
-        """Step on a daemon thread every ``period_s`` of wall time (the window's way: a paint
-        that blocks the display thread does not hold up an alarm)."""
+        """Step on a daemon thread whenever ``period_s`` of wall time passed without a step.
+        The window steps the loop every frame (the lowest latency from wire to screen); when
+        a paint blocks the display thread, this thread steps instead, so no alarm waits."""
         if self._thread is not None:
             return
         self._stop.clear()
@@ -220,7 +223,9 @@ class Monitor:
         self._thread.start()
 
     def _run_thread(self, period_s: float) -> None:
-        while not self._stop.wait(period_s):
+        while not self._stop.wait(period_s / 2):
+            if time.monotonic() - self._last_step_wall < period_s:
+                continue  # someone else (the window's frame) stepped it just now
             try:
                 self.step()
             except Exception:  # the loop itself must not die: log, and step again

@@ -2,9 +2,9 @@
 devices. Readable from two metres: large digits, parameter colours, nothing jumps.
 
 The window renders a ``Monitor`` (console.monitor), the Qt-free loop that drains the
-sources, runs the workflow and decides the alarms. In the application the Monitor steps on
-a thread of its own, so a slow paint never delays an alarm; a window given a Monitor that
-is not running steps it once per frame (tests, tools). Every frame reads the monitored
+sources, runs the workflow and decides the alarms. Each frame steps it (the shortest way
+from wire to screen); in the application the Monitor's own thread steps it too whenever
+frames stop coming, so a slow or stuck paint never delays an alarm. Every frame reads the monitored
 objects under the Monitor's lock, and every action a person takes through the window goes
 through ``Guarded`` views of the engine and workflow, which hold that lock. A display timer
 (about 30 Hz) redraws waveforms; tiles, pump and devices refresh at 4 Hz, the trends once a
@@ -524,10 +524,10 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def refresh(self, force: bool = False) -> None:
-        """One display frame: step the loop if nothing else does, then redraw what is due."""
+        """One display frame: step the loop, then redraw what is due. (The loop's own thread
+        steps it too whenever frames stop coming: a stuck paint never holds up an alarm.)"""
         started = time.perf_counter()
-        if not self.loop.running:
-            self.loop.step()
+        self.loop.step()
         with self.loop.lock:  # the loop's thread waits while the frame reads what it shows
             self._render(force)
         for hook in self.frame_hooks:
