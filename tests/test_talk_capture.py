@@ -16,46 +16,23 @@ from pathlib import Path
 
 import pytest
 
-import console.drivers as registry
 import toy_driver
 from console import decode_cmd, transport
 from console.decode_cmd import main as decode
 from console.records import Observations
 from console.transport import DeviceLink
 from icl_lines import icl
+from talk_helpers import WALL0, SteppingClock, forget_toy_driver, read_talk, scripted, use_toy_driver
 from transport_helpers import Collector, wait_for
 
 DEADLINE = 10.0  # generous: "eventually arrives", never a performance check
-WALL0 = 1_767_225_600.0
 
 
 @pytest.fixture
 def toy(monkeypatch):
     """The toy talking driver in the registry (the one line a new driver's author adds)."""
-    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, "toy_driver"])
-    registry.all_drivers.cache_clear()
-    toy_driver.BAD_SENDER.clear()
-    yield registry.driver("toy")
-    toy_driver.BAD_SENDER.clear()
-    registry.all_drivers.cache_clear()
-
-
-class SteppingClock:
-    """A fake session clock that moves 10 ms each time it is read, so every time stamp is
-    later than the one before and the toy's twice-a-second poll comes every 50 readings."""
-
-    def __init__(self) -> None:
-        self._n = 0
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            self._n += 1
-            return self._n / 100
-
-    def wall(self) -> float:
-        with self._lock:
-            return WALL0 + self._n / 100
+    yield use_toy_driver(monkeypatch)
+    forget_toy_driver()
 
 
 class PtyDevice:
@@ -97,61 +74,8 @@ class PtyDevice:
         os.close(self.slave)
 
 
-class ScriptedPort:
-    """A port that delivers scripted chunks, then is a quiet line (each read waits out the
-    read timeout); keeps what is written to it."""
-
-    def __init__(self, chunks: list[bytes], timeout: float) -> None:
-        self.chunks = list(chunks)
-        self.timeout = timeout
-        self.written: list[bytes] = []
-        self._cancelled = threading.Event()
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.chunks[0]) if self.chunks else 0
-
-    def read(self, size: int = 1) -> bytes:
-        if self.chunks:
-            return self.chunks.pop(0)
-        self._cancelled.wait(self.timeout)  # nothing on the line until the read times out
-        return b""
-
-    def write(self, data: bytes) -> int:
-        self.written.append(bytes(data))
-        return len(data)
-
-    def cancel_read(self) -> None:
-        self._cancelled.set()
-
-    def close(self) -> None:
-        self._cancelled.set()
-
-
-def scripted(*chunks: bytes):
-    ports: list[ScriptedPort] = []
-
-    def factory(url, **kwargs):
-        ports.append(ScriptedPort(list(chunks), kwargs["timeout"]))
-        return ports[-1]
-
-    return factory, ports
-
-
 def toy_line(n: int) -> bytes:
     return f"HR={n};SPO2=98\n".encode()
-
-
-def read_talk(path: Path) -> tuple[list[dict], list[dict]]:
-    """(headers, chunks) of a conversation capture, chunk hex turned back into bytes."""
-    headers, chunks = [], []
-    for line in path.read_text().splitlines():
-        obj = json.loads(line)
-        if "capture" in obj:
-            headers.append(obj)
-        else:
-            chunks.append({**obj, "data": bytes.fromhex(obj["hex"])})
-    return headers, chunks
 
 
 def observed(out: Collector) -> bool:
@@ -290,7 +214,7 @@ def test_what_was_read_is_captured_before_the_poll_that_followed_it(toy, tmp_pat
     assert (chunks[1]["t"], chunks[1]["wall"]) == (first.rx_time, first.rx_wall)
 
 
-def test_a_reconnect_or_restart_appends_a_new_header(toy, tmp_path, capsys):
+def test_a_restart_with_the_same_path_appends_a_new_header(toy, tmp_path, capsys):
     for n in (1, 2):
         factory, _ports = scripted(toy_line(n))
         out = Collector()
