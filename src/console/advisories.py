@@ -18,9 +18,9 @@ Numbers come from the protocol file (``technical``, ``phases``, ``rise_over_base
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
-from console.alarms.model import Priority
+from console.alarms.model import Kind, Priority
 from console.clinical import ClinicalProtocol
 from console.dose import DosePlan
 
@@ -44,7 +44,7 @@ class Advisory:
     metric: str
     message: str
     started: float
-    kind: str | None = None  # None: as console.session_checks.kind_of says (advisory, mostly)
+    kind: Kind | None = None  # None: as console.session_checks.kind_of says (advisory, mostly)
     latching: bool = False
 
 
@@ -91,7 +91,7 @@ class PlanMismatch:
             value = latest.value if latest is not None else None
             judged = isinstance(value, (int, float)) and (running if metric == "PUMP_RATE" else value > 0)
             planned = planned_of(plan)
-            if not judged or abs(value - planned) <= self.fraction * planned:
+            if latest is None or not judged or abs(value - planned) <= self.fraction * planned:
                 self._onsets.pop(key, None)
                 self._shown.pop(key, None)
                 continue
@@ -131,7 +131,7 @@ def overrun(pump_running: bool, running_s: float, planned_running_s: float | Non
                     f" (+{overrun_min:g} min allowed)", started=now - (running_s - allowed))
 
 
-def bp_at_or_above(nibp: NibpReading | None, protocol: ClinicalProtocol) -> bool:
+def bp_at_or_above(nibp: NibpReading | None, protocol: ClinicalProtocol) -> TypeGuard[NibpReading]:
     """Baseline BP >= 140/90 means systolic >= 140 OR diastolic >= 90 (CLINICAL.md section 4)."""
     limit = protocol.phases.baseline_bp_advisory
     return nibp is not None and (nibp.systolic >= limit.systolic or nibp.diastolic >= limit.diastolic)

@@ -29,7 +29,7 @@ PLAUSIBLE = {"HR": (20, 300), "SPO2": (50, 100), "NIBP_SYS": (40, 300), "NIBP_DI
 # Every limit of CLINICAL.md section 4's table, (metric, priority) -> sides: a site may move a
 # limit within its bounds but not delete one (that would switch an alarm off for every patient;
 # ALARM OFF with a reason and a time limit is the only way, and never for high limits).
-REQUIRED_SIDES = {
+REQUIRED_SIDES: dict[tuple[str, Priority], tuple[str, ...]] = {
     ("HR", "medium"): ("below", "above"), ("HR", "high"): ("below", "above"),
     ("SPO2", "medium"): ("below",), ("SPO2", "high"): ("below",),
     ("NIBP_SYS", "medium"): ("below", "above"), ("NIBP_SYS", "high"): ("below", "above"),

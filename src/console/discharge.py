@@ -104,6 +104,7 @@ def _hr(wf: SessionWorkflow, now: float) -> Criterion:
         return Criterion(name, None, "no baseline heart rate")
     if not reading.available:
         return Criterion(name, None, f"baseline {b.hr:.0f}; now {reading.reason}")
+    assert reading.value is not None  # an available reading has a value
     pct = 100.0 * (reading.value - b.hr) / b.hr
     met, detail = _with_alarms(abs(pct) <= d.hr_within_pct,
                                f"{reading.value:.0f} /min vs baseline {b.hr:.0f} ({pct:+.0f} %)",
@@ -117,6 +118,7 @@ def _spo2(wf: SessionWorkflow, now: float) -> Criterion:
     name = f"SpO2 \u2265 {d.spo2_min:g} %"
     if not reading.available:
         return Criterion(name, None, reading.reason)
+    assert reading.value is not None  # an available reading has a value
     met, detail = _with_alarms(reading.value >= d.spo2_min, f"{reading.value:.0f} %", alarms_on(wf, SPO2_METRICS))
     return Criterion(name, met, detail)
 

@@ -56,7 +56,7 @@ class NurseCallOutput:
         self.error: str | None = None
         self._failed_at: float | None = None
         self._process: Any = None
-        self._process_started: float | None = None
+        self._process_started = 0.0  # when _process was started (read only while there is one)
         self.calls = 0  # how many times the output was switched on (log, tests)
 
     # ---------------------------------------------------------------- driving
@@ -111,6 +111,7 @@ class NurseCallOutput:
     def open_port(self) -> Any:
         """The port, opened with RTS and DTR de-asserted (never a call at start-up)."""
         if self.port is None:
+            assert self.config.port is not None  # the site file requires a port for a serial line
             port = self._port_factory(self.config.port)
             port.rts = False  # set before open(): pyserial applies them as it opens
             port.dtr = False

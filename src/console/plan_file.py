@@ -28,12 +28,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from console.clinical import ClinicalProtocol, DoseGuardrails, WeightBasis, load_protocol
 from console.dose import (
     BASIS_WORDS,
+    Basis,
     DosePlan,
     GuardrailFinding,
     basis_choices,
@@ -109,7 +111,7 @@ class PlanCheck:
     plan: DosePlan | None
     messages: dict[str, str] = field(default_factory=dict)
     findings: list[GuardrailFinding] = field(default_factory=list)
-    basis_choices: dict[str, float] = field(default_factory=dict)
+    basis_choices: dict[Basis, float] = field(default_factory=dict)
     ask_basis: bool = False
 
     @property
@@ -170,7 +172,7 @@ def _number(name: str, raw: object) -> tuple[float | None, str | None]:
         return None, f"{label} must be a number in {unit}."
     if isinstance(raw, str):
         value, problem = read_number(raw, label, unit)
-        if problem:
+        if value is None:  # read_number gives a value or the problem
             return None, problem
     elif isinstance(raw, (int, float)):
         value = float(raw)
@@ -288,7 +290,7 @@ def check_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None = 
         protocol = load_protocol()
         rails, weight_basis = rails or protocol.dose_guardrails, weight_basis or protocol.weight_basis
     messages: dict[str, str] = {}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # DosePlan's keyword arguments (it validates them)
     for name in PLAN_INPUTS:
         value, problem = _number(name, raw.get(name))
         if problem:
@@ -307,10 +309,10 @@ def check_plan_inputs(raw: Mapping[str, object], rails: DoseGuardrails | None = 
         value, problem = _number("height_cm", raw.get("height_cm"))
         if problem:
             messages["height_cm"] = problem
-        elif not 50 <= value <= 250:  # a height in metres or inches is a slip, not a person
-            messages["height_cm"] = f"Height {value:g} cm is not a height in centimetres."
-        else:
+        elif value is not None and 50 <= value <= 250:
             values["height_cm"] = value
+        else:  # a height in metres or inches is a slip, not a person
+            messages["height_cm"] = f"Height {value:g} cm is not a height in centimetres."
     sex = raw.get("sex")
     if sex not in (None, ""):
         if sex not in ("male", "female"):

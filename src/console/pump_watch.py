@@ -83,8 +83,8 @@ def delivered(session: Session, manual_end: ManualMark | None = None,
             return DoseFigure(None, float(vi), None, "none", "pump reports no concentration and no plan is set")
         words = "" if source == "pump" else f"at the plan's {conc:.3g} mg/mL: the pump reports no concentration"
         return DoseFigure(vi * conc, float(vi), conc, source, words)
-    mark = manual_end if manual_end is not None and manual_end.volume_ml is not None else None
-    if mark is not None and conc is not None:
+    mark = manual_end
+    if mark is not None and mark.volume_ml is not None and conc is not None:
         return DoseFigure(mark.volume_ml * conc, mark.volume_ml, conc, "nurse",
                           f"{mark.volume_ml:g} mL read off the pump by {mark.user}, at {conc:.3g} mg/mL")
     if manual_start is not None or manual_end is not None:
@@ -111,8 +111,7 @@ class StartEstimate:
 
 
 def estimate_start(earliest: float | None, back: float, vi: object, rate: object) -> StartEstimate:
-    usable = (isinstance(vi, (int, float)) and isinstance(rate, (int, float)) and rate > 0 and vi >= 0)
-    if not usable:
+    if not (isinstance(vi, (int, float)) and isinstance(rate, (int, float)) and rate > 0 and vi >= 0):
         return StartEstimate(earliest, back, None)
     at = back - vi / rate * 3600.0
     if earliest is not None:

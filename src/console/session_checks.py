@@ -15,6 +15,7 @@ link-lost time after monitoring began, so a device gets a moment to send its fir
 from __future__ import annotations
 
 from console.advisories import Advisory
+from console.alarms.model import Kind, Priority
 from console.records import VITALS_METRICS
 from console.session import NibpReading, Session
 
@@ -23,7 +24,7 @@ NO_CURRENT_BASELINE = "ADVISORY.NO_CURRENT_BASELINE"
 TECHNICAL_KEYS = frozenset({NO_VITALS})  # the rest the workflow raises are advisories
 
 
-def kind_of(key: str) -> str:
+def kind_of(key: str) -> Kind:
     """The alarm kind of a condition the workflow raises (CLINICAL.md section 5)."""
     return "technical" if key in TECHNICAL_KEYS else "advisory"
 
@@ -64,7 +65,7 @@ def no_vitals_data(session: Session, since: float, link_lost_s: float, pump_has_
         return None
     if now - since < link_lost_s:
         return None
-    priority = "high" if pump_has_run else "medium"
+    priority: Priority = "high" if pump_has_run else "medium"
     return Advisory(NO_VITALS, priority, "NO_DATA_VITALS",
                     f"No vitals data: {_why_no_vitals(session, now)}", started=since + link_lost_s)
 

@@ -124,4 +124,5 @@ def settings_in_force() -> tuple[SiteConfig, ClinicalProtocol]:
         raise errors[0]
     if errors:  # both files bad: say everything at once
         raise SettingsFileError("\n".join(str(e) for e in errors), [p for e in errors for p in e.problems])
+    assert site is not None and protocol is not None  # every failure was raised above
     return site, protocol.with_etco2_sampling(site.etco2_sampling)

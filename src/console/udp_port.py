@@ -18,6 +18,7 @@ import select
 import socket
 import threading
 import urllib.parse
+from typing import Any
 
 MAX_DATAGRAM = 65535
 
@@ -33,6 +34,7 @@ class UdpPort:
     def __init__(self, url: str, timeout: float = 0.1, *, local_port: int = 0) -> None:
         host, port = parse_udp_url(url)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        self.peer: tuple[Any, ...]  # the socket address: (host, port) or (host, port, flow, scope)
         family, _type, _proto, _name, self.peer = infos[0]
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:

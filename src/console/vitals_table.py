@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from console.session import DOSE_SERIES, Session
+from console.session import DOSE_SERIES, NibpReading, Session
 
 EVERY_S = 300.0  # a row every five minutes of session time, as nurses chart a sedation
 # (column heading, metric) in the order a sedation chart lists them
@@ -78,7 +78,8 @@ def vitals_rows(session: Session, now: float, every_s: float = EVERY_S) -> list[
         return []
     first = min(starts + [n.taken_at for n in session.nibp_history])
     wall_offset = session.clock.wall() - session.clock.now()
-    moments: list[tuple[float, object]] = [(n.taken_at, n) for n in session.nibp_history if n.taken_at <= now]
+    moments: list[tuple[float, NibpReading | None]] = [
+        (n.taken_at, n) for n in session.nibp_history if n.taken_at <= now]
     t = math.ceil(first / every_s) * every_s
     while t <= now:
         moments.append((t, None))
@@ -138,7 +139,7 @@ def write_csv(rows: list[VitalsRow], path: str | Path) -> int:
     try:
         from console.private_files import write_private  # the project's one writer of patient files
     except ImportError:
-        write_private = None
+        write_private = None  # type: ignore[assignment]  # a copy without private_files: plain os.open below
     if write_private is not None:
         write_private(path, data)
         return len(rows)

@@ -75,6 +75,7 @@ class DischargeDesk:
             problem = reason_problem(reason_code, reason)
             if problem:
                 raise WorkflowError(f"{what} needs a reason: {problem}.")
+            assert reason_code is not None  # reason_problem refuses a missing code
             why = reason_text(reason_code, reason or "")
         clinician, verified = self._clinician(clinician, pin)
         self.signed_off_by = clinician

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import cast
 
 import numpy as np
 
@@ -332,7 +333,7 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
     # twice shows as fewer values than fields. C-level calls only, no loop over the fields.
     hits = list(map(cache.get, fields[3:]))
     if kind != "ID" and None not in hits:
-        values: dict[str, Value] = dict(map(_PAIR, hits))
+        values: dict[str, Value] = dict(map(_PAIR, cast("list[tuple[str, tuple[str, Value]]]", hits)))  # no None
         if len(values) == len(hits):
             if "PUMP_ALARM" in values and values["PUMP_ALARM"] is not None:
                 values["PUMP_ALARM"] = list(values["PUMP_ALARM"])  # type: ignore[arg-type]
@@ -343,6 +344,7 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
     unknown = 0
     range_error = None
     syntax_error = None
+    pairs: tuple[tuple[str, Value], ...]
     for field, hit in zip(fields[3:], hits, strict=True):
         if hit is not None:
             key, pairs, is_unknown = hit[0], (hit[1],), 0
@@ -386,6 +388,7 @@ def _decode_named(kind: str, fields: list[str], seq: int, ms: int, raw: bytes) -
                 syntax_error = f"ID without {' and '.join(missing)}"
         if syntax_error is None and proto_problem is not None:
             syntax_error = f"unsupported protocol version PROTO={proto_problem}"
+    item: Sentence | Rejection
     if syntax_error is not None:
         item = Rejection("syntax", raw, syntax_error, unsupported_protocol=proto_problem)
     elif range_error is not None:

@@ -187,7 +187,8 @@ def normalize(record: MasimoReading) -> Observations:
     fields as hex words for the record. The line's clock has no zone and one-second
     resolution, so the receive time is the better time stamp (device_ms None)."""
     v = record.values
-    exc = v.get("EXC") if isinstance(v.get("EXC"), int) else 0
+    exc_bits = v.get("EXC")
+    exc = exc_bits if isinstance(exc_bits, int) else 0
     values: dict[str, Value] = {"SPO2": v.get("SPO2"), "PR": v.get("PR"), "PI": v.get("PI"),
                                 "SPO2_PROBE": "OFF" if exc & PROBE_PROBLEM else "OK",
                                 "SPO2_SIGNAL": "LOW" if exc & SIGNAL_QUALITY else "OK"}

@@ -24,6 +24,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from console.metrics import UNITS  # the console's units, by metric name (PROTOCOL.md's spelling)
 from console.private_files import describe, open_private, private_dir
@@ -105,7 +106,7 @@ class _Export:
         self.meta = meta
         if bad:
             self.result.skipped.append(f"session.json: meta entries not readable: {', '.join(sorted(bad))}")
-        anchor = meta.get("anchor_wall")
+        anchor: Any = meta.get("anchor_wall")  # whatever the file holds (or None): float() judges it
         try:
             anchor = float(anchor)
             if not math.isfinite(anchor):
@@ -298,8 +299,9 @@ def _export(x: _Export) -> ExportResult:
             identities.append(json.loads(d) | {"device": dev, "time": iso(t), "elapsed_s": _elapsed(t)})
         except (ValueError, TypeError):
             result.skipped.append("session.json: a damaged device identity skipped")
+    created_wall: Any = meta.get("created_wall")  # whatever the file holds (or None): float() judges it
     try:
-        created = float(meta.get("created_wall"))
+        created = float(created_wall)
         created_text = x.ts.iso(created - x.ts.anchor) if x.ts is not None else ""
     except (TypeError, ValueError):
         created_text = ""
