@@ -197,7 +197,11 @@ def run_window(args: argparse.Namespace) -> int:
     except SettingsFileError as exc:
         print(f"infusion-console: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    request = request_from_args(args)
+    try:
+        request = request_from_args(args)
+    except ValueError as exc:
+        print(f"infusion-console: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if request is not None:
         problem = check_request(request)
         if problem:

@@ -132,7 +132,8 @@ class Console:
             plan, patient = scenario_plan_and_patient(sources.scenario)
         session = Session(self.protocol, sources.clock, plan=plan, patient=patient,
                           simulated=sources.request.simulated, scenario=sources.request.simulate)
-        for device in ("vitals", "pump"):
+        names = ["vitals", "pump", *(name for name, _role, _spec in sources.request.devices())]
+        for device in dict.fromkeys(names):
             session.set_device_url(device, sources.url(device))
         return session
 

@@ -108,6 +108,11 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
                        help=f"{what}: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port, udp://host:port")
         p.add_argument(f"--{role}-protocol", choices=driver_names(role), default=DEFAULT_DRIVER,
                        help=f"what the {what} speaks ({names}; default {DEFAULT_DRIVER})")
+    p.add_argument("--other-pump", metavar="URL", type=_device_url, action="append", default=[],
+                   help="another pump of the rack (repeat for each): shown with its alarms, it never drives "
+                        "the dose or the phases; --pump is the one that carries the plan")
+    p.add_argument("--other-pump-protocol", choices=driver_names("pump"), default=DEFAULT_DRIVER,
+                   help=f"what the other pumps speak (default {DEFAULT_DRIVER})")
 
 
 def request_from_args(args: argparse.Namespace):
@@ -115,15 +120,18 @@ def request_from_args(args: argparse.Namespace):
     from console.sources import ConnectionRequest, DeviceSpec
 
     capture = getattr(args, "capture", None)
+    others = tuple(DeviceSpec(url, args.other_pump_protocol) for url in getattr(args, "other_pump", []) or [])
     if args.simulate:
-        if args.vitals or args.pump:
+        if args.vitals or args.pump or others:
             raise ValueError("--simulate cannot be combined with --vitals/--pump "
                              "(simulated data must never mix with a real patient's)")
         return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture)
     vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
     pump = DeviceSpec(args.pump, args.pump_protocol) if args.pump else None
+    if others and pump is None:
+        raise ValueError("--other-pump needs --pump: the pump that carries the plan comes first")
     if vitals or pump:
-        return ConnectionRequest(vitals=vitals, pump=pump, capture_dir=capture)
+        return ConnectionRequest(vitals=vitals, pump=pump, other_pumps=others, capture_dir=capture)
     return None
 
 

@@ -114,7 +114,8 @@ def main(argv: list[str]) -> int:
                 "vitals": request.vitals.url if request.vitals else None,
                 "vitals_protocol": request.vitals.driver if request.vitals else None,
                 "pump": request.pump.url if request.pump else None,
-                "pump_protocol": request.pump.driver if request.pump else None}
+                "pump_protocol": request.pump.driver if request.pump else None,
+                "other_pumps": [[s.url, s.driver] for s in request.other_pumps]}
     # The same pieces, wired the same way, as the window's (console.bedside, console.monitor).
     console = Console(protocol, str(out), user=args.user, users=SiteUsers.from_site(_site),
                       record_meta={"settings": settings}, on_recording_failure=failed,

@@ -69,9 +69,25 @@ class NibpReading:
 LinkShown = Literal["none", "waiting", "connecting", "up", "lost", "down"]
 
 
+@dataclass(slots=True)
+class _Latest:
+    value: float | int | str | list | None
+    time: float  # mapped device time
+    rx_time: float
+
+
+PRIMARY_DEVICES: tuple[Role, Role] = ("vitals", "pump")  # the monitor, and the pump that carries the plan
+
+
+def role_of_device(name: str) -> Role:
+    """A device's role from its name: "vitals", "pump", or "pump-2", "pump-3"... for the
+    other pumps of a rack (shown with their alarms; they never drive the dose or phases)."""
+    return name.split("-", 1)[0]
+
+
 @dataclass
 class DeviceState:
-    device: Role
+    device: str  # the device's name: its role, or "pump-2"... for another device of that role
     url: str = ""
     transport_state: str = "none"  # no source configured for this device yet
     transport_reason: str = ""
@@ -86,6 +102,24 @@ class DeviceState:
     stats: DecoderStats | None = None  # the decoder's own counts (noise, sequence losses)
     timebase: DeviceTimebase = field(default_factory=DeviceTimebase)
     signal_quality_low: bool = False  # the oximeter says its signal is poor (SPO2_SIGNAL LOW)
+    # Another pump's own values (it feeds no tile, trend, dose or phase; its alarms are shown).
+    latest: dict[str, _Latest] = field(default_factory=dict)
+
+    @property
+    def role(self) -> Role:
+        return role_of_device(self.device)
+
+    @property
+    def primary(self) -> bool:
+        return self.device in PRIMARY_DEVICES
+
+    @property
+    def label(self) -> str:
+        if self.device == "vitals":
+            return "Vitals monitor"
+        if self.device == "pump":
+            return "Pump"
+        return f"Pump {self.device.split('-', 1)[1]}" if self.role == "pump" else self.device
 
 
 @dataclass(slots=True)
@@ -102,13 +136,6 @@ class SessionEvent:
     link_state: str | None = None  # link events: "connecting" | "up" | "down"
     user: str | None = None
     training_link: bool = False  # the simulator's own "link up": not worth a trend label
-
-
-@dataclass(slots=True)
-class _Latest:
-    value: float | int | str | list | None
-    time: float  # mapped device time
-    rx_time: float
 
 
 class Session:
@@ -129,8 +156,9 @@ class Session:
         self.simulated = simulated
         self.scenario = scenario
         tolerance = lag_tolerance_for(clock)
-        self.devices: dict[Role, DeviceState] = {
-            d: DeviceState(d, timebase=DeviceTimebase(tolerance)) for d in ("vitals", "pump")
+        self._tolerance = tolerance
+        self.devices: dict[str, DeviceState] = {
+            d: DeviceState(d, timebase=DeviceTimebase(tolerance)) for d in PRIMARY_DEVICES
         }
         self.latest: dict[str, _Latest] = {}
         self.seen: set[str] = set()  # metrics some device has sent a value for this session
@@ -184,7 +212,7 @@ class Session:
         if isinstance(item, LinkEvent):
             self._link_event(item)
             return
-        dev = self.devices[item.device]
+        dev = self.device(item.device)
         rec = item.item
         if isinstance(rec, Rejection):
             dev.rejected[rec.reason] += 1
@@ -232,13 +260,24 @@ class Session:
         """The plan in force (set, replaced or titrated by the workflow)."""
         self.plan = plan
 
+    def device(self, name: str) -> DeviceState:
+        """A device's state; another pump of a rack is added when it first reports."""
+        dev = self.devices.get(name)
+        if dev is None:
+            dev = self.devices[name] = DeviceState(name, timebase=DeviceTimebase(self._tolerance))
+        return dev
+
+    def other_devices(self) -> list[DeviceState]:
+        return [d for d in self.devices.values() if not d.primary]
+
     def _link_event(self, ev: LinkEvent) -> None:
-        dev = self.devices[ev.device]
+        dev = self.device(ev.device)
         changed = ev.state != dev.transport_state or ev.reason != dev.transport_reason
         dev.transport_state, dev.transport_reason = ev.state, ev.reason
         if ev.state == "down":
             dev.timebase.reset()
-            self._break_lines(ev.device, ev.rx_time)
+            if dev.primary:
+                self._break_lines(ev.device, ev.rx_time)
         if changed:
             self._event(ev.rx_time, "link", f"{ev.device} link {ev.state}" + (f": {ev.reason}" if ev.reason else ""),
                         device=ev.device, link_state=ev.state,
@@ -278,6 +317,11 @@ class Session:
             self.last_value_rx[metric] = rx
 
     def _values(self, dev: DeviceState, values: dict, t: float, rx: float) -> None:
+        if not dev.primary:  # another pump of the rack: its own values only, never the plan's
+            for metric, value in values.items():
+                if metric in METRICS:
+                    dev.latest[metric] = _Latest(value, t, rx)
+            return
         nibp = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
         for metric, value in values.items():
             if metric in nibp or metric == "NIBP_MS" or metric not in METRICS:
@@ -334,10 +378,10 @@ class Session:
     def now(self) -> float:
         return self.clock.now()
 
-    def link_shown(self, device: Role, now: float | None = None) -> LinkShown:
+    def link_shown(self, device: str, now: float | None = None) -> LinkShown:
         """What the devices panel says of a link: the session judges 'lost' (no valid
         sentence for link_lost_s) on top of the transport's own state."""
-        dev = self.devices[device]
+        dev = self.device(device)
         now = self.now() if now is None else now
         if dev.transport_state == "down":
             return "down"
@@ -417,8 +461,8 @@ class Session:
             interval = ph.cuff_interval_recovery_min
         return self.nibp.taken_at + interval * 60.0
 
-    def set_decoder_stats(self, device: Role, stats: DecoderStats) -> None:
-        self.devices[device].stats = stats
+    def set_decoder_stats(self, device: str, stats: DecoderStats) -> None:
+        self.device(device).stats = stats
 
-    def set_device_url(self, device: Role, url: str) -> None:
-        self.devices[device].url = url
+    def set_device_url(self, device: str, url: str) -> None:
+        self.device(device).url = url

@@ -54,7 +54,10 @@ class ConnectionRequest:
     simulated vitals must never mix with a real patient's."""
 
     vitals: DeviceSpec | None = None
-    pump: DeviceSpec | None = None
+    pump: DeviceSpec | None = None  # the pump that carries the plan (the ketamine)
+    # The other pumps of a rack: shown with their alarms, never driving the dose or the phases.
+    # They are named "pump-2", "pump-3"... in the order given.
+    other_pumps: tuple[DeviceSpec, ...] = ()
     simulate: str | None = None  # scenario name
     seed: int = 0
     speed: float = 1.0
@@ -62,14 +65,22 @@ class ConnectionRequest:
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.simulate and (self.vitals or self.pump):
+        if self.simulate and (self.vitals or self.pump or self.other_pumps):
             raise ValueError("a training simulation cannot be combined with real devices")
+        if self.other_pumps and not self.pump:
+            raise ValueError("other pumps need the pump that carries the plan (--pump) first")
         if not self.simulate and not (self.vitals or self.pump):
             raise ValueError("nothing to connect: choose a device or a training scenario")
 
     @property
     def simulated(self) -> bool:
         return self.simulate is not None
+
+    def devices(self) -> list[tuple[str, str, DeviceSpec]]:
+        """(name, role, spec) of every real device asked for."""
+        named = [("vitals", "vitals", self.vitals), ("pump", "pump", self.pump)]
+        named += [(f"pump-{i}", "pump", spec) for i, spec in enumerate(self.other_pumps, start=2)]
+        return [(name, role, spec) for name, role, spec in named if spec is not None]
 
 
 def check_request(request: ConnectionRequest) -> str | None:
@@ -85,7 +96,7 @@ def check_request(request: ConnectionRequest) -> str | None:
         return None
     from console.transport import open_check
 
-    for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
+    for device, role, spec in request.devices():
         if spec is not None:
             from console.drivers import driver
 
@@ -93,7 +104,7 @@ def check_request(request: ConnectionRequest) -> str | None:
                 serves = driver(spec.driver).roles
             except ValueError as exc:
                 return str(exc)
-            if device not in serves:
+            if role not in serves:
                 return f"a {driver(spec.driver).title} device cannot be the {device} device"
             problem = open_check(spec.url, driver=spec.driver, baudrate=spec.baudrate)
             if problem:
@@ -109,7 +120,7 @@ class Sources:
 
         self.request = request
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.links: dict[Role, transport.DeviceLink] = {}
+        self.links: dict[str, transport.DeviceLink] = {}  # by device name
         self.simulation: transport.SimulatedDevices | None = None
         if request.simulate:
             self.simulation = transport.SimulatedDevices(
@@ -118,13 +129,11 @@ class Sources:
             self.clock: Clock = self.simulation.clock
         else:
             self.clock = SystemClock()
-            for device, spec in (("vitals", request.vitals), ("pump", request.pump)):
-                if spec is None:
-                    continue
+            for device, role, spec in request.devices():
                 capture = (f"{request.capture_dir}/{device}.{spec.driver}"
                            if request.capture_dir else None)
                 self.links[device] = transport.DeviceLink(
-                    device, spec.url, self.queue, clock=self.clock, driver=spec.driver,
+                    device, spec.url, self.queue, clock=self.clock, driver=spec.driver, role=role,
                     baudrate=spec.baudrate, capture_path=capture)
 
     @property

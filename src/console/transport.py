@@ -592,12 +592,13 @@ class DeviceLink:
 
     def __init__(
         self,
-        device: Role,
+        device: str,
         url: str,
         out: queue.SimpleQueue,
         *,
         clock: Clock | None = None,
         driver: str = DEFAULT_DRIVER,
+        role: Role | None = None,
         baudrate: int | None = None,
         bytesize: int | None = None,
         parity: str | None = None,
@@ -609,10 +610,11 @@ class DeviceLink:
         serial_factory: Callable[..., Any] | None = None,
     ) -> None:
         self.driver: Driver = find_driver(driver)
-        if device not in self.driver.roles:
-            raise ValueError(f"a {self.driver.title} device cannot be the {device!r} "
+        self.role: Role = role or device.split("-", 1)[0]  # "pump-2": another pump of the rack
+        if self.role not in self.driver.roles:
+            raise ValueError(f"a {self.driver.title} device cannot be the {self.role!r} "
                              f"(it serves: {', '.join(sorted(self.driver.roles))})")
-        self.device: Role = device
+        self.device: str = device
         self.url = url
         self.settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
         self._out = out

@@ -97,8 +97,7 @@ class AlarmEngine:
         self._last_breath: float | None = None
         self._co2_scanned = 0
         self._rr_zero_since: float | None = None
-        self._link_counts: dict[str, collections.deque] = {
-            "vitals": collections.deque(), "pump": collections.deque()}
+        self._link_counts: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._episodes = 0
         self.evaluations = 0
         self.closed = False  # close_session() was called: the session has stopped
@@ -241,9 +240,8 @@ class AlarmEngine:
 
     def _technical(self, session: Session, now: float, found: dict[str, Condition]) -> None:
         tech = self.protocol.technical
-        for device in ("vitals", "pump"):
-            dev = session.devices[device]
-            name = "Vitals monitor" if device == "vitals" else "Pump"
+        for device, dev in list(session.devices.items()):
+            name = dev.label
             if dev.unsupported_protocol is not None:
                 found[f"PROTO.{device}"] = Condition(
                     "technical", "high", f"PROTOCOL_{device.upper()}",
@@ -256,6 +254,8 @@ class AlarmEngine:
             if link in ("lost", "down") and not never_heard:
                 if device == "vitals":
                     priority: Priority = "high"
+                elif not dev.primary:  # another pump of the rack: it carries no ketamine
+                    priority = "medium"
                 else:
                     infusing = session.word("PUMP_STATE") in INFUSING_STATES
                     priority = "high" if infusing else "medium"
@@ -302,6 +302,15 @@ class AlarmEngine:
             if session.word("PUMP_STATE") == "COMPLETE" and "END" not in words:
                 found["PUMP.END"] = Condition("technical", "low", "PUMP_END", PUMP_WORDS["END"][1],
                                               started=session.latest["PUMP_STATE"].time)
+        for dev in session.other_devices():  # the other pumps of a rack: their alarms, in their name
+            latest = dev.latest.get("PUMP_ALARM")
+            if latest is None or session.link_shown(dev.device, now) != "up":
+                continue
+            for word in latest.value or []:
+                priority, message = PUMP_WORDS.get(
+                    word, ("high", f"Pump alarm {word} (not recognised by the console)"))
+                found[f"PUMP.{dev.device}.{word}"] = Condition(
+                    "technical", priority, f"PUMP_{word}", f"{dev.label}: {message}", started=latest.time)
 
     def _link_error_rate(self, session: Session, device: str, now: float,
                          found: dict[str, Condition]) -> None:

@@ -21,6 +21,7 @@ everything already written into a new file at the same path) as soon as that is 
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import json
 import logging
@@ -119,8 +120,8 @@ class _Mapper:
 
     def __init__(self, lag_tolerance_s: float = REANCHOR_LAG_S) -> None:
         # The same tolerance as the session's (it depends on the clock's speed).
-        self.timebase = {"vitals": DeviceTimebase(lag_tolerance_s), "pump": DeviceTimebase(lag_tolerance_s)}
-        self.unsupported: dict[str, str | None] = {"vitals": None, "pump": None}
+        self.timebase: dict[str, DeviceTimebase] = collections.defaultdict(lambda: DeviceTimebase(lag_tolerance_s))
+        self.unsupported: dict[str, str | None] = collections.defaultdict(lambda: None)
 
 
 class _Writer:

@@ -22,6 +22,7 @@ can act on.
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import datetime as dt
 import heapq
@@ -200,11 +201,22 @@ def _links(conn: sqlite3.Connection) -> Iterator[tuple[tuple, LinkEvent]]:
         yield (t, _RANK_DOWN if state == "down" else _RANK_UP), LinkEvent(device, state, reason, t)
 
 
+def recorded_devices(conn: sqlite3.Connection) -> list[str]:
+    """The monitor and the plan's pump, and any other pump the record holds ("pump-2"...)."""
+    found = list(DEVICES)
+    with contextlib.suppress(sqlite3.DatabaseError):
+        for (device,) in conn.execute("SELECT DISTINCT device FROM link_events ORDER BY device"):
+            if isinstance(device, str) and device not in found:
+                found.append(device)
+    return found
+
+
 def _gap_downs(conn: sqlite3.Connection) -> Iterator[tuple[tuple, LinkEvent]]:
-    """The console was not running over a crash gap: both links were down from its start."""
+    """The console was not running over a crash gap: every link was down from its start."""
+    devices = recorded_devices(conn)
     for start, reason in conn.execute('SELECT start, reason FROM gaps WHERE reason NOT LIKE '
                                       "'waveforms discarded%' ORDER BY start"):
-        for device in DEVICES:
+        for device in devices:
             yield (start, _RANK_DOWN), LinkEvent(device, "down", f"not recorded: {reason}", start)
 
 
@@ -551,7 +563,7 @@ class ReplaySource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._stats = {d: DecoderStats() for d in DEVICES}
+        self._stats: dict[str, DecoderStats] = collections.defaultdict(DecoderStats)
         self.delivered = 0  # recorded items pushed (the closing link events not counted)
         self.finished = False  # every recorded item has been pushed
         self.error: str | None = None
@@ -630,7 +642,7 @@ class ReplaySource:
                 _NOTES.pop(id(conn), None)
                 conn.close()
             now = self.clock.now()
-            for device in DEVICES:
+            for device in dict.fromkeys([*DEVICES, *self._stats]):  # every device replayed
                 self.queue.put(LinkEvent(device, "down", reason, now))
 
 

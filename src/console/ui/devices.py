@@ -41,7 +41,8 @@ class DeviceCard(QFrame):
     def __init__(self, device: str) -> None:
         super().__init__()
         self.device = device
-        title = "Vitals monitor" if device == "vitals" else "Infusion pump"
+        title = ("Vitals monitor" if device == "vitals" else "Infusion pump" if device == "pump"
+                 else f"Other pump {device.split('-', 1)[-1]} (not the plan's)")
         name_widget(self, f"device.{device}", f"{title} status")
         self.setStyleSheet(f"DeviceCard {{ background: {theme.PANEL}; border: 1px solid "
                            f"{theme.PANEL_EDGE}; border-radius: 4px; }} QLabel {{ background: transparent; }}")
@@ -112,6 +113,7 @@ class DevicesView(QWidget):
         row = QHBoxLayout()
         for card in self.cards.values():
             row.addWidget(card, 1)
+        self._row = row
         box = QVBoxLayout(self)
         box.addLayout(row, 1)
         bottom = QHBoxLayout()
@@ -120,6 +122,10 @@ class DevicesView(QWidget):
         box.addLayout(bottom)
 
     def refresh(self, session: Session, stats: dict, urls: dict, now: float) -> None:
+        for device in session.devices:
+            if device not in self.cards:  # another pump of the rack: a card of its own
+                card = self.cards[device] = DeviceCard(device)
+                self._row.addWidget(card, 1)
         for device, card in self.cards.items():
             card.refresh(session, stats.get(device), urls.get(device, "not connected"), now)
 

@@ -572,7 +572,7 @@ class MainWindow(QMainWindow):
         if current is self.devices and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}
-            urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in ("vitals", "pump")}
+            urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in session.devices}
             self.devices.refresh(session, stats, urls, now)
         if current is self.alarm_log:
             self.alarm_log.refresh(self.engine.log)
