@@ -213,8 +213,9 @@ class Console:
     def stop(self) -> None:
         """Judge what arrived, end every open alarm ("session closed"), stop the sources,
         close the record (docs/recording.md: exit 1 when its last data went elsewhere)."""
-        if not self.monitor.close():
+        self.monitor.close()
+        record = next((s for s in self.monitor.sinks if isinstance(s, RecorderSink)), None)
+        if record is not None and record.closed_cleanly is False:
             self.unwritten = True  # the run exits 1 (docs/recording.md, exit codes)
-            if self.recorder is not None:
-                print(rescue_message("infusion-console", self.recorder), file=sys.stderr)
+            print(rescue_message("infusion-console", record.recorder), file=sys.stderr)
         self.recorder = None

@@ -16,7 +16,7 @@ EXIT_USAGE = 2  # refused input: bad arguments, a damaged or taken file, a devic
 
 # One line per subcommand for --help.
 SUBCOMMAND_HELP = {
-    "decode": "decode PATH [--protocol NAME] [--normalized]: a raw device capture as JSON Lines",
+    "decode": "decode PATH [--protocol NAME] [--normalized] [--show-sent]: a device capture as JSON Lines",
     "record": "record --vitals URL [--pump URL] | --simulate SCENARIO [--out PATH]: record headless, no window",
     "export": "export SESSION_FILE --out DIR [--force]: a session file as CSV files",
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
@@ -154,7 +154,8 @@ def build_window_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="PATH", help="resume recording into a session file left open by a crash")
     p.add_argument("--capture", metavar="DIR",
                    help="also write every byte received, per device, to DIR/vitals.PROTOCOL, DIR/pump.PROTOCOL "
-                        "(read back with: infusion-console decode FILE --protocol PROTOCOL)")
+                        "(a driver that talks: both directions, DIR/ROLE.PROTOCOL.talk.jsonl); read back with: "
+                        "infusion-console decode FILE")
     p.add_argument("--session", metavar="FILE.json",
                    help="the session order (patient, dose plan, reasons for soft limits) as JSON")
     p.add_argument("--review", metavar="PATH", help="review a recorded session file (not live monitoring)")

@@ -161,6 +161,7 @@ class RecorderSink:
     def __init__(self, recorder: Any, name: str = "session record") -> None:
         self.recorder = recorder
         self.name = name
+        self.closed_cleanly: bool | None = None  # after close(): False when data went to a rescue file
 
     def publish(self, batch: StepBatch) -> None:
         add_item, add_entry = self.recorder.add_item, self.recorder.add_log_entry
@@ -175,4 +176,5 @@ class RecorderSink:
 
     def close(self, now: float) -> bool:
         self.recorder.tick(now)
-        return bool(self.recorder.close())
+        self.closed_cleanly = bool(self.recorder.close())
+        return self.closed_cleanly
