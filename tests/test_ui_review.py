@@ -145,7 +145,7 @@ def test_replay_from_here_runs_the_monitor_window_to_the_tiles(window, qtbot, ar
     window.set_time(20.0)
     replay = window.replay_from_here()
     assert replay is not None and replay in window.replays
-    assert replay.replay_source.speed == 10.0
+    assert replay.loop.source.speed == 10.0
     qtbot.waitUntil(lambda: replay.session.now() > 24.0, timeout=5000)
     replay.refresh(force=True)
     hr = replay.findChild(NumericTile, "tile.HR")
@@ -156,7 +156,7 @@ def test_replay_from_here_runs_the_monitor_window_to_the_tiles(window, qtbot, ar
     assert "REPLAY" in replay.windowTitle() and "Maria Santos" in replay.findChild(QLabel, "session.patient").text()
     assert replay.sound is None  # a replay never sounds
     assert replay.grab().save(str(artifacts_dir / "replay-monitor.png"))
-    source = replay.replay_source
+    source = replay.loop.source
     window.close()  # closing the review closes its replays; their sources stop
     qtbot.waitUntil(lambda: not source.is_alive(), timeout=3000)
 

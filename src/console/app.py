@@ -283,8 +283,8 @@ def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0
     source = ReplaySource(path, speed=speed, start=start)
     session = ReplaySession(protocol, source.clock, plan=source.plan if isinstance(source.plan, DosePlan) else None,
                             patient=source.patient if isinstance(source.patient, Patient) else None,
-                            simulated=bool(source.meta.get("simulated")), scenario=source.meta.get("scenario"))
-    session.replay_of = Path(path)
+                            simulated=bool(source.meta.get("simulated")), scenario=source.meta.get("scenario"),
+                            replay_of=Path(path))
     for device in ("vitals", "pump"):
         session.set_device_url(device, source.url(device))
     engine = AlarmEngine(protocol, user="replay")
@@ -302,7 +302,6 @@ def open_replay(protocol: ClinicalProtocol, path: str | Path, speed: float = 1.0
     window = MainWindow(protocol, monitor=monitor)
     window.setWindowTitle(f"Infusion console \u2013 REPLAY of {Path(path).name} \u2013 not live")
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    window.replay_source = source
     window.destroyed.connect(lambda *_: monitor.close())
     window.resize(1280, 800)
     source.start()

@@ -31,6 +31,7 @@ from console.records import (
     Received,
     Rejection,
     Role,
+    Value,
     Wave,
 )
 from console.timebase import DeviceTimebase, lag_tolerance_for
@@ -155,6 +156,7 @@ class Session:
         self.patient = patient
         self.simulated = simulated
         self.scenario = scenario
+        self.replay_of = None  # the session file, in a ReplaySession: views then say "not live"
         tolerance = lag_tolerance_for(clock)
         self._tolerance = tolerance
         self.devices: dict[str, DeviceState] = {
@@ -386,8 +388,10 @@ class Session:
         if dev.transport_state == "down":
             return "down"
         if dev.last_valid_rx is None:
-            if dev.transport_state in ("none", "connecting"):
-                return dev.transport_state
+            if dev.transport_state == "none":
+                return "none"
+            if dev.transport_state == "connecting":
+                return "connecting"
             return "waiting"
         if now - self.heard_since(dev.last_valid_rx) > self.link_timeout_s:
             return "lost"
@@ -417,7 +421,7 @@ class Session:
             state = self.latest.get(sensor)
             if state is not None and state.value == "OFF":
                 return Reading(None, latest.time, SENSOR_OFF_TEXT[sensor])
-        if latest.value is None:
+        if not isinstance(latest.value, (int, float)):  # None: the device says not available
             return Reading(None, latest.time, "not measured")
         if self.protocol.limits.get(metric, None) is not None and self.protocol.limits[metric].episodic:
             return Reading(float(latest.value), latest.time)  # episodic: age shown, never stale
@@ -426,7 +430,7 @@ class Session:
             return Reading(None, latest.time, f"no data for {age:.0f} s")
         return Reading(float(latest.value), latest.time)
 
-    def word(self, metric: str) -> str | list | None:
+    def word(self, metric: str) -> Value:
         latest = self.latest.get(metric)
         return None if latest is None else latest.value
 

@@ -264,7 +264,9 @@ class Gap:
 class ReplaySession(Session):
     """A Session rebuilt from a record: views can tell it is not live (``replay_of``)."""
 
-    replay_of: Path | None = None
+    def __init__(self, *args: Any, replay_of: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replay_of = Path(replay_of)
 
 
 @dataclass
@@ -440,8 +442,7 @@ def _load(path: Path, conn: sqlite3.Connection, protocol: ClinicalProtocol) -> R
     clock = FakeClock(0.0, wall0=anchor)
     session = ReplaySession(protocol, clock, plan=plan if isinstance(plan, DosePlan) else None,
                             patient=patient if isinstance(patient, Patient) else None,
-                            simulated=bool(meta.get("simulated")), scenario=meta.get("scenario"))
-    session.replay_of = path
+                            simulated=bool(meta.get("simulated")), scenario=meta.get("scenario"), replay_of=path)
     start: float | None = None
     n = 0
     for item in iter_stream(conn, anchor):

@@ -105,7 +105,7 @@ class SessionBar(QWidget):
         row.addWidget(self.time_of_day)
 
     def refresh(self, session: Session, workflow: SessionWorkflow, now: float) -> None:
-        replay = getattr(session, "replay_of", None)  # a recorded session replayed: never live
+        replay = session.replay_of  # a recorded session replayed: never live
         self.simulation.setVisible(session.simulated or replay is not None)
         if replay is not None and self.simulation.text() != "REPLAY \u2013 not live":
             self.simulation.setText("REPLAY \u2013 not live")
@@ -286,6 +286,7 @@ class MainWindow(QMainWindow):
             monitor = Monitor(session, engine, workflow or SessionWorkflow(protocol, session, engine), sources)
         self._use(monitor)
         self.console = None  # the application's Console, when there is one (sign-in goes through it)
+        self._instructed = None  # the simulation the instructor's panel injects into
         self.sound = None  # an AlarmSound, attached by the application when audio is wanted
         self.flash_clock = time.monotonic  # wall clock for flashing (tests inject their own)
         self.frame_hooks: list = []  # called once per display frame, after the frame (UI-side extras)
@@ -494,12 +495,11 @@ class MainWindow(QMainWindow):
         from console.ui.instructor import InstructorPanel
 
         panel = getattr(self, "instructor", None)
-        if panel is None or panel.simulation is not simulation:
+        if panel is None or self._instructed is not simulation:  # a new simulation: a new panel
             panel = InstructorPanel(simulation.inject, simulation.set_speed, lambda: self.engine,
                                     lambda: self.session.now(), self.session.scenario or "",
                                     speed=getattr(simulation.clock, "speed", 1.0))
-            panel.simulation = simulation
-            self.instructor = panel
+            self.instructor, self._instructed = panel, simulation
         panel.show()
         panel.raise_()
         return panel
