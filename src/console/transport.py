@@ -57,7 +57,7 @@ import serial
 import serial.urlhandler.protocol_socket as _pyserial_socket
 
 from .clock import Clock, ScaledClock, SystemClock
-from .drivers import DEFAULT_DRIVER, Driver, LineSettings
+from .drivers import DEFAULT_DRIVER, Driver, LineSettings, Talker
 from .drivers import driver as find_driver
 from .records import DecoderStats, LinkEvent, LinkState, Normalized, Received, Role
 
@@ -320,7 +320,8 @@ class Decoder(Protocol):
     """What the transport feeds: bytes in, the console's records out (a driver's
     ``open_decoder()``)."""
 
-    stats: DecoderStats
+    @property
+    def stats(self) -> DecoderStats: ...  # read only: a plain attribute or a property
 
     def feed(self, data: bytes) -> list[Normalized]: ...
 
@@ -634,7 +635,7 @@ class DeviceLink:
         self.attempts = 0  # open attempts so far (the devices panel may show it)
         self.sent: list[bytes] = []  # every message sent, in order (bounded; the allow-list test reads it)
         self.refused: list[bytes] = []  # messages the allow-list kept from the device
-        self._talker = None  # the driver's talking side, one per connection
+        self._talker: Talker | None = None  # the driver's talking side, one per connection
 
     # -- public state (safe to read from any thread) ----------------------------------------
 
@@ -957,11 +958,11 @@ class SimulatedDevices:
                 log.error("cannot create capture directory %s: %s", self._capture_dir, exc)
         for dev in self.DEVICES:
             path = self._capture_dir / f"{dev}.{self.driver.name}" if self._capture_dir is not None else None
-            self._feeds[dev] = _DeviceFeed(
-                dev, self._out, self.clock, self._factory, path,
-                lambda msg, d=dev: self._out.put(
-                    LinkEvent(d, self._state, msg, self.clock.now())),
-            )
+
+            def capture_error(msg: str, d: Role = dev) -> None:
+                self._out.put(LinkEvent(d, self._state, msg, self.clock.now()))
+
+            self._feeds[dev] = _DeviceFeed(dev, self._out, self.clock, self._factory, path, capture_error)
         self._thread = threading.Thread(target=self._run, name="transport-simulator", daemon=True)
         self._thread.start()
 

@@ -40,6 +40,14 @@ PUMP_WORDS: dict[str, tuple[Priority, str]] = {
 INFUSING_STATES = ("RUNNING", "KVO", "ALARM", "PAUSED")
 
 
+def _pump_alarm_words(value: object) -> list[str]:
+    """PUMP_ALARM's words: the drivers and replay give a list (None or []: none). A value of
+    any other shape is one word, never dropped: a pump alarm must not go unseen."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [str(value)]
+
+
 def _beyond(value: float, limit: float | None, side: str) -> bool:
     """Outside one side's limit (a band's other side is judged on its own)."""
     if limit is None:
@@ -293,7 +301,7 @@ class AlarmEngine:
                                                  "SpO2 signal quality low (perfusion or interference)",
                                                  started=now)
         if session.link_shown("pump", now) == "up":
-            words = session.word("PUMP_ALARM") or []
+            words = _pump_alarm_words(session.word("PUMP_ALARM"))
             for word in words:
                 priority, message = PUMP_WORDS.get(
                     word, ("high", f"Pump alarm {word} (not recognised by the console)"))
@@ -306,7 +314,7 @@ class AlarmEngine:
             latest = dev.latest.get("PUMP_ALARM")
             if latest is None or session.link_shown(dev.device, now) != "up":
                 continue
-            for word in latest.value or []:
+            for word in _pump_alarm_words(latest.value):
                 priority, message = PUMP_WORDS.get(
                     word, ("high", f"Pump alarm {word} (not recognised by the console)"))
                 found[f"PUMP.{dev.device}.{word}"] = Condition(
