@@ -1,11 +1,15 @@
 """What the conversation-capture tests share (tests/test_talk_capture.py and
 tests/test_protocol_doc.py): a clock that moves each time it is read, a scripted port, and
-reading a conversation capture back."""
+reading a conversation capture back; and the device end of a pty (tests/test_drivers.py too)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import threading
+import tty
 from pathlib import Path
 
 import console.drivers as registry
@@ -97,3 +101,42 @@ def use_toy_driver(monkeypatch):
 def forget_toy_driver() -> None:
     toy_driver.BAD_SENDER.clear()
     registry.all_drivers.cache_clear()
+
+
+class PtyDevice:
+    """The device end of a pty: writes numbered lines (``make(n)``) and keeps every byte it
+    wrote and every byte the console sent it."""
+
+    def __init__(self, make) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.make = make
+        self.written = b""
+        self.heard = b""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            line = self.make(n)
+            os.write(self.master, line)
+            self.written += line
+            n += 1
+            self._read(0.05)
+        self._read(0.0)  # whatever the console sent before it stopped
+
+    def _read(self, wait: float) -> None:
+        ready, _w, _x = select.select([self.master], [], [], wait)
+        if ready:
+            with contextlib.suppress(OSError):
+                self.heard += os.read(self.master, 4096)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        os.close(self.master)
+        os.close(self.slave)

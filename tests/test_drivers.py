@@ -5,14 +5,9 @@ send nothing at all; and no module outside console/drivers names a wire protocol
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import select
 import sqlite3
-import threading
-import tty
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ from console.clock import SystemClock
 from console.records import LinkEvent, Observations, Received
 from console.transport import DeviceLink
 from icl_lines import icl
+from talk_helpers import PtyDevice
 from transport_helpers import Collector, wait_for
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "console"
@@ -39,40 +35,9 @@ def toy(monkeypatch):
     registry.all_drivers.cache_clear()
 
 
-class ToyDevice:
-    """The device end of a pty: sends toy lines, keeps every byte the console sends."""
-
-    def __init__(self, line: bytes = b"HR=72;SPO2=98\n") -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.master)
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        self.line = line
-        self.heard = b""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            os.write(self.master, self.line)
-            self._read(0.1)
-        self._read(0.0)  # whatever the console sent before it stopped
-
-    def _read(self, wait: float) -> None:
-        ready, _w, _x = select.select([self.master], [], [], wait)
-        if ready:
-            with contextlib.suppress(OSError):
-                self.heard += os.read(self.master, 4096)
-
-    def messages(self) -> list[bytes]:
-        return re.findall(rb"[^\n]*\n", self.heard)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        os.close(self.master)
-        os.close(self.slave)
+def ToyDevice(line: bytes = b"HR=72;SPO2=98\n") -> PtyDevice:
+    """A toy monitor on a pty: the same line again and again; keeps what the console sends."""
+    return PtyDevice(lambda _n: line)
 
 
 @pytest.fixture
@@ -125,7 +90,7 @@ def test_a_toy_driver_is_usable_from_record_and_talks_only_within_its_allow_list
         settings = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()[0])
     assert hr and set(hr) == {72.0}
     assert settings["vitals_protocol"] == "toy"
-    sent = device.messages()
+    sent = re.findall(rb"[^\n]*\n", device.heard)
     assert sent[0] == b"HELLO\r\n" and sent.count(b"POLL\r\n") >= 3
     assert all(toy.permits(m) for m in sent), sent
 

@@ -5,13 +5,8 @@ messages sent too. A read-only driver's link keeps today's raw byte file exactly
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import select
 import stat
-import threading
-import tty
 from pathlib import Path
 
 import pytest
@@ -22,7 +17,7 @@ from console.decode_cmd import main as decode
 from console.records import Observations
 from console.transport import DeviceLink
 from icl_lines import icl
-from talk_helpers import WALL0, SteppingClock, forget_toy_driver, read_talk, scripted, use_toy_driver
+from talk_helpers import WALL0, PtyDevice, SteppingClock, forget_toy_driver, read_talk, scripted, use_toy_driver
 from transport_helpers import Collector, wait_for
 
 DEADLINE = 10.0  # generous: "eventually arrives", never a performance check
@@ -33,45 +28,6 @@ def toy(monkeypatch):
     """The toy talking driver in the registry (the one line a new driver's author adds)."""
     yield use_toy_driver(monkeypatch)
     forget_toy_driver()
-
-
-class PtyDevice:
-    """The device end of a pty: writes numbered lines (``make(n)``) and keeps every byte it
-    wrote and every byte the console sent it."""
-
-    def __init__(self, make) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.master)
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        self.make = make
-        self.written = b""
-        self.heard = b""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            line = self.make(n)
-            os.write(self.master, line)
-            self.written += line
-            n += 1
-            self._read(0.05)
-        self._read(0.0)  # whatever the console sent before it stopped
-
-    def _read(self, wait: float) -> None:
-        ready, _w, _x = select.select([self.master], [], [], wait)
-        if ready:
-            with contextlib.suppress(OSError):
-                self.heard += os.read(self.master, 4096)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        os.close(self.master)
-        os.close(self.slave)
 
 
 def toy_line(n: int) -> bytes:
