@@ -25,6 +25,7 @@ import numpy as np
 from _pty_console import pty_console, sentence
 
 MARKER0 = 20000
+ECG_MV_PER_COUNT = 0.001  # the ICL driver's ECG scale (console.drivers.icl.WAVE_SCALES)
 
 
 
@@ -61,7 +62,8 @@ def main() -> int:
         if y is None or not len(y):
             return
         now = time.perf_counter()
-        for m in np.unique(y[y >= MARKER0]).astype(int):
+        counts = np.rint(y / ECG_MV_PER_COUNT)  # the curve is in mV; the markers are device counts (uV)
+        for m in np.unique(counts[counts >= MARKER0]).astype(int):
             if m not in seen and m in written:
                 seen[m] = now
 
