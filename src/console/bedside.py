@@ -176,6 +176,7 @@ class Console:
             self.engine.user = name
 
     def _start_recording(self) -> None:
+        assert self.sources is not None  # start() makes the sources before the record
         clock, engine = self.sources.clock, self.engine
 
         def failed(message: str) -> None:
@@ -191,7 +192,7 @@ class Console:
             if self.on_recording_recovered is not None:
                 self.on_recording_recovered()
 
-        callbacks = dict(on_failure=failed, on_recovered=recovered, on_flushed=self.on_flushed)
+        callbacks: dict[str, Any] = dict(on_failure=failed, on_recovered=recovered, on_flushed=self.on_flushed)
         meta = {"console_version": __version__, "protocol_fingerprint": self.protocol.fingerprint(),
                 "simulated": self.session.simulated, "scenario": self.session.scenario,
                 "user": self.user, **self.record_meta}
