@@ -31,7 +31,10 @@ class FirstPaint(QObject):
         return False
 """
 
-CONSOLE = CHILD_COMMON + r"""
+# The order of a real start (cli.main -> console.app -> Qt -> the window): the Qt-free core is
+# loaded before PySide6, as there. Loading it after PySide6 (this script's own QtCore import
+# first) would make PySide6's import hook read the source of every core module (about 0.2 s).
+CONSOLE = "import console.app\n" + CHILD_COMMON + r"""
 import console.ui.main_window as mw
 _show = mw.MainWindow.show
 def show_and_watch(self):

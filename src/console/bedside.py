@@ -114,7 +114,7 @@ class Console:
         self.on_flushed = on_flushed
         self.sources: Sources | None = None
         self.recorder: Recorder | None = None
-        self.nurse_call = None  # console.nurse_call.NurseCallOutput, when the site has one
+        self.nurse_call: Any = None  # console.nurse_call.NurseCallOutput, when the site has one
         self.user = user or operator_name()
         self.unwritten = False
         self.session = self._new_session(None)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.alarms.engine import AlarmEngine
+from console.alarms.model import Priority
 from console.session import Session
 from console.sinks import Sink, StepBatch
 from console.sources import Source
@@ -48,7 +49,7 @@ class Output:
     name: str
     tick: Callable[[float], Any]
     close: Callable[[float], Any] | None = None
-    priority: str = "medium"  # of the technical alarm when it fails
+    priority: Priority = "medium"  # of the technical alarm when it fails
     failures: int = 0
     error: str | None = None
 
@@ -133,7 +134,7 @@ class Monitor:
 
     # ---------------------------------------------------------------- wiring
     def add_output(self, name: str, tick: Callable[[float], Any], close: Callable[[float], Any] | None = None,
-                   *, priority: str = "medium") -> Output:
+                   *, priority: Priority = "medium") -> Output:
         output = Output(name, tick, close, priority)
         self.outputs.append(output)
         return output

@@ -125,10 +125,11 @@ def main(argv: list[str]) -> int:
     except FileExistsError:
         print(f"record: {out} already exists; a session file is never overwritten", file=sys.stderr)
         return 2
-    recorder = console.recorder
+    recorder, sources = console.recorder, console.sources
+    assert recorder is not None and sources is not None  # connect() with record=True made both
     if recorder.error:
         print(f"record: {recorder.error}", file=sys.stderr)
-        console.sources.stop()
+        sources.stop()
         return 2  # not close(): that would retry creating the file we just failed to create
     recorder.add_event(console.session.now(), "user_action", "recording started (headless)", user=args.user,
                        data={"out": str(out)})
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
     from console.nurse_call import nurse_call_output
 
     console.nurse_call = nurse_call_output(_site.nurse_call)  # called while an escalated alarm lasts
-    monitor, clock = console.monitor, console.sources.clock
+    monitor, clock = console.monitor, sources.clock
     try:
         while not stop.is_set():
             now = monitor.step()

@@ -12,6 +12,7 @@ import math
 import queue
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -156,7 +157,7 @@ class Session:
         self.patient = patient
         self.simulated = simulated
         self.scenario = scenario
-        self.replay_of = None  # the session file, in a ReplaySession: views then say "not live"
+        self.replay_of: Path | None = None  # the session file, in a ReplaySession: views then say "not live"
         tolerance = lag_tolerance_for(clock)
         self._tolerance = tolerance
         self.devices: dict[str, DeviceState] = {

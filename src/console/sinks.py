@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from console.alarms.model import Priority
 from console.records import LinkEvent, Received
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class StepBatch:
 
 class Sink(Protocol):
     name: str
-    priority: str  # of its technical alarm: "high" | "medium" | "low"
+    priority: Priority  # of its technical alarm
 
     def publish(self, batch: StepBatch) -> None: ...
 
@@ -61,7 +62,7 @@ class ThreadedSink:
     entries and one ``("tick", now)`` per step, in order."""
 
     def __init__(self, name: str, handle: Callable[[Any], Any], *, policy: Policy = "keep_all",
-                 capacity: int = 100_000, priority: str = "medium", wall: Callable[[], float] = time.monotonic,
+                 capacity: int = 100_000, priority: Priority = "medium", wall: Callable[[], float] = time.monotonic,
                  behind_s: float = BEHIND_S) -> None:
         self.name = name
         self.priority = priority
@@ -156,7 +157,7 @@ class RecorderSink:
     in memory while the disk fails and goes to the rescue file at the end if it must. The
     recorder's failures are the RECORDING alarm it raises itself (high)."""
 
-    priority = "high"
+    priority: Priority = "high"
 
     def __init__(self, recorder: Any, name: str = "session record") -> None:
         self.recorder = recorder

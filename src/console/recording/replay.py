@@ -85,7 +85,7 @@ def _word(metric: str, value: str | None) -> Any:
     return value
 
 
-def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[float, int, dict, dict]]:
+def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[tuple[Any, Any, Any], dict]]:
     """Consecutive rows of one sentence, per table: (rx, first rowid, key, values)."""
 
     def groups(table: str, numeric: bool):
@@ -94,10 +94,10 @@ def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[float, int, dic
         except sqlite3.DatabaseError as exc:  # a damaged file: what was read so far stays
             _note(conn, f"{table}: read stopped ({exc})")
 
-    def _groups(table: str, numeric: bool):
+    def _groups(table: str, numeric: bool) -> Iterator[tuple[tuple[Any, Any, Any], dict]]:
         rows = conn.execute(f"SELECT rx, device, device_ms, metric, value, t FROM {table} ORDER BY rowid")
         for key, grp in itertools.groupby(rows, key=lambda r: (r[0], r[1], r[2])):
-            values = {}
+            values: dict = {}
             for _rx, _dev, _ms, metric, value, _t in grp:
                 if numeric and metric == "NIBP_MS" and value is not None:
                     value = int(value)  # a device clock reading: the session maps ints only
@@ -112,10 +112,10 @@ def _sentence_groups(conn: sqlite3.Connection) -> Iterator[tuple[float, int, dic
         if a is not None and b is not None and a[0] == b[0]:
             yield a[0], {**a[1], **b[1]}
             a, b = next(nums, None), next(words, None)
-        elif b is None or (a is not None and a[0][0] <= b[0][0]):
+        elif a is not None and (b is None or a[0][0] <= b[0][0]):
             yield a
             a = next(nums, None)
-        else:
+        elif b is not None:
             yield b
             b = next(words, None)
 
