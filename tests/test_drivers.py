@@ -30,8 +30,10 @@ def toy(monkeypatch):
     monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, "toy_driver"])
     registry.all_drivers.cache_clear()
     toy_driver.BAD_SENDER.clear()
+    toy_driver.LOSE_AFTER_POLLS.clear()
     yield registry.driver("toy")
     toy_driver.BAD_SENDER.clear()
+    toy_driver.LOSE_AFTER_POLLS.clear()
     registry.all_drivers.cache_clear()
 
 
@@ -175,3 +177,55 @@ def test_the_toy_driver_feeds_a_session_through_the_transport(toy, device):
     for item in out.drain():
         session.ingest(item)
     assert session.latest["HR"].value == 72 and session.devices["vitals"].accepted >= 1
+
+
+def test_a_talker_that_finds_the_device_silent_drops_the_link_and_talks_again(toy, device):
+    """LinkLost from the talker: the link goes down with its reason, says goodbye first, and a
+    new connection (a new talker: a new HELLO) follows after the back-off."""
+    from console.transport import Backoff
+
+    toy_driver.LOSE_AFTER_POLLS.append(2)
+    out = Collector()
+    link = DeviceLink("vitals", device.path, out.q, clock=SystemClock(), driver="toy",
+                      backoff=Backoff(first=0.05, maximum=0.1))
+    link.start()
+    try:
+        assert wait_for(lambda: device.heard.count(b"HELLO") >= 2, 15)
+    finally:
+        link.stop()
+    downs = [i.reason for i in out.drain() if isinstance(i, LinkEvent) and i.state == "down"]
+    assert "toy monitor did not answer its poll" in downs
+    assert device.heard.index(b"BYE") < device.heard.rindex(b"HELLO")  # goodbye, then a new association
+    assert all(toy.permits(m) for m in link.sent)
+
+
+def test_a_driver_url_names_its_default_udp_port(toy):
+    assert registry.resolve_url("toy+udp://10.1.2.3") == ("udp://10.1.2.3:24999", "toy")
+    assert registry.resolve_url("toy+udp://10.1.2.3:7000") == ("udp://10.1.2.3:7000", "toy")
+    assert registry.resolve_url("/dev/ttyUSB0") == ("/dev/ttyUSB0", None)
+    with pytest.raises(ValueError, match="no default port"):
+        registry.resolve_url("icl+udp://10.1.2.3")
+
+
+def test_a_talking_driver_over_udp_gets_one_datagram_per_read(toy):
+    """udp://: the console sends from a port of its own, the device answers to it; each
+    datagram is one read (a datagram protocol's decoder gets whole messages)."""
+    import socket
+
+    device = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    device.bind(("127.0.0.1", 0))
+    device.settimeout(5)
+    port = device.getsockname()[1]
+    out = Collector()
+    link = DeviceLink("vitals", f"toy+udp://127.0.0.1:{port}", out.q, clock=SystemClock(), driver="toy")
+    assert link.link.datagrams
+    link.start()
+    try:
+        hello, console_address = device.recvfrom(100)
+        assert hello == b"HELLO\r\n"
+        device.sendto(b"HR=61;SPO2=97\n", console_address)
+        assert wait_for(lambda: any(isinstance(r.item, Observations) and r.item.values["HR"] == 61
+                                    for r in out.records()), 10)
+    finally:
+        link.stop()
+        device.close()

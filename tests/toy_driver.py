@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from console.drivers import Driver, LineSettings
+from console.drivers import Driver, LineSettings, LinkLost
 from console.records import DecoderStats, Observations, Rejection
 
 BAD_SENDER: list[bytes] = []  # messages the talker will (wrongly) ask to send
+LOSE_AFTER_POLLS: list[int] = []  # [n]: after n polls the talker says the device stopped answering
 
 
 class ToyLine:
@@ -58,9 +59,15 @@ class ToyTalker:
 
     def on_tick(self, now: float) -> list[bytes]:
         if now >= self.next_poll:
+            self.polls = getattr(self, "polls", 0) + 1
+            if LOSE_AFTER_POLLS and self.polls > LOSE_AFTER_POLLS[0]:
+                raise LinkLost("toy monitor did not answer its poll")
             self.next_poll = now + 0.5
             return [b"POLL\r\n"]
         return []
+
+    def on_close(self, now: float) -> list[bytes]:
+        return [b"BYE\r\n"]  # a release: the toy may say goodbye
 
     def on_received(self, records, now: float) -> list[bytes]:
         return []
@@ -75,5 +82,6 @@ DRIVER = Driver(
     decoder=ToyDecoder,
     normalize=lambda line: Observations(None, None, dict(line.values)),
     talker=ToyTalker,
-    may_send=(re.compile(rb"HELLO\r\n"), re.compile(rb"POLL\r\n")),
+    may_send=(re.compile(rb"HELLO\r\n"), re.compile(rb"POLL\r\n"), re.compile(rb"BYE\r\n")),
+    default_udp_port=24999,
 )

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import os
@@ -57,7 +58,7 @@ import serial
 import serial.urlhandler.protocol_socket as _pyserial_socket
 
 from .clock import Clock, ScaledClock, SystemClock
-from .drivers import DEFAULT_DRIVER, Driver, LineSettings, Talker
+from .drivers import DEFAULT_DRIVER, Driver, LineSettings, Link, LinkLost, Talker, resolve_url
 from .drivers import driver as find_driver
 from .records import DecoderStats, LinkEvent, LinkState, Normalized, Received, Role
 
@@ -617,13 +618,15 @@ class DeviceLink:
                              f"(it serves: {', '.join(sorted(self.driver.roles))})")
         self.device: str = device
         self.url = url
+        self._port_url, _named = resolve_url(url)  # intellivue+udp://host -> udp://host:24105
+        self.link = Link(url, _network_scheme(self._port_url) == "udp")
         self.settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
         self._out = out
         self._clock: Clock = clock or SystemClock()
         self._read_timeout = read_timeout
         self._backoff = backoff or Backoff()
         self._serial_factory = serial_factory or serial.serial_for_url
-        self._decoder_factory = decoder_factory or self.driver.open_decoder
+        self._decoder_factory = decoder_factory or (lambda: self.driver.open_decoder(self.link))
         self._capture_path = capture_path
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -762,12 +765,12 @@ class DeviceLink:
 
     def _try_open(self) -> Any:
         self.attempts += 1
-        problem = url_problem(self.url)
+        problem = url_problem(self._port_url)
         if problem is not None:  # say what is wrong with the URL, not pyserial's TypeError
             self._emit("down", problem)
             return None
         try:
-            port = _open_port(self._serial_factory, self.url, self.settings, self._read_timeout)
+            port = _open_port(self._serial_factory, self._port_url, self.settings, self._read_timeout)
         except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
             self._emit("down", describe_error(exc, self.url, opening=True))
             return None
@@ -804,17 +807,45 @@ class DeviceLink:
                 del self.sent[:5_000]
 
     def _read_until_lost(self, port: Any, feed: _DeviceFeed) -> str | None:
-        """Read until the port fails (returns the reason) or stop() (returns None)."""
-        got_data = False
-        talker = self.driver.talker() if self.driver.talker is not None else None
+        """Read until the port fails or the device stops answering as it must (returns the
+        reason), or stop() (returns None). A talking driver's goodbye (a release) is sent
+        before the port closes, whatever ended the connection."""
+        talker = self.driver.open_talker(self.link)
         self._talker = talker
         try:
-            if talker is not None:
-                self._send(port, talker.on_connect(self._clock.now()), feed)
+            return self._conversation(port, feed, talker)
+        finally:
+            self._say_goodbye(port, feed, talker)
+
+    def _say_goodbye(self, port: Any, feed: _DeviceFeed, talker: Any) -> None:
+        """The talker's last words (e.g. an association release), still checked against the
+        allow-list; a failure here changes nothing: the line is going anyway."""
+        goodbye = getattr(talker, "on_close", None)
+        if goodbye is None:
+            return
+        try:
+            self._send(port, goodbye(self._clock.now()), feed)
         except Exception as exc:
+            log.debug("%s: goodbye not sent: %s", self.device, exc)
+
+    def _talk(self, port: Any, feed: _DeviceFeed, say: Callable[[], list[bytes]]) -> str | None:
+        """Send what the talker says; the reason the conversation ended, or None to go on."""
+        try:
+            self._send(port, say(), feed)
+        except LinkLost as lost:  # refused, aborted, or no answer within the protocol's time-out
+            return str(lost)
+        except Exception as exc:  # writing failed: the link is gone
             if self._stop.is_set():
-                return None
+                return ""
             return describe_error(exc, self.url, opening=False)
+        return None
+
+    def _conversation(self, port: Any, feed: _DeviceFeed, talker: Any) -> str | None:
+        got_data = False
+        if talker is not None:
+            ended = self._talk(port, feed, lambda: talker.on_connect(self._clock.now()))
+            if ended is not None:
+                return ended or None
         while not self._stop.is_set():
             try:
                 data = _read_available(port, self._read_timeout)
@@ -827,17 +858,16 @@ class DeviceLink:
             if data:
                 try:
                     records = feed.feed(data)
-                    if talker is not None and records:
-                        self._send(port, talker.on_received(records, self._clock.now()), feed)
-                except OSError as exc:  # writing the answer failed: the link is gone
-                    if self._stop.is_set():
-                        return None
-                    return describe_error(exc, self.url, opening=False)
                 except Exception as exc:
                     # A decoder bug must not end monitoring: drop this connection (its bytes
                     # are in the capture), start over with a fresh decoder, and say so.
                     log.exception("%s decoder failed", self.device)
                     return f"internal error while decoding, reconnecting: {exc}"
+                if talker is not None and records:
+                    answer = functools.partial(talker.on_received, records, self._clock.now())
+                    ended = self._talk(port, feed, answer)
+                    if ended is not None:
+                        return ended or None
                 if not got_data:
                     got_data = True
                     self._backoff.reset()  # this connection really works
@@ -846,12 +876,9 @@ class DeviceLink:
                 # tty), so an idle line is not an error: the session judges staleness.
                 feed.idle()
             if talker is not None and not self._stop.is_set():
-                try:
-                    self._send(port, talker.on_tick(self._clock.now()), feed)
-                except Exception as exc:
-                    if self._stop.is_set():
-                        return None
-                    return describe_error(exc, self.url, opening=False)
+                ended = self._talk(port, feed, lambda: talker.on_tick(self._clock.now()))
+                if ended is not None:
+                    return ended or None
         return None
 
 

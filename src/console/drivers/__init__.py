@@ -12,12 +12,14 @@ import importlib
 import importlib.util
 from functools import cache
 
-from console.drivers.base import Driver, LineSettings, NormalizingDecoder, Talker, WireDecoder
+from console.drivers.base import Driver, LineSettings, Link, LinkLost, NormalizingDecoder, Talker, WireDecoder
 
 __all__ = [
     "DEFAULT_DRIVER",
     "Driver",
     "LineSettings",
+    "Link",
+    "LinkLost",
     "NormalizingDecoder",
     "Talker",
     "WireDecoder",
@@ -25,6 +27,7 @@ __all__ = [
     "driver",
     "driver_names",
     "for_role",
+    "resolve_url",
 ]
 
 # One line per driver: the module under console.drivers that defines DRIVER (a name not found
@@ -65,6 +68,22 @@ def driver(name: str) -> Driver:
         if d.name == name:
             return d
     raise ValueError(f"unknown device protocol {name!r}; expected one of {', '.join(driver_names())}")
+
+
+def resolve_url(url: str) -> tuple[str, str | None]:
+    """``<driver>+udp://host[:port]`` -> (``udp://host:port``, the driver's name): a monitor's
+    data export port need not be typed. Any other URL is returned as it is, with None."""
+    scheme, sep, rest = url.partition("://")
+    name, plus, transport = scheme.partition("+")
+    if not (sep and plus and transport.lower() == "udp"):
+        return url, None
+    d = driver(name.lower())
+    host = rest.split("/", 1)[0]
+    if ":" not in host.rsplit("]", 1)[-1]:
+        if d.default_udp_port is None:
+            raise ValueError(f"{url}: the {d.title} driver has no default port; write udp://host:port")
+        host = f"{host}:{d.default_udp_port}"
+    return f"udp://{host}", d.name
 
 
 def upgrade_recorded(values: dict) -> dict:

@@ -44,10 +44,19 @@ class WireDecoder(Protocol):
     def close(self) -> list[Any]: ...
 
 
+class LinkLost(Exception):
+    """Raised by a talker when the device stopped answering as its protocol requires (no
+    answer within the time-out, an association aborted or refused): the transport closes the
+    port, reports the link down with this reason, and opens a new connection (and a new
+    talker) after its back-off."""
+
+
 class Talker(Protocol):
     """The talking side of a driver, for one connection: what to send when the link comes
-    up, what to send as time passes (polls, keep-alives), and how to answer what arrived.
-    ``now`` is session-clock seconds. Everything returned is checked against ``may_send``."""
+    up, what to send as time passes (polls, keep-alives), how to answer what arrived, and
+    what to say before the connection closes (a release). ``now`` is session-clock seconds.
+    Everything returned is checked against ``may_send``. Raise ``LinkLost`` when the device
+    no longer answers as it must."""
 
     def on_connect(self, now: float) -> list[bytes]: ...
 
@@ -56,17 +65,28 @@ class Talker(Protocol):
     def on_received(self, records: Sequence[Any], now: float) -> list[bytes]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a driver's decoder and talker are told about the connection they serve."""
+
+    url: str
+    datagrams: bool  # one message per read (UDP), or a byte stream (serial, TCP)
+
+
 @dataclass(frozen=True)
 class Driver:
     name: str  # as typed after --vitals-protocol / --pump-protocol, and in the picker's data
     title: str  # what the picker shows
     roles: frozenset[str]  # the roles it can serve ("vitals", "pump")
     line: LineSettings  # serial defaults; a URL's own options or the picker override the speed
-    decoder: Callable[[], WireDecoder]  # a fresh decoder per byte stream
+    decoder: Callable[..., WireDecoder]  # a fresh decoder per byte stream (given the Link: needs_link)
     normalize: Callable[[Any], Normalized | None]  # a decoded record -> the console's record
     description: str = ""  # one line for --help and docs
     schemes: tuple[str, ...] = ()  # URL schemes beyond serial paths and socket:// (e.g. "udp")
-    talker: Callable[[], Talker] | None = None  # None: a read-only device
+    talker: Callable[..., Talker] | None = None  # None: a read-only device
+    # The decoder and talker take the Link (datagrams or a stream) when this is set.
+    needs_link: bool = False
+    default_udp_port: int | None = None  # "<name>+udp://host" means udp://host:<this port>
     may_send: tuple[re.Pattern[bytes], ...] = ()  # the whole of what it may ever send
     # Files written before normalized records: the recorded words of this driver's devices
     # turned into today's normalized ones (e.g. a raw status field into a signal-quality word).
@@ -78,9 +98,15 @@ class Driver:
         """Whether ``message`` is, whole, one of the messages this driver may send."""
         return any(p.fullmatch(message) for p in self.may_send)
 
-    def open_decoder(self) -> NormalizingDecoder:
+    def open_decoder(self, link: Link | None = None) -> NormalizingDecoder:
         """What the transport feeds: decodes and normalizes in one step."""
-        return NormalizingDecoder(self.decoder(), self.normalize)
+        wire = self.decoder(link) if self.needs_link else self.decoder()
+        return NormalizingDecoder(wire, self.normalize)
+
+    def open_talker(self, link: Link) -> Talker | None:
+        if self.talker is None:
+            return None
+        return self.talker(link) if self.needs_link else self.talker()
 
 
 class NormalizingDecoder:
