@@ -538,13 +538,15 @@ class MainWindow(QMainWindow):
             del self.frame_seconds[:300]
 
     def _render(self, force: bool) -> None:
-        session = self.session
+        # The frame holds the loop's lock already: it reads the objects themselves, not the
+        # Guarded views its widgets and dialogs act through.
+        session, engine, workflow = self.session, self.loop.engine, self.loop.workflow
         now = session.now()
-        self.alarm_bar.refresh(self.engine, now, self.lit)
-        self.monitor.show_alarm_colours(self.engine, self.lit)
+        self.alarm_bar.refresh(engine, now, self.lit)
+        self.monitor.show_alarm_colours(engine, self.lit)
         if self.scheduler is not None and self.sound is not None:
-            shown = [a for a in self.engine.shown() if a.key != "AUDIO"]
-            for burst in self.scheduler.tick(now, shown, paused_since=self.engine.audio_paused_at):
+            shown = [a for a in engine.shown() if a.key != "AUDIO"]
+            for burst in self.scheduler.tick(now, shown, paused_since=engine.audio_paused_at):
                 self.sound.play(burst)
         # Refresh cadence is wall time: at 60x a simulated second is 17 ms, and the tiles
         # need not redraw more often than a person can read them.
@@ -555,15 +557,15 @@ class MainWindow(QMainWindow):
         # Tiles refresh at 4 Hz, but at once when a link or the alarm set changes: the bar
         # (every frame) and the tiles must never disagree, e.g. "link lost" beside a value.
         state = (session.link_shown("vitals", now), session.link_shown("pump", now),
-                 tuple((a.key, a.priority, a.active) for a in self.engine.shown()))
+                 tuple((a.key, a.priority, a.active) for a in engine.shown()))
         changed = state != self._shown_state
         self._shown_state = state
         if force or changed or wall >= self._next["tiles"]:
             self._next["tiles"] = wall + TILE_EVERY_S
             self.monitor.refresh_tiles(session, now)
             self.monitor.pump.refresh(session, now)
-            self.bar.refresh(session, self.workflow, now)
-            due = len(self.workflow.due_items(now))
+            self.bar.refresh(session, workflow, now)
+            due = len(workflow.due_items(now))
             # What is due is listed on the session tab; its title counts it from any tab.
             label = f"Session F12 \u25b6 {due} due" if due else "Session F12"
             index = self.tabs.indexOf(self.session_panel)
@@ -575,7 +577,7 @@ class MainWindow(QMainWindow):
             urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in session.devices}
             self.devices.refresh(session, stats, urls, now)
         if current is self.alarm_log:
-            self.alarm_log.refresh(self.engine.log)
+            self.alarm_log.refresh(engine.log)
         if current is self.session_panel and (force or wall >= self._next["session"]):
             self._next["session"] = wall + SESSION_EVERY_S
             self.session_panel.refresh()
