@@ -50,10 +50,13 @@ def device():
 
 
 def test_the_registry_lists_the_built_in_drivers_by_role():
-    assert registry.driver_names() == ("icl", "masimo")
+    assert registry.driver_names() == ("icl", "masimo", "intellivue")
     assert registry.driver_names("pump") == ("icl",)
-    assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo"}
+    assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo", "intellivue"}
     for d in registry.all_drivers():
+        if d.name == "intellivue":  # a talking driver: it may send exactly its allow-list
+            assert d.talker is not None and d.may_send, "intellivue talks within an allow-list"
+            continue
         assert d.talker is None and d.may_send == (), f"{d.name} is read-only: it may send nothing"
 
 

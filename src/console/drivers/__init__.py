@@ -35,6 +35,7 @@ __all__ = [
 DRIVER_MODULES: list[str] = [
     "icl",
     "masimo",
+    "intellivue",
 ]
 DEFAULT_DRIVER = "icl"  # what a device speaks unless told otherwise (the simulator's dialect)
 
