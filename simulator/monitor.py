@@ -131,6 +131,12 @@ class VitalsMonitor:
         # An apnoea ends with a fresh breath, starting from inspiration.
         self._breath_phase = (self._breath_phase + rr / 60.0) % 1.0 if rr > 0 else 0.0
 
+    def second_waves(self) -> tuple[int, dict[str, np.ndarray]]:
+        """The waveforms synthesised for the second being played out: (its start in ms,
+        {"ECG": microvolts at ECG_RATE, "PLETH": 0-4095 at PLETH_RATE, "CO2": mmHg x 10 at
+        CO2_RATE}), copies. For emulators that need samples without the ICL/1 bytes."""
+        return self._second_ms, {"ECG": self._ecg.copy(), "PLETH": self._pleth.copy(), "CO2": self._co2.copy()}
+
     # -- every tick ---------------------------------------------------------------------
     def chunks_ending(self, ms: int) -> list[bytes]:
         """Waveform chunks whose last sample is due before ``ms`` (multiple of 50)."""
