@@ -141,7 +141,7 @@ def test_a_toy_driver_is_offered_by_the_device_picker(toy, qtbot, tmp_path, monk
     picker = DevicePicker([], [("normal", "a routine session")])
     qtbot.addWidget(picker)
     vitals = picker.vitals_protocol
-    assert [vitals.itemData(i) for i in range(vitals.count())] == ["icl", "masimo", "toy"]
+    assert [vitals.itemData(i) for i in range(vitals.count())] == ["icl", "masimo", "intellivue", "toy"]
     pump = picker.pump_protocol
     assert "toy" not in [pump.itemData(i) for i in range(pump.count())]
     vitals.setCurrentIndex(vitals.findData("toy"))

@@ -467,6 +467,7 @@ class _DeviceFeed:
         self._decoder: Decoder | None = decoder_factory()
         self._closed_stats = DecoderStats()
         self.bytes_received = 0
+        self.last_wire: list[Any] = []  # the driver's own records of the last feed (for its talker)
         # A talk_header makes it a conversation capture (both directions, with times).
         self.capture: _Capture | None = None
         if capture_path is not None:
@@ -486,6 +487,9 @@ class _DeviceFeed:
             if self._decoder is None:
                 self._decoder = self._factory()
             items = self._decoder.feed(data)
+            # What the driver's own decoder made of the bytes (protocol messages included),
+            # for a talking driver's answers; a decoder without it hands the talker its output.
+            self.last_wire = getattr(self._decoder, "last_wire", items)
         self._push(items, rx_time, rx_wall)
         return items
 
@@ -857,14 +861,15 @@ class DeviceLink:
             # conversation capture holds the line's events in the order they happened.
             if data:
                 try:
-                    records = feed.feed(data)
+                    feed.feed(data)
                 except Exception as exc:
                     # A decoder bug must not end monitoring: drop this connection (its bytes
                     # are in the capture), start over with a fresh decoder, and say so.
                     log.exception("%s decoder failed", self.device)
                     return f"internal error while decoding, reconnecting: {exc}"
-                if talker is not None and records:
-                    answer = functools.partial(talker.on_received, records, self._clock.now())
+                heard = feed.last_wire
+                if talker is not None and heard:
+                    answer = functools.partial(talker.on_received, heard, self._clock.now())
                     ended = self._talk(port, feed, answer)
                     if ended is not None:
                         return ended or None

@@ -62,7 +62,10 @@ class Talker(Protocol):
 
     def on_tick(self, now: float) -> list[bytes]: ...
 
-    def on_received(self, records: Sequence[Any], now: float) -> list[bytes]: ...
+    def on_received(self, records: Sequence[Any], now: float) -> list[bytes]:
+        """``records``: what the driver's own decoder made of the bytes just read (its wire
+        records, protocol messages and rejections included), not the normalized ones."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class NormalizingDecoder:
     def __init__(self, wire: WireDecoder, normalize: Callable[[Any], Normalized | None]) -> None:
         self.wire = wire
         self._normalize = normalize
+        self.last_wire: list[Any] = []  # the wire records of the last feed (for the talker)
 
     @property
     def stats(self) -> DecoderStats:
@@ -131,7 +135,8 @@ class NormalizingDecoder:
         return out
 
     def feed(self, data: bytes) -> list[Normalized]:
-        return self._out(self.wire.feed(data))
+        self.last_wire = self.wire.feed(data)
+        return self._out(self.last_wire)
 
     def close(self) -> list[Normalized]:
         return self._out(self.wire.close())

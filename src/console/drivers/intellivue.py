@@ -19,15 +19,14 @@ Alarms: the alert monitor's patient and technical alarm lists are decoded into t
 (``decode`` prints them) but not normalized: console.metrics has no word metric for a monitor's
 alarm texts, and the console's own alarms judge the values.
 
-The seam hands a talker normalized records only, so what the decoder hears of the protocol
-(association result, MDS create, abort) reaches the talker through a small per-link mailbox
-(``_mailbox``): the transport gives the decoder and the talker of one device the same ``Link``.
+The transport hands the talker the decoder's own records of what was read (association
+result, MDS create, abort, poll replies), so the talker answers the protocol messages and the
+session gets only the normalized values.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -372,19 +371,6 @@ def _mds(attrs: dict[int, bytes]) -> MdsRecord:
 
 # --- the decoder -------------------------------------------------------------------------------------
 
-# What the decoder of a link heard of the protocol, for that link's talker (see the module doc).
-_MAILBOXES: dict[int, tuple[Link, deque[Any]]] = {}
-
-
-def _mailbox(link: Link | None) -> deque[Any] | None:
-    if link is None:
-        return None
-    entry = _MAILBOXES.get(id(link))
-    if entry is None or entry[0] is not link:
-        entry = _MAILBOXES[id(link)] = (link, deque(maxlen=256))  # the Link is kept: its id stays its own
-    return entry[1]
-
-
 class IntellivueDecoder:
     """One datagram per ``feed`` (UDP), or a byte stream of Fixed Baudrate frames (serial). With
     no Link (``decode`` of a capture) a stream is recognised by its first byte, a frame's BOF."""
@@ -393,7 +379,6 @@ class IntellivueDecoder:
         self.stats = DecoderStats()
         self._datagrams: bool | None = None if link is None else link.datagrams
         self._frames = FrameReader()
-        self._mailbox = _mailbox(link)
         self._labels: dict[int, int] = {}
         self._waves: dict[int, _WaveContext] = {}
         self._wave_why: dict[int, str | None] = {}
@@ -430,8 +415,6 @@ class IntellivueDecoder:
         for r in records:
             if isinstance(r, Rejection):
                 self.stats.rejected[r.reason] += 1
-        if self._mailbox is not None:
-            self._mailbox.append(parsed)
         return records
 
     def _interpret(self, parsed: m.Parsed, data: bytes) -> list[Any]:
@@ -570,13 +553,7 @@ class IntellivueTalker:
     _poll: int = 0
     _next: dict[str, float] = field(default_factory=dict)
     _set_invoke: int | None = None
-    _mailbox: deque[Any] | None = None
     _started: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._mailbox = _mailbox(self.link)
-        if self._mailbox is not None:
-            self._mailbox.clear()  # a new connection: nothing of the old one's is ours
 
     @property
     def serial(self) -> bool:
@@ -599,13 +576,16 @@ class IntellivueTalker:
         return [self._out(m.association_request(), now)]
 
     def on_received(self, records: Sequence[Any], now: float) -> list[bytes]:
-        heard = [r for r in records if not isinstance(r, Rejection)]
-        if heard:
-            self.heard_at = now
-        return self._drain(now)
+        """``records``: the decoder's own records of what was just read (the transport hands
+        them over): protocol messages are answered, anything heard keeps the link alive."""
+        out: list[bytes] = []
+        for record in records:
+            if not isinstance(record, Rejection):
+                out += self._answer(record, now)
+        return out
 
     def on_tick(self, now: float) -> list[bytes]:
-        out = self._drain(now)
+        out: list[bytes] = []
         if now - self.heard_at > self.timeout:
             raise LinkLost(f"no answer from the IntelliVue monitor within {self.timeout:g} s")
         if self.state != "polling":
@@ -631,12 +611,6 @@ class IntellivueTalker:
             return False
         self._next[what] = now + every
         return True
-
-    def _drain(self, now: float) -> list[bytes]:
-        out: list[bytes] = []
-        while self._mailbox:
-            out += self._answer(self._mailbox.popleft(), now)
-        return out
 
     def _answer(self, msg: Any, now: float) -> list[bytes]:
         self.heard_at = now
