@@ -180,12 +180,18 @@ def test_waves_are_scaled_by_the_scale_and_range_specification():
 
 
 def test_a_wave_whose_scaling_cannot_be_derived_is_refused_once_with_the_reason():
-    co2 = wave(0x12, 0x50AC, [100, 200], unit=0x0F20, period=128, scale=scale_spec(0, 100, 0, 4000))  # 62.5/s
     nan = wave(0x11, 0x4BB4, [1, 2], unit=0x0200, period=64, scale=h("007fffff 007fffff 0000 0fff"))
     kpa = wave(0x13, 0x50AC, [1, 2], unit=0x0F03, period=64, scale=scale_spec(0, 10, 0, 4000))
-    out = normalized(poll_result(9, [co2, nan, kpa]), poll_result(9, [co2]))
-    assert all(isinstance(r, Rejection) and r.reason == "range" for r in out) and len(out) == 3
-    assert "no whole number" in out[0].detail and "no absolute" in out[1].detail and "kPa" in out[2].detail
+    out = normalized(poll_result(9, [nan, kpa]), poll_result(9, [nan]))
+    assert all(isinstance(r, Rejection) and r.reason == "range" for r in out) and len(out) == 2
+    assert "no absolute" in out[0].detail and "kPa" in out[1].detail
+
+
+def test_a_co2_wave_at_62_5_samples_a_second_is_shown_at_its_rate():
+    co2 = wave(0x12, 0x50AC, [100, 200], unit=0x0F20, period=128, scale=scale_spec(0, 100, 0, 4000))  # 62.5/s
+    [rec] = normalized(poll_result(9, [co2]))
+    assert isinstance(rec, Wave) and rec.channel == "CO2" and rec.rate == 62.5 and rec.unit == "mmHg"
+    assert [x * rec.scale for x in rec.samples] == pytest.approx([2.5, 5.0])
 
 
 def test_alerts_are_decoded_into_the_wire_record_and_not_normalized():

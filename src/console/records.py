@@ -63,7 +63,7 @@ class Wave:
     seq: int | None
     device_ms: int
     channel: str
-    rate: int  # samples per second
+    rate: float  # samples per second (IntelliVue's CO2: 62.5)
     samples: list[int]
     scale: float
     unit: str

@@ -168,7 +168,7 @@ class Session:
         self.last_value_rx: dict[str, float] = {}  # receive time of each metric's last real value
         self.trends: dict[str, Series] = {}
         self.waveforms: dict[str, Ring] = {}
-        self.waveform_rates: dict[str, int] = {}
+        self.waveform_rates: dict[str, float] = {}
         self.nibp: NibpReading | None = None
         self.nibp_history: list[NibpReading] = []
         self.events: list[SessionEvent] = []

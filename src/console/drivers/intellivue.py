@@ -13,7 +13,7 @@ Values: a numeric marked invalid (state's high octet set, p.77) or NaN/NRes/infi
 None; a value whose unit the console cannot confirm (a temperature in Fahrenheit, NIBP or CO2 in
 kPa) is None with a Rejection("range") saying so; the console never converts by guess. Waves
 carry the guide's ScaleRangeSpec16 (p.86) as ``samples * scale`` when the two points give an exact
-integer offset; otherwise, or with a rate that is not a whole number (62.5 samples/s), a Rejection.
+integer offset; otherwise a Rejection (a wave rate may be fractional: CO2 at 62.5 samples/s).
 
 Alarms: the alert monitor's patient and technical alarm lists are decoded into the wire record
 (``decode`` prints them) but not normalized: console.metrics has no word metric for a monitor's
@@ -477,7 +477,7 @@ def _numeric_metrics(rec: NumericsRecord) -> tuple[dict[str, Any], list[str]]:
     return values, refused
 
 
-def _wave_scaling(rec: WaveRecord) -> tuple[str, str, int, float, int] | str | None:
+def _wave_scaling(rec: WaveRecord) -> tuple[str, str, float, float, int] | str | None:
     """(channel, unit, rate, scale, zero sample) of a wave the console shows, why not (a str), or
     None for a wave the console has no channel for. The ScaleRangeSpec16 relates two scaled values
     to two absolute values (p.86); the guide gives no formula, the straight line through them is
@@ -490,9 +490,8 @@ def _wave_scaling(rec: WaveRecord) -> tuple[str, str, int, float, int] | str | N
     if rec.unit_code != unit_code:
         have = "none yet" if rec.unit_code is None else UNIT_NAMES.get(rec.unit_code, f"0x{rec.unit_code:04X}")
         return f"IntelliVue {channel} wave in unit {have}, not {UNIT_NAMES[unit_code]}: not shown"
-    if not rec.sample_period or m.TICKS_PER_SECOND % rec.sample_period:
-        return (f"IntelliVue {channel} wave: sample period {rec.sample_period} ticks is no whole number of "
-                "samples per second: not shown")
+    if not rec.sample_period:
+        return f"IntelliVue {channel} wave: no sample period received yet: not shown"
     if rec.scale_spec is None:
         return f"IntelliVue {channel} wave: no scale and range received yet: not shown"
     lo, hi, slo, shi = rec.scale_spec
@@ -502,7 +501,7 @@ def _wave_scaling(rec: WaveRecord) -> tuple[str, str, int, float, int] | str | N
     zero = slo - lo / scale
     if abs(zero - round(zero)) > 1e-6 * max(1.0, abs(zero)):
         return f"IntelliVue {channel} wave: scale {rec.scale_spec} puts 0 between two sample values: not shown"
-    return channel, unit, m.TICKS_PER_SECOND // rec.sample_period, scale, round(zero)
+    return channel, unit, m.TICKS_PER_SECOND / rec.sample_period, scale, round(zero)
 
 
 def normalize(record: Any) -> Normalized | None:

@@ -130,7 +130,7 @@ def _sentences(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple,
 
 def chunk_ok(rate: Any, n: Any, blob: Any) -> bool:
     """A waveform chunk whose rate and length can be trusted (a damaged one is skipped)."""
-    return (isinstance(rate, int) and rate > 0 and isinstance(blob, bytes) and isinstance(n, int)
+    return (isinstance(rate, (int, float)) and rate > 0 and isinstance(blob, bytes) and isinstance(n, int)
             and len(blob) == 2 * n)
 
 
