@@ -180,11 +180,18 @@ def test_waves_are_scaled_by_the_scale_and_range_specification():
 
 
 def test_a_wave_whose_scaling_cannot_be_derived_is_refused_once_with_the_reason():
-    nan = wave(0x11, 0x4BB4, [1, 2], unit=0x0200, period=64, scale=h("007fffff 007fffff 0000 0fff"))
+    nan = wave(0x11, 0x0102, [1, 2], unit=0x10B2, period=16, scale=h("007fffff 007fffff 0000 0fff"))
     kpa = wave(0x13, 0x50AC, [1, 2], unit=0x0F03, period=64, scale=scale_spec(0, 10, 0, 4000))
     out = normalized(poll_result(9, [nan, kpa]), poll_result(9, [nan]))
     assert all(isinstance(r, Rejection) and r.reason == "range" for r in out) and len(out) == 2
     assert "no absolute" in out[0].detail and "kPa" in out[1].detail
+
+
+def test_a_pleth_without_absolute_values_is_shown_as_sent():
+    """Pleth is dimensionless: a monitor may give it no absolute range (NaN, p.86)."""
+    pleth = wave(0x11, 0x4BB4, [1, 2], unit=0x0200, period=64, scale=h("007fffff 007fffff 0000 0fff"))
+    [rec] = normalized(poll_result(9, [pleth]))
+    assert isinstance(rec, Wave) and rec.channel == "PLETH" and rec.samples == [1, 2] and rec.scale == 1.0
 
 
 def test_a_co2_wave_at_62_5_samples_a_second_is_shown_at_its_rate():

@@ -492,16 +492,19 @@ def _wave_scaling(rec: WaveRecord) -> tuple[str, str, float, float, int] | str |
         return f"IntelliVue {channel} wave in unit {have}, not {UNIT_NAMES[unit_code]}: not shown"
     if not rec.sample_period:
         return f"IntelliVue {channel} wave: no sample period received yet: not shown"
+    rate = m.TICKS_PER_SECOND / rec.sample_period
     if rec.scale_spec is None:
         return f"IntelliVue {channel} wave: no scale and range received yet: not shown"
     lo, hi, slo, shi = rec.scale_spec
     if lo is None or hi is None or shi == slo or hi == lo:
+        if not unit:  # a dimensionless wave (pleth) may have no absolute values (p.86): shown as sent
+            return channel, unit, rate, 1.0, 0
         return f"IntelliVue {channel} wave: scale {rec.scale_spec} gives no absolute values: not shown"
     scale = (hi - lo) / (shi - slo)
     zero = slo - lo / scale
     if abs(zero - round(zero)) > 1e-6 * max(1.0, abs(zero)):
         return f"IntelliVue {channel} wave: scale {rec.scale_spec} puts 0 between two sample values: not shown"
-    return channel, unit, m.TICKS_PER_SECOND / rec.sample_period, scale, round(zero)
+    return channel, unit, rate, scale, round(zero)
 
 
 def normalize(record: Any) -> Normalized | None:
