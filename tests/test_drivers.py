@@ -16,7 +16,7 @@ import console.drivers as registry
 import toy_driver
 from console.clock import SystemClock
 from console.records import LinkEvent, Observations, Received
-from console.transport import DeviceLink
+from console.transport import Backoff, DeviceLink
 from icl_lines import icl
 from talk_helpers import PtyDevice
 from transport_helpers import Collector, wait_for
@@ -185,8 +185,6 @@ def test_the_toy_driver_feeds_a_session_through_the_transport(toy, device):
 def test_a_talker_that_finds_the_device_silent_drops_the_link_and_talks_again(toy, device):
     """LinkLost from the talker: the link goes down with its reason, says goodbye first, and a
     new connection (a new talker: a new HELLO) follows after the back-off."""
-    from console.transport import Backoff
-
     toy_driver.LOSE_AFTER_POLLS.append(2)
     out = Collector()
     link = DeviceLink("vitals", device.path, out.q, clock=SystemClock(), driver="toy",
@@ -232,3 +230,56 @@ def test_a_talking_driver_over_udp_gets_one_datagram_per_read(toy):
     finally:
         link.stop()
         device.close()
+
+
+def _free_port(kind: int) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_link_that_listens_for_datagrams():
+    """udp-listen://: the device comes to the console (a monitor's connect indication, a
+    gateway that pushes its data): datagrams from any sender are read."""
+    import socket
+
+    port = _free_port(socket.SOCK_DGRAM)
+    out = Collector()
+    link = DeviceLink("vitals", f"udp-listen://127.0.0.1:{port}", out.q, clock=SystemClock(), driver="icl")
+    assert link.link.datagrams
+    link.start()
+    try:
+        assert wait_for(lambda: link.state == "up", 10)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            def heard() -> bool:
+                sender.sendto(icl("VS,1,1000,HR=55,SPO2=99"), ("127.0.0.1", port))
+                return any(isinstance(r.item, Observations) and r.item.values.get("HR") == 55 for r in out.records())
+            assert wait_for(heard, 10)
+    finally:
+        link.stop()
+
+
+def test_a_link_that_listens_for_a_connection_takes_the_next_sender_after_one_leaves():
+    """tcp-listen://: one sender at a time (an MLLP sender is of this kind); when it leaves the
+    link says so and listens again."""
+    import socket
+
+    port = _free_port(socket.SOCK_STREAM)
+    out = Collector()
+    link = DeviceLink("vitals", f"tcp-listen://127.0.0.1:{port}", out.q, clock=SystemClock(), driver="icl",
+                      backoff=Backoff(0.05, 0.1))
+    link.start()
+    try:
+        assert wait_for(lambda: link.state == "up", 10)
+        for hr in (61, 62):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sender:
+                sender.sendall(icl(f"VS,{hr},{hr * 1000},HR={hr},SPO2=98"))
+                assert wait_for(lambda hr=hr: any(isinstance(r.item, Observations) and r.item.values.get("HR") == hr
+                                                  for r in out.records()), 10)
+            assert wait_for(lambda: any(isinstance(i, LinkEvent) and i.state == "down" and "closed" in i.reason
+                                        for i in out.drain()), 10)
+            assert wait_for(lambda: link.state == "up", 10)  # listening again
+    finally:
+        link.stop()

@@ -79,8 +79,8 @@ def device_url_problem(url: str) -> str | None:
     """Why a device URL cannot work, in words (None: it may). A network URL needs a host and
     a port 1-65535; serial paths are checked when opened."""
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("socket", "rfc2217"):
-        return None
+    if not sep or scheme not in ("socket", "rfc2217", "udp", "udp-listen", "tcp-listen"):
+        return None  # a serial path, or <driver>+udp://host (the driver's port by default)
     hostport = rest.split("/", 1)[0].split("?", 1)[0]
     host, colon, port = hostport.rpartition(":")
     if not colon or not host:
@@ -105,7 +105,8 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
     for role, what in (("vitals", "vitals monitor"), ("pump", "infusion pump")):
         names = "; ".join(f"{d.name}: {d.title}" for d in for_role(role))
         p.add_argument(f"--{role}", metavar="URL", type=_device_url,
-                       help=f"{what}: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port, udp://host:port")
+                       help=f"{what}: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port, udp://host:port, "
+                            "or DRIVER+udp://host (e.g. intellivue+udp://10.1.2.3: the driver and its port)")
         p.add_argument(f"--{role}-protocol", choices=driver_names(role), default=DEFAULT_DRIVER,
                        help=f"what the {what} speaks ({names}; default {DEFAULT_DRIVER})")
     p.add_argument("--other-pump", metavar="URL", type=_device_url, action="append", default=[],

@@ -23,6 +23,17 @@ class DeviceSpec:
     driver: str = DEFAULT_DRIVER  # a name from the driver registry (console.drivers)
     baudrate: int | None = None  # None: the driver's default line speed
 
+    def __post_init__(self) -> None:
+        # A URL that names its driver (intellivue+udp://10.1.2.3) says what the device speaks.
+        from console.drivers import resolve_url
+
+        try:
+            named = resolve_url(self.url)[1]
+        except ValueError:
+            named = None  # an unknown driver name: check_request says so in words
+        if named is not None and named != self.driver:
+            object.__setattr__(self, "driver", named)
+
 
 class Source(Protocol):
     """Where a session's records come from: live devices, the training simulator, or a

@@ -156,12 +156,16 @@ def open_check(
     check's connection was closed would turn the real one away. Whether the server
     answers is then reported by the link ("connection refused by ...", and it retries)."""
     settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
+    try:
+        url, _named = resolve_url(url)  # intellivue+udp://host -> udp://host:24105
+    except ValueError as exc:
+        return str(exc)
     problem = url_problem(url)
     if problem is not None:
         return problem
     if _network_scheme(url) is not None:
         parts = urllib.parse.urlsplit(url)
-        kind = socket.SOCK_DGRAM if _network_scheme(url) == "udp" else socket.SOCK_STREAM
+        kind = socket.SOCK_DGRAM if _network_scheme(url) in ("udp", "udp-listen") else socket.SOCK_STREAM
         try:
             socket.getaddrinfo(parts.hostname, parts.port, type=kind)
         except OSError as exc:
@@ -179,7 +183,9 @@ def open_check(
     return None
 
 
-NETWORK_SCHEMES = ("socket", "rfc2217", "udp")  # udp: console.udp_port (pyserial has none)
+# udp: console.udp_port (pyserial has none); the *-listen ones: console.listen_ports (the device,
+# or a hospital system, comes to the console).
+NETWORK_SCHEMES = ("socket", "rfc2217", "udp", "udp-listen", "tcp-listen")
 
 
 def _network_scheme(url: str) -> str | None:
@@ -210,10 +216,15 @@ def url_problem(url: str) -> str | None:
 
 
 def _open_port(factory: Callable[..., Any], url: str, s: LineSettings, timeout: float) -> Any:
-    if _network_scheme(url) == "udp":
+    scheme = _network_scheme(url)
+    if scheme == "udp":
         from console.udp_port import UdpPort
 
         return UdpPort(url, timeout)
+    if scheme in ("udp-listen", "tcp-listen"):
+        from console.listen_ports import TcpListenPort, UdpListenPort
+
+        return (UdpListenPort if scheme == "udp-listen" else TcpListenPort)(url, timeout)
     return factory(
         url,
         baudrate=s.baudrate,
@@ -623,7 +634,7 @@ class DeviceLink:
         self.device: str = device
         self.url = url
         self._port_url, _named = resolve_url(url)  # intellivue+udp://host -> udp://host:24105
-        self.link = Link(url, _network_scheme(self._port_url) == "udp")
+        self.link = Link(url, _network_scheme(self._port_url) in ("udp", "udp-listen"))
         self.settings = line_settings(driver, baudrate, bytesize, parity, stopbits)
         self._out = out
         self._clock: Clock = clock or SystemClock()
