@@ -27,7 +27,14 @@ PROTOCOLS = driver_names()
 
 
 def make_decoder(name: str):
-    return driver(name).decoder()
+    """The driver's decoder for a byte stream (a serial line): any split of a stream must
+    decode alike. A datagram driver's decoder is fuzzed on its stream form (its serial framing)."""
+    d = driver(name)
+    if d.needs_link:
+        from console.drivers import Link
+
+        return d.decoder(Link("fuzz", False))
+    return d.decoder()
 
 
 from console.records import Rejection  # noqa: E402
@@ -66,7 +73,35 @@ def _masimo_seeds() -> list[bytes]:
              f"EXC={rng.choice([0, 0x20, 0x200]):06X}\r\n").encode() for _ in range(2000)]
 
 
-SEEDS = {"icl": _icl_seeds, "masimo": _masimo_seeds}
+def _intellivue_seeds() -> list[bytes]:
+    """What the IntelliVue emulator says to the console's own talker over a few simulated
+    seconds (association result, MDS create event, poll results of numerics, waves and
+    alerts), each message in the MIB/RS232 framing, as on a serial line."""
+    from simulator.intellivue import IntelliVueMonitor
+    from simulator.intellivue_source import FixedSource
+
+    from console.clock import FakeClock
+    from console.drivers import Link, driver
+    from console.drivers.intellivue_codec import frame
+
+    clock = FakeClock()
+    monitor = IntelliVueMonitor(FixedSource(), clock)
+    link = Link("udp://emulator", True)
+    d = driver("intellivue")
+    talker, decoder = d.open_talker(link), d.decoder(link)
+    heard: list[bytes] = []
+    to_monitor = talker.on_connect(0.0)
+    for step in range(1, 60):
+        now = step * 0.1
+        clock.set(now)
+        to_console = [reply for msg in to_monitor for reply in monitor.handle(msg, now)] + monitor.tick(now)
+        heard += to_console
+        to_monitor = [answer for msg in to_console for answer in talker.on_received(decoder.feed(msg), now)]
+        to_monitor += talker.on_tick(now)
+    return [frame(msg) for msg in heard]
+
+
+SEEDS = {"icl": _icl_seeds, "masimo": _masimo_seeds, "intellivue": _intellivue_seeds}
 
 
 def mutate(rng: random.Random, pool: list[bytes]) -> bytes:

@@ -411,10 +411,11 @@ class IntellivueDecoder:
             return [self._rejected(Rejection(exc.reason, data, exc.detail))]
         except (ValueError, UnicodeError) as exc:  # a value no type allows: still never an exception
             return [self._rejected(Rejection("syntax", data, str(exc)))]
-        self.stats.accepted += 1
-        for r in records:
+        for r in records:  # every record counted once: accepted or rejected (as every decoder does)
             if isinstance(r, Rejection):
                 self.stats.rejected[r.reason] += 1
+            else:
+                self.stats.accepted += 1
         return records
 
     def _interpret(self, parsed: m.Parsed, data: bytes) -> list[Any]:
