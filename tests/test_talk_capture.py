@@ -89,7 +89,9 @@ def test_a_talking_link_captures_both_directions_with_times(toy, toy_device, tmp
     assert sent[0] == b"HELLO\r\n" and sent.count(b"POLL\r\n") >= 3
     assert all(toy.permits(m) for m in sent), sent
     assert b"RATE=99\r\n" not in sent and link.refused == [b"RATE=99\r\n"]  # never on the line
-    assert sent == link.sent and b"".join(sent) == toy_device.heard  # exactly what the device got
+    assert sent == link.sent and sent[-1] == b"BYE\r\n"  # the goodbye is captured too
+    # exactly what the device got (its end reads the last bytes a moment after the link stopped)
+    assert wait_for(lambda: toy_device.heard == b"".join(sent), DEADLINE), (toy_device.heard[-40:], sent[-3:])
 
     received = b"".join(c["data"] for c in chunks if c["dir"] == "rx")
     assert len(received) == link.bytes_received and received in toy_device.written  # in order, none lost
