@@ -155,6 +155,11 @@ def test_a_value_in_a_unit_the_console_cannot_confirm_is_refused_not_converted()
     details = [r.detail for r in out if isinstance(r, Rejection)]
     assert [r.reason for r in out[1:]] == ["range", "range"]
     assert any("TEMP in degF" in d for d in details) and any("NIBP_SYS in kPa" in d for d in details)
+    # said once while it lasts (a setting of the monitor, not a bad line), and again if it comes back
+    again = normalized(msg, msg)
+    assert len([r for r in again if isinstance(r, Rejection)]) == 2
+    fine = numerics_result(numeric(6, TEMP, nu_obs(0x4B48, 36.6, 0x17A0)))
+    assert len([r for r in normalized(msg, fine, msg) if isinstance(r, Rejection)]) == 4
 
 
 def test_a_label_learned_once_names_later_values_of_its_handle():

@@ -124,3 +124,27 @@ def test_the_session_shows_an_intellivue_monitor_like_any_other(monitor):
             link.stop()
         assert session.devices["vitals"].model.endswith("MP50")
         assert any(isinstance(i, Received) for i in out.items)
+
+
+def test_one_cuff_reading_is_one_reading_though_every_poll_repeats_it(monitor):
+    """The monitor sends the last NIBP in every numerics poll, with its measurement time:
+    the session keeps one reading per measurement (its age, the cuff-due time and the
+    discharge check depend on it)."""
+    with serve_udp(monitor, "127.0.0.1", 0) as server:
+        out = Collector()
+        session = Session(load_protocol(), SystemClock())
+        link = start(f"intellivue+udp://127.0.0.1:{server.address[1]}", out)
+        fed = 0
+        try:
+            def polls_with_nibp() -> int:
+                nonlocal fed
+                items = out.drain()
+                for item in items[fed:]:
+                    session.ingest(item)
+                fed = len(items)
+                return sum(1 for r in out.records() if isinstance(r.item, Observations)
+                           and r.item.values.get("NIBP_SYS") is not None)
+            assert wait_for(lambda: polls_with_nibp() >= 4, 20)
+        finally:
+            link.stop()
+        assert len(session.nibp_history) == 1 and session.nibp.systolic == 120

@@ -104,6 +104,7 @@ class DeviceState:
     stats: DecoderStats | None = None  # the decoder's own counts (noise, sequence losses)
     timebase: DeviceTimebase = field(default_factory=DeviceTimebase)
     signal_quality_low: bool = False  # the oximeter says its signal is poor (SPO2_SIGNAL LOW)
+    nibp_ms: int | None = None  # device time of the last cuff reading taken in (a repeat is not a new one)
     # Another pump's own values (it feeds no tile, trend, dose or phase; its alarms are shown).
     latest: dict[str, _Latest] = field(default_factory=dict)
 
@@ -334,8 +335,11 @@ class Session:
                 self._trend(metric, t, value)
         if "SPO2_SIGNAL" in values:
             dev.signal_quality_low = values["SPO2_SIGNAL"] == "LOW"
-        if values.get("NIBP_SYS") is not None:
-            ms = values.get("NIBP_MS")
+        ms = values.get("NIBP_MS")
+        # The same cuff reading again (a monitor polled every second repeats its last one) is no new one.
+        repeat = isinstance(ms, int) and ms == dev.nibp_ms
+        if values.get("NIBP_SYS") is not None and not repeat:
+            dev.nibp_ms = ms if isinstance(ms, int) else None
             taken = dev.timebase.to_session(ms, rx) if isinstance(ms, int) else t
             reading = NibpReading(values["NIBP_SYS"], values["NIBP_DIA"], values["NIBP_MEAN"], taken)
             self.nibp = reading

@@ -51,6 +51,7 @@ NOM_ATTR_ID_LABEL_STRING = 0x0927
 NOM_ATTR_NU_VAL_OBS = 0x0950
 NOM_ATTR_NU_CMPD_VAL_OBS = 0x094B
 NOM_ATTR_SA_VAL_OBS = 0x096E
+NOM_ATTR_TIME_STAMP_REL = 0x0991  # p.78
 NOM_ATTR_SA_CMPD_VAL_OBS = 0x0967
 NOM_ATTR_SA_SPECN = 0x096D
 NOM_ATTR_SCALE_SPECN_I16 = 0x096F
@@ -118,12 +119,13 @@ class NumericValue:
     unit_code: int
     value: float | None  # None: invalid, NaN, NRes or infinite
     special: str | None = None
+    measured_at: int | None = None  # NOM_ATTR_TIME_STAMP_REL of the observation (1/8 ms ticks, p.78)
 
     def to_json(self) -> dict:
         return {"handle": self.handle, "label": None if self.label is None else f"0x{self.label:08X}",
                 "physio_id": f"0x{self.physio_id:04X}", "state": f"0x{self.state:04X}",
                 "unit": UNIT_NAMES.get(self.unit_code, f"0x{self.unit_code:04X}"), "value": self.value,
-                "special": self.special}
+                "special": self.special, "measured_at": self.measured_at}
 
 
 @dataclass(slots=True)
@@ -236,6 +238,7 @@ def _numerics(reply: m.PollReply, labels: dict[int, int]) -> NumericsRecord:
         if NOM_ATTR_ID_LABEL in attrs:
             labels[obs.handle] = Cursor(attrs[NOM_ATTR_ID_LABEL]).u32("label")
         label = labels.get(obs.handle)
+        stamp = Cursor(attrs[NOM_ATTR_TIME_STAMP_REL]).u32("time stamp") if NOM_ATTR_TIME_STAMP_REL in attrs else None
         found: list[tuple[int, int, int, float | FloatSpecial]] = []
         if NOM_ATTR_NU_VAL_OBS in attrs:
             c = Cursor(attrs[NOM_ATTR_NU_VAL_OBS])
@@ -252,7 +255,7 @@ def _numerics(reply: m.PollReply, labels: dict[int, int]) -> NumericsRecord:
             special = raw.name if isinstance(raw, FloatSpecial) else None
             valid = state & 0xFF00 == 0 and special is None  # p.77: valid iff the high octet is 0
             values.append(NumericValue(obs.handle, label, physio, state, unit,
-                                       raw if valid and not isinstance(raw, FloatSpecial) else None, special))
+                                       raw if valid and not isinstance(raw, FloatSpecial) else None, special, stamp))
     return NumericsRecord(reply.poll_number, reply.rel_time, values)
 
 
@@ -382,6 +385,7 @@ class IntellivueDecoder:
         self._labels: dict[int, int] = {}
         self._waves: dict[int, _WaveContext] = {}
         self._wave_why: dict[int, str | None] = {}
+        self._refused: set[str] = set()  # unit refusals said and still lasting
 
     def feed(self, data: bytes) -> list[Any]:
         if not data:
@@ -425,7 +429,11 @@ class IntellivueDecoder:
             return [parsed]
         if parsed.obj_class == m.NOM_MOC_VMO_METRIC_NU:
             numerics = _numerics(parsed, self._labels)
-            return [numerics, *(Rejection("range", data, why) for why in _numeric_metrics(numerics)[1])]
+            # A refused unit is said once while it lasts, not every second: it is a setting of the
+            # monitor, not a bad line (a rejection a second would raise the line-error alarm).
+            refused = set(_numeric_metrics(numerics)[1])
+            new, self._refused = refused - self._refused, refused
+            return [numerics, *(Rejection("range", data, why) for why in sorted(new))]
         if parsed.obj_class == m.NOM_MOC_VMO_METRIC_SA_RT:
             out: list[Any] = []
             for wave in _waves(parsed, self._waves):
@@ -475,6 +483,10 @@ def _numeric_metrics(rec: NumericsRecord) -> tuple[dict[str, Any], list[str]]:
             continue  # an earlier label of this metric already gave it
         values[metric] = number
         rank[metric] = _METRIC_ORDER[key]
+        if metric.startswith("NIBP_") and number is not None and v.measured_at is not None:
+            # When the cuff measured: every poll repeats the last reading, and the session must
+            # see one reading, not one a second (PROTOCOL.md's NIBP_MS, on the monitor's clock).
+            values["NIBP_MS"] = v.measured_at // 8
     return values, refused
 
 
