@@ -4,7 +4,10 @@ connects to them by itself."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+import queue
+import threading
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -13,6 +16,8 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -20,6 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.clock import Clock
+from console.drivers.intellivue_discovery import (
+    CONNECT_INDICATION_PORT,
+    DRIVER_NAME,
+    MonitorFound,
+    listen_for_monitors,
+    nothing_found_text,
+)
 from console.records import REJECT_REASONS
 from console.session import Session
 from console.sources import ConnectionRequest, DeviceSpec
@@ -132,10 +145,15 @@ class DevicesView(QWidget):
 
 class DevicePicker(QDialog):
     """Choose the vitals monitor and pump (port list or URL, protocol, baud), or start a
-    training simulation. The last choice is remembered and offered, never used silently."""
+    training simulation. The last choice is remembered and offered, never used silently.
+
+    "Find IntelliVue monitors" listens ``discovery_seconds`` (of ``clock`` time) on UDP
+    ``discovery_port`` for monitors' connect indications, on a thread of its own: the picker
+    stays usable meanwhile. Choosing a monitor found fills in the vitals URL and protocol."""
 
     def __init__(self, ports: list, scenarios: list[tuple[str, str]], parent: QWidget | None = None,
-                 store: QSettings | None = None) -> None:
+                 store: QSettings | None = None, *, discovery_port: int = CONNECT_INDICATION_PORT,
+                 discovery_seconds: float = 2.0, clock: Clock | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Connect devices")
         name_widget(self, "picker", "Device picker")
@@ -168,10 +186,13 @@ class DevicePicker(QDialog):
                                         self.store.value("pump/baud", "", str))
 
         vitals = QGroupBox("Vitals monitor")
-        vf = QFormLayout(vitals)
+        vbox = QVBoxLayout(vitals)
+        vf = QFormLayout()
+        vbox.addLayout(vf)
         vf.addRow("Port or URL", self.vitals_url)
         vf.addRow("Protocol", self.vitals_protocol)
         vf.addRow("Baud", self.vitals_baud)
+        self._build_finder(vf, vbox, discovery_port, discovery_seconds, clock)
         pump = QGroupBox("Infusion pump")
         pf = QFormLayout(pump)
         pf.addRow("Port or URL", self.pump_url)
@@ -208,6 +229,120 @@ class DevicePicker(QDialog):
         box.addWidget(self.error)
         box.addWidget(buttons)
         box.addWidget(training)
+        # Shown unsized, a window gets at most 2/3 of the screen's height, then grows to its minimum
+        # size, which leaves out how far its wrapped labels grow: size it for them at its width.
+        box.activate()
+        hint = self.sizeHint()
+        self.resize(hint.width(), max(hint.height(), box.totalHeightForWidth(hint.width())))
+
+    # -- finding IntelliVue monitors on the LAN ----------------------------------------------------
+    def _build_finder(self, form: QFormLayout, below: QVBoxLayout, port: int, seconds: float,
+                      clock: Clock | None) -> None:
+        self.discovery_port, self.discovery_seconds, self._discovery_clock = port, seconds, clock
+        self.find_button = name_widget(QPushButton("Find IntelliVue monitors"), "picker.find_monitors",
+                                       "Find IntelliVue monitors on the network")
+        self.find_button.setToolTip(f"Listen {seconds:g} s on UDP port {port} for monitors announcing "
+                                    "themselves (connect indication)")
+        self.find_button.clicked.connect(self.start_finding)
+        self.monitors = name_widget(QListWidget(), "picker.monitors", "IntelliVue monitors found")
+        self.monitors.setFixedHeight(96)  # two two-line entries without scrolling; more scroll
+        self.monitors.itemClicked.connect(self._use_monitor)
+        self.monitors.itemActivated.connect(self._use_monitor)
+        self.monitors_status = name_widget(QLabel(""), "picker.monitors_status", "IntelliVue search result")
+        self.monitors_status.setWordWrap(True)
+        # Two lines reserved: a dialog's minimum height ignores how far a wrapped label grows, and
+        # the "nothing found" message and a port's problem take two lines at the picker's width.
+        self.monitors_status.setMinimumHeight(2 * self.monitors_status.fontMetrics().lineSpacing() + 2)
+        form.addRow("On the network", self.find_button)
+        below.addWidget(self.monitors)  # a box layout, not the form: it gives a wrapped status its height
+        below.addWidget(self.monitors_status)
+        self._finder: threading.Thread | None = None
+        self._finder_stop = threading.Event()
+        self._finder_news: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._finder_count = 0
+        self._finder_poll = QTimer(self)
+        self._finder_poll.setObjectName("picker.find_monitors.poll")
+        self._finder_poll.setInterval(50)
+        self._finder_poll.timeout.connect(self._take_finder_news)
+        self.finished.connect(self.stop_finding)
+
+    @property
+    def finding(self) -> bool:
+        return self._finder is not None
+
+    def start_finding(self) -> None:
+        """Listen for connect indications on a worker thread; a timer brings what it hears here."""
+        if self._finder is not None:
+            return
+        self.monitors.clear()
+        self._finder_count = 0
+        self._finder_stop = threading.Event()
+        news: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._finder_news = news
+        stop, port, seconds, clock = self._finder_stop, self.discovery_port, self.discovery_seconds, \
+            self._discovery_clock
+
+        def listen() -> None:
+            _found, problem = listen_for_monitors(
+                port, seconds, clock=clock, stop=stop,
+                on_listening=lambda bound: news.put(("listening", bound)),
+                on_found=lambda monitor: news.put(("found", monitor)))
+            news.put(("done", problem))
+
+        self.find_button.setEnabled(False)
+        self.monitors_status.setText(f"Opening UDP port {port}\u2026")
+        self._finder = threading.Thread(target=listen, name="intellivue-discovery", daemon=True)
+        self._finder.start()
+        self._finder_poll.start()
+
+    def stop_finding(self) -> None:
+        """Stop listening (the dialog closing does this); waits for the worker to end."""
+        self._finder_stop.set()
+        if self._finder is not None:
+            self._finder.join(timeout=2.0)
+            self._take_finder_news()
+        self._finder_poll.stop()
+
+    def _take_finder_news(self) -> None:
+        while True:
+            try:
+                kind, value = self._finder_news.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "listening":
+                self.monitors_status.setText(f"Listening on UDP port {value} for {self.discovery_seconds:g} s\u2026")
+            elif kind == "found" and isinstance(value, MonitorFound):
+                item = QListWidgetItem(f"{value.ip}:{value.port}\n{value.details()}")  # two lines: no cut
+                item.setData(Qt.ItemDataRole.AccessibleTextRole, value.describe())
+                item.setData(Qt.ItemDataRole.UserRole, value)
+                item.setToolTip(f"{value.url} \u2013 subnet mask {value.subnet_mask}")
+                self.monitors.addItem(item)
+                self._finder_count += 1
+                self.monitors_status.setText(f"Heard {self._finder_count} monitor(s); still listening\u2026")
+            elif kind == "done":
+                self._finish_finding(value if isinstance(value, str) else None)
+
+    def _finish_finding(self, problem: str | None) -> None:
+        self._finder = None
+        self._finder_poll.stop()
+        self.find_button.setEnabled(True)
+        if problem is not None:
+            self.monitors_status.setText(problem)
+        elif self._finder_count == 0:
+            self.monitors_status.setText(nothing_found_text(self.discovery_port, self.discovery_seconds))
+        else:
+            self.monitors_status.setText(f"Found {self._finder_count} monitor(s): choose one to fill in the "
+                                         "vitals connection.")
+
+    def _use_monitor(self, item: QListWidgetItem) -> None:
+        monitor = item.data(Qt.ItemDataRole.UserRole)
+        if not isinstance(monitor, MonitorFound):
+            return
+        self.vitals_url.setEditText(monitor.url)
+        at = self.vitals_protocol.findData(DRIVER_NAME)
+        if at >= 0:
+            self.vitals_protocol.setCurrentIndex(at)
+        self.monitors_status.setText(f"Vitals monitor set to {monitor.url}.")
 
     def _protocol_box(self, role: str, spoken: str) -> QComboBox:
         """The drivers that can serve ``role``, from the registry; the last choice remembered."""
