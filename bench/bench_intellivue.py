@@ -18,33 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("src", ".")]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("src", ".", "bench")]
 
 from simulator.engine import Simulation  # noqa: E402
-from simulator.intellivue import IntelliVueMonitor  # noqa: E402
 from simulator.intellivue_source import SimulationSource  # noqa: E402
 
-from console.clock import FakeClock  # noqa: E402
 from console.drivers import Link, driver  # noqa: E402
-
-
-def conversation(seconds: float) -> list[bytes]:
-    clock = FakeClock()
-    monitor = IntelliVueMonitor(SimulationSource(Simulation("normal", seed=3)), clock)
-    link = Link("udp://emulator", True)
-    d = driver("intellivue")
-    talker, decoder = d.open_talker(link), d.decoder(link)
-    heard: list[bytes] = []
-    to_monitor = talker.on_connect(0.0)
-    steps = int(seconds / 0.05)
-    for step in range(1, steps + 1):
-        now = step * 0.05
-        clock.set(now)
-        to_console = [reply for msg in to_monitor for reply in monitor.handle(msg, now)] + monitor.tick(now)
-        heard += to_console
-        to_monitor = [answer for msg in to_console for answer in talker.on_received(decoder.feed(msg), now)]
-        to_monitor += talker.on_tick(now)
-    return heard
+from intellivue_talk import conversation  # noqa: E402
 
 
 def main() -> int:
@@ -52,7 +32,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    stream = conversation(args.seconds)
+    stream = conversation(SimulationSource(Simulation("normal", seed=3)), args.seconds)
     nbytes = sum(len(m) for m in stream)
     d = driver("intellivue")
     rates, records = [], 0

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[2] / p) for p in ("src", ".")]
+sys.path[:0] = [str(Path(__file__).resolve().parents[2] / p) for p in ("src", ".", "bench")]
 
 from console.drivers import driver, driver_names  # noqa: E402
 
@@ -74,31 +74,15 @@ def _masimo_seeds() -> list[bytes]:
 
 
 def _intellivue_seeds() -> list[bytes]:
-    """What the IntelliVue emulator says to the console's own talker over a few simulated
-    seconds (association result, MDS create event, poll results of numerics, waves and
-    alerts), each message in the MIB/RS232 framing, as on a serial line."""
-    from simulator.intellivue import IntelliVueMonitor
+    """What the IntelliVue emulator says to the console's own talker over six simulated seconds
+    (association result, MDS create event, poll results of numerics, waves and alerts), each
+    message in the MIB/RS232 framing, as on a serial line."""
     from simulator.intellivue_source import FixedSource
 
-    from console.clock import FakeClock
-    from console.drivers import Link, driver
     from console.drivers.intellivue_codec import frame
+    from intellivue_talk import conversation
 
-    clock = FakeClock()
-    monitor = IntelliVueMonitor(FixedSource(), clock)
-    link = Link("udp://emulator", True)
-    d = driver("intellivue")
-    talker, decoder = d.open_talker(link), d.decoder(link)
-    heard: list[bytes] = []
-    to_monitor = talker.on_connect(0.0)
-    for step in range(1, 60):
-        now = step * 0.1
-        clock.set(now)
-        to_console = [reply for msg in to_monitor for reply in monitor.handle(msg, now)] + monitor.tick(now)
-        heard += to_console
-        to_monitor = [answer for msg in to_console for answer in talker.on_received(decoder.feed(msg), now)]
-        to_monitor += talker.on_tick(now)
-    return [frame(msg) for msg in heard]
+    return [frame(msg) for msg in conversation(FixedSource(), 6.0, 0.1)]
 
 
 SEEDS = {"icl": _icl_seeds, "masimo": _masimo_seeds, "intellivue": _intellivue_seeds}
