@@ -16,7 +16,7 @@ from console.drivers import Link, LinkLost
 from console.drivers import intellivue as iv
 from console.drivers import intellivue_messages as m
 from console.drivers.intellivue_codec import FrameReader, frame
-from console.records import REJECT_REASONS, Identity, Observations, Rejection, Wave
+from console.records import REJECT_REASONS, DeviceAlarm, DeviceAlarms, Identity, Observations, Rejection, Wave
 from intellivue_fixtures import (
     ABORT,
     REFUSE,
@@ -206,14 +206,16 @@ def test_a_co2_wave_at_62_5_samples_a_second_is_shown_at_its_rate():
     assert [x * rec.scale for x in rec.samples] == pytest.approx([2.5, 5.0])
 
 
-def test_alerts_are_decoded_into_the_wire_record_and_not_normalized():
+def test_alerts_are_decoded_into_the_wire_record_and_normalized_as_the_monitors_own_alarms():
     al = observation(0x835D, ava(0x0916, h("10 00 09 1a 00 00 00 02 00 00")), ava(0x0902, alarm_list()),
                      ava(0x0904, alarm_list(alarm_entry(0x4BB8, 442, 2, "SpO2 NON-PULSATILE"))))
     msg = poll_result(0x36, [al], group=0x0801)
     [rec] = decode(msg)
     assert rec.device_alert_state == 0x1000 and rec.patient == []
     assert rec.technical[0].text == "SpO2 NON-PULSATILE" and rec.to_json()["technical"][0]["type"] == "MED_PRI_T_AL"
-    assert normalized(msg) == []
+    [alarms] = normalized(msg)  # an INOP of medium priority: shown as the monitor's, medium, technical
+    assert alarms == DeviceAlarms(None, (DeviceAlarm(alarms.alarms[0].code, "SpO2 NON-PULSATILE", "medium",
+                                                     "technical"),))
 
 
 def test_the_mds_attributes_give_the_identity():

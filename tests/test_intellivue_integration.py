@@ -148,3 +148,39 @@ def test_one_cuff_reading_is_one_reading_though_every_poll_repeats_it(monitor):
         finally:
             link.stop()
         assert len(session.nibp_history) == 1 and session.nibp.systolic == 120
+
+
+def test_the_monitors_own_alarm_is_shown_as_its_own_and_never_sounded():
+    """A desaturation the monitor itself alarms on (its alert monitor) is shown in the console
+    as the monitor's alarm, in its priority; the console does not sound it (the monitor does;
+    the console's own SpO2 check sounds once, as for any vitals monitor)."""
+    from simulator.intellivue_source import Nibp, Numerics
+
+    from console.alarms.engine import AlarmEngine, sounds
+
+    low = FixedSource(values=Numerics(hr=72, pr=71, spo2=84, rr=14, etco2=38, temp=36.6,
+                                      nibp=Nibp(120, 80, 93, 0.0)))
+    monitor = IntelliVueMonitor(low, SystemClock())
+    with serve_udp(monitor, "127.0.0.1", 0) as server:
+        out = Collector()
+        clock = SystemClock()
+        session = Session(load_protocol(), clock)
+        engine = AlarmEngine(load_protocol(), user="nurse.test")
+        link = start(f"intellivue+udp://127.0.0.1:{server.address[1]}", out)
+        fed = 0
+        try:
+            def monitors_alarm():
+                nonlocal fed
+                items = out.drain()
+                for item in items[fed:]:
+                    session.ingest(item)
+                fed = len(items)
+                engine.evaluate(session, clock.now())
+                return [a for a in engine.shown() if a.key.startswith("DEVICE.vitals.")]
+            assert wait_for(lambda: bool(monitors_alarm()), 20), [a.key for a in engine.shown()]
+            own = monitors_alarm()
+        finally:
+            link.stop()
+        assert all(a.message.startswith("Vitals monitor: ") and a.message.endswith("(its own alarm)") for a in own)
+        assert any("DESAT" in a.message.upper() for a in own), [a.message for a in own]
+        assert not any(sounds(a) for a in own)

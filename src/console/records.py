@@ -77,6 +77,30 @@ class Wave:
                 "rate": self.rate, "scale": self.scale, "unit": self.unit, "samples": self.samples}
 
 
+@dataclass(slots=True, frozen=True)
+class DeviceAlarm:
+    """One alarm the device itself raises (a monitor's patient alarm or INOP): shown in the
+    console as the device's, never sounded by the console (the device sounds its own)."""
+
+    code: str  # the device's own identifier of the condition (stable while it lasts)
+    text: str  # the device's words
+    priority: str  # "high" | "medium" | "low", by the driver's documented mapping
+    kind: str  # "physiological" | "technical"
+
+
+@dataclass(slots=True)
+class DeviceAlarms:
+    """Every alarm the device has active now (an empty list: none). Each report replaces the last."""
+
+    device_ms: int | None
+    alarms: tuple[DeviceAlarm, ...]
+
+    def to_json(self) -> dict:
+        return {"type": "device_alarms", "device_ms": self.device_ms,
+                "alarms": [{"code": a.code, "text": a.text, "priority": a.priority, "kind": a.kind}
+                           for a in self.alarms]}
+
+
 @dataclass(slots=True)
 class Identity:
     """Who the device says it is. ``data`` keeps everything it sent, in its own words."""
@@ -115,7 +139,7 @@ class Rejection:
         return out
 
 
-Normalized = Observations | Wave | Identity | Rejection
+Normalized = Observations | Wave | Identity | DeviceAlarms | Rejection
 
 
 @dataclass(slots=True)

@@ -26,6 +26,8 @@ from console.patient import Patient
 from console.pump_watch import concentration_used
 from console.records import (
     DecoderStats,
+    DeviceAlarm,
+    DeviceAlarms,
     Identity,
     LinkEvent,
     Observations,
@@ -105,6 +107,8 @@ class DeviceState:
     timebase: DeviceTimebase = field(default_factory=DeviceTimebase)
     signal_quality_low: bool = False  # the oximeter says its signal is poor (SPO2_SIGNAL LOW)
     nibp_ms: int | None = None  # device time of the last cuff reading taken in (a repeat is not a new one)
+    # The device's own active alarms (a monitor's patient alarms and INOPs), with when each began.
+    device_alarms: dict[str, tuple[DeviceAlarm, float]] = field(default_factory=dict)
     # Another pump's own values (it feeds no tile, trend, dose or phase; its alarms are shown).
     latest: dict[str, _Latest] = field(default_factory=dict)
 
@@ -240,6 +244,10 @@ class Session:
             self._values(dev, rec.values, t, item.rx_time)
         elif isinstance(rec, Identity):
             self._identity(dev, rec)
+        elif isinstance(rec, DeviceAlarms):
+            now_active = {a.code: a for a in rec.alarms}
+            dev.device_alarms = {code: (a, dev.device_alarms[code][1] if code in dev.device_alarms else item.rx_time)
+                                 for code, a in now_active.items()}
 
     def _event(self, t: float, kind: str, text: str, **typed) -> SessionEvent:
         event = SessionEvent(t, kind, text, **typed)

@@ -23,7 +23,15 @@ from console.clinical import ClinicalProtocol
 from console.records import VITALS_METRICS
 from console.session import SENSOR_OF, Session
 
-LIMIT_METRICS = ("HR", "SPO2", "RR", "ETCO2", "TEMP")  # continuous, with condition delays
+LIMIT_METRICS = ("HR", "SPO2", "RR", "ETCO2", "TEMP")
+# A device's own alarm (a monitor's patient alarm or INOP): the device is the primary alarm
+# source and sounds it; the console shows it and never sounds it (its own checks sound once).
+DEVICE_ALARM_PREFIX = "DEVICE."
+
+
+def sounds(alarm: Alarm) -> bool:
+    """Whether the console's own audio signals this alarm."""
+    return alarm.key != "AUDIO" and not alarm.key.startswith(DEVICE_ALARM_PREFIX)  # continuous, with condition delays
 EPISODIC_METRICS = ("NIBP_SYS", "NIBP_DIA")
 BREATH_CO2 = 8.0  # capnogram above 8 mmHg counts as a breath
 SIDE_WORD = {"below": "low", "above": "high"}
@@ -310,6 +318,14 @@ class AlarmEngine:
             if session.word("PUMP_STATE") == "COMPLETE" and "END" not in words:
                 found["PUMP.END"] = Condition("technical", "low", "PUMP_END", PUMP_WORDS["END"][1],
                                               started=session.latest["PUMP_STATE"].time)
+        for device, dev in session.devices.items():  # a device's own alarms, shown as its own
+            if not dev.device_alarms or session.link_shown(device, now) != "up":
+                continue
+            for code, (alarm, since) in dev.device_alarms.items():
+                found[f"{DEVICE_ALARM_PREFIX}{device}.{code}"] = Condition(
+                    "physiological" if alarm.kind == "physiological" else "technical",
+                    alarm.priority if alarm.priority in ("high", "medium", "low") else "high",  # type: ignore[arg-type]
+                    f"DEVICE_{device.upper()}", f"{dev.label}: {alarm.text} (its own alarm)", started=since)
         for dev in session.other_devices():  # the other pumps of a rack: their alarms, in their name
             latest = dev.latest.get("PUMP_ALARM")
             if latest is None or session.link_shown(dev.device, now) != "up":

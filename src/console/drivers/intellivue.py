@@ -42,7 +42,16 @@ from console.drivers.intellivue_codec import (
     FrameReader,
     frame,
 )
-from console.records import DecoderStats, Identity, Normalized, Observations, Rejection, Wave
+from console.records import (
+    DecoderStats,
+    DeviceAlarm,
+    DeviceAlarms,
+    Identity,
+    Normalized,
+    Observations,
+    Rejection,
+    Wave,
+)
 
 # --- attribute ids and codes (p.189-202) -------------------------------------------------------
 
@@ -520,6 +529,22 @@ def _wave_scaling(rec: WaveRecord) -> tuple[str, str, float, float, int] | str |
     return channel, unit, rate, scale, round(zero)
 
 
+# The monitor's alert types (p.100) as the console's priorities: its red alarms high, yellow
+# medium, short yellow and low-priority ones low; INOPs (technical) by their own severity.
+ALERT_PRIORITY = {1024: ("high", "physiological"), 512: ("medium", "physiological"), 256: ("low", "physiological"),
+                  4: ("high", "technical"), 2: ("medium", "technical"), 1: ("low", "technical")}
+
+
+def _device_alarm(alarm: Alarm) -> DeviceAlarm | None:
+    how = ALERT_PRIORITY.get(alarm.alert_type)
+    if how is None:  # NO_ALERT, or a type the guide does not list: shown as high, never dropped
+        if alarm.alert_type == 0:
+            return None
+        how = ("high", "technical")
+    text = alarm.text or f"alarm code {alarm.code} (source 0x{alarm.source:04X})"
+    return DeviceAlarm(f"{alarm.source:04X}.{alarm.code}", text, how[0], how[1])
+
+
 def normalize(record: Any) -> Normalized | None:
     if isinstance(record, NumericsRecord):
         values, _refused = _numeric_metrics(record)  # the decoder reported the refusals
@@ -534,7 +559,9 @@ def normalize(record: Any) -> Normalized | None:
         model = " ".join(x for x in (record.manufacturer, record.model) if x)
         return Identity(None, _device_ms(record.rel_time or 0), "vitals", model, record.serial or record.system_id,
                         record.software, record.nomenclature, record.to_json())
-    return None  # protocol messages and alarms: the talker's and decode's business
+    if isinstance(record, AlertsRecord):
+        return DeviceAlarms(None, tuple(a for a in map(_device_alarm, [*record.patient, *record.technical]) if a))
+    return None  # protocol messages: the talker's and decode's business
 
 
 # --- the talker ------------------------------------------------------------------------------------

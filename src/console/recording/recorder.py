@@ -41,7 +41,7 @@ from console.clock import Clock
 from console.metrics import NUMERIC_METRICS
 from console.private_files import private_dir
 from console.recording import store
-from console.records import Identity, LinkEvent, Observations, Received, Rejection, Wave
+from console.records import DeviceAlarms, Identity, LinkEvent, Observations, Received, Rejection, Wave
 from console.timebase import REANCHOR_LAG_S, DeviceTimebase, lag_tolerance_for
 
 log = logging.getLogger(__name__)
@@ -515,6 +515,9 @@ class Recorder:
                                  rec.seq if rec.seq is not None else -1, dev,
                                  rec.data.get("ROLE", rec.role.upper() if rec.role else None), rec.model,
                                  rec.serial, rec.firmware, rec.protocol_version, _json(rec.data)), 200, frx)
+        elif isinstance(rec, DeviceAlarms):  # the device's own alarms, as one word: replay reads it back
+            text = _json([[a.code, a.text, a.priority, a.kind] for a in rec.alarms])
+            b.add("states", (frx, frx, rec.device_ms, dev, "DEVICE_ALARMS", text), 80 + len(text), frx)
         elif isinstance(rec, Observations):
             if rec.device_ms is None:  # no device time worth using: the session used the receive time
                 self._values(dev, rec.values, frx, frx, None, None, rx)

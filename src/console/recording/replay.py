@@ -49,7 +49,18 @@ from console.drivers import legacy_wave_scale, upgrade_recorded
 from console.metrics import CHANNELS
 from console.patient import Patient
 from console.recording import store
-from console.records import DecoderStats, Identity, LinkEvent, Observations, Received, Rejection, Role, Wave
+from console.records import (
+    DecoderStats,
+    DeviceAlarm,
+    DeviceAlarms,
+    Identity,
+    LinkEvent,
+    Observations,
+    Received,
+    Rejection,
+    Role,
+    Wave,
+)
 from console.session import Session
 from console.workflow import ON_TRENDS
 
@@ -124,8 +135,22 @@ def _sentences(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple,
     """Each recorded report back as the observations the session ingested (device_ms None:
     the device gave no time worth using, and the session stamped it on receipt)."""
     for (rx, device, ms), values in _sentence_groups(conn):
+        alarms = values.pop("DEVICE_ALARMS", None)
+        if alarms is not None:  # the device's own alarms, recorded as one word
+            yield (rx, _RANK_DATA), Received(device, _device_alarms(alarms, ms), rx, anchor + rx)
+            if not values:
+                continue
         rec = Observations(None, None if ms is None else int(ms), upgrade_recorded(values))
         yield (rx, _RANK_DATA), Received(device, rec, rx, anchor + rx)
+
+
+def _device_alarms(text: str, ms: Any) -> DeviceAlarms:
+    try:
+        rows = json.loads(text)
+        alarms = tuple(DeviceAlarm(str(c), str(t), str(p), str(k)) for c, t, p, k in rows)
+    except (ValueError, TypeError):
+        alarms = ()  # a damaged word: no alarm read back rather than a wrong one
+    return DeviceAlarms(None if ms is None else int(ms), alarms)
 
 
 def chunk_ok(rate: Any, n: Any, blob: Any) -> bool:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.alarms.engine import AlarmEngine
+from console.alarms.engine import AlarmEngine, sounds
 from console.alarms.signalling import AudioScheduler, flash_lit
 from console.clinical import ClinicalProtocol
 from console.monitor import Guarded, Monitor
@@ -545,7 +545,7 @@ class MainWindow(QMainWindow):
         self.alarm_bar.refresh(engine, now, self.lit)
         self.monitor.show_alarm_colours(engine, self.lit)
         if self.scheduler is not None and self.sound is not None:
-            shown = [a for a in engine.shown() if a.key != "AUDIO"]
+            shown = [a for a in engine.shown() if sounds(a)]  # a monitor's own alarms: it sounds them
             for burst in self.scheduler.tick(now, shown, paused_since=engine.audio_paused_at):
                 self.sound.play(burst)
         # Refresh cadence is wall time: at 60x a simulated second is 17 ms, and the tiles
