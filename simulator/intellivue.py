@@ -22,6 +22,12 @@ time-out, connect indications when enabled, injected garbage). Conversation:
 Transports: ``serve_udp`` (a thread and a UDP socket; the monitor replies to the source address
 of the association request) and ``serve_serial`` (the MIB/RS232 fixed-baudrate framing over a
 file descriptor such as a pty master). Run ``python -m simulator.intellivue --help``.
+
+It is the device side of the console's driver ``console/drivers/intellivue.py`` (messages in
+``intellivue_messages.py``, framing in ``intellivue_codec.py``) and of the picker's discovery
+``intellivue_discovery.py``, which listens for the Connect Indication this emulator sends
+(``UdpServer.send_connect_indication``); tests/test_intellivue_integration.py and
+tests/test_intellivue_discovery.py run them against each other over real sockets and ptys.
 """
 
 from __future__ import annotations
