@@ -3,6 +3,11 @@
     infusion-sim --list
     infusion-sim --scenario normal --seed 1 --speed 10 --vitals pty --pump tcp:0
     infusion-sim --scenario noisy-line --speed max --duration 3600 --vitals file:v.icl
+    infusion-sim --scenario desaturation --vitals-protocol intellivue --vitals udp:127.0.0.1:24105 --pump pty
+    infusion-sim --vitals-protocol masimo --vitals pty
+
+With ``--vitals-protocol intellivue`` or ``masimo`` the vitals are served by that monitor's
+emulator (simulator.emulated) from the same patient, over UDP or a pty; the pump stays ICL/1.
 
 Exit status: 0 on a normal end (duration reached, Ctrl-C, SIGTERM); 2 on bad arguments.
 """
@@ -17,7 +22,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from console.clock import ScaledClock
+from simulator.emulated import VITALS_EMULATORS, EmulatedDevice, start_vitals
 from simulator.engine import Simulation
+from simulator.intellivue_source import SimulationSource
 from simulator.outputs import Output, OutputSpecError, open_output, parse_output
 from simulator.scenario import ScenarioError, list_scenarios, load_scenario
 
@@ -62,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=_duration, help="session seconds to run (default: until stopped)"
     )
-    parser.add_argument("--vitals", metavar="OUT", help="pty, tcp:PORT or file:PATH")
+    parser.add_argument("--vitals", metavar="OUT",
+                        help="pty, tcp:PORT or file:PATH; an emulated monitor: pty, or udp:HOST:PORT (intellivue)")
+    parser.add_argument("--vitals-protocol", choices=["icl", *VITALS_EMULATORS], default="icl",
+                        help="what the simulated monitor speaks (default icl; intellivue and masimo are "
+                             "emulators of the real devices, for the console's real drivers)")
     parser.add_argument("--pump", metavar="OUT", help="pty, tcp:PORT or file:PATH")
     return parser
 
@@ -93,13 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --vitals OUT and/or --pump OUT")
     if args.speed is None and args.duration is None:
         parser.error("--speed max needs --duration (it would run flat out forever)")
+    emulated = args.vitals_protocol != "icl"
+    if emulated:
+        if args.vitals is None:
+            parser.error(f"--vitals-protocol {args.vitals_protocol} needs --vitals (pty or udp:HOST:PORT)")
+        if args.speed is None:
+            parser.error("an emulated monitor keeps its protocol's real-time pacing: give --speed 1-1000, not max")
     try:
         scenario = load_scenario(args.scenario)
-        for spec in (args.vitals, args.pump):
+        for spec in ((args.pump,) if emulated else (args.vitals, args.pump)):
             if spec is not None:
                 parse_output(spec)
+        link, address = _emulated_link(args.vitals) if emulated else (None, None)
     except (ScenarioError, OutputSpecError) as exc:
         parser.error(str(exc))
+    if emulated:
+        return _run_emulated(parser, args, scenario, link, address)
 
     outputs: dict[str, Output] = {}
     try:
@@ -129,6 +150,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         for output in outputs.values():
             with contextlib.suppress(OSError):
                 output.close()
+    return 0
+
+
+def _emulated_link(spec: str) -> tuple[str, tuple[str, int]]:
+    """``pty`` or ``udp:HOST:PORT`` -> (link, address) for an emulated monitor."""
+    if spec == "pty":
+        return "pty", ("127.0.0.1", 0)
+    kind, _, rest = spec.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "udp" or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise OutputSpecError(f"bad emulated monitor output {spec!r}: use pty or udp:HOST:PORT")
+    return "udp", (host, int(port))
+
+
+def _run_emulated(parser: argparse.ArgumentParser, args: argparse.Namespace, scenario,
+                  link: str | None, address: tuple[str, int] | None) -> int:
+    """The vitals from a real protocol's emulator, the pump's ICL/1 bytes as usual; one
+    ``SimulationSource`` advances the simulation for both."""
+    clock = ScaledClock(args.speed)
+    source = SimulationSource(Simulation(scenario, seed=args.seed))
+    try:
+        device: EmulatedDevice = start_vitals(args.vitals_protocol, source, clock, link, address or ("127.0.0.1", 0))
+    except ValueError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.error(f"cannot serve the emulated monitor on {args.vitals}: {exc}")
+    try:
+        pump = open_output(args.pump) if args.pump else None
+    except OutputSpecError as exc:
+        device.stop()
+        parser.error(str(exc))
+    print(f"vitals: {device.url} ({args.vitals_protocol}; console: --vitals {device.url} "
+          f"--vitals-protocol {args.vitals_protocol})")
+    if pump is not None:
+        print(f"pump: {pump.label}")
+    sys.stdout.flush()
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.requested:
+            t = clock.now()
+            if args.duration is not None and t >= args.duration:
+                t = args.duration
+            _, pump_bytes = source.advance(t)
+            device.follow(t)
+            if pump is not None:
+                if pump_bytes:
+                    pump.write(pump_bytes)
+                pump.poll()
+            if args.duration is not None and t >= args.duration:
+                break
+            time.sleep(WALL_STEP_S)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        device.stop()
+        if pump is not None:
+            with contextlib.suppress(OSError):
+                pump.close()
     return 0
 
 

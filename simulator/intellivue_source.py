@@ -66,8 +66,10 @@ class _Second:
 
 
 class SimulationSource:
-    """A ``Simulation`` seen through an IntelliVue: it advances the simulation (forward only)
-    to the times it is asked about. Thread-safe (two emulated ports may share one)."""
+    """A ``Simulation`` seen through an emulated device: the one place that advances the
+    simulation (forward only), to the times it is asked about, whoever asks: an emulator's
+    thread wanting values, or the training loop wanting the pump's bytes (``advance``).
+    Thread-safe: the simulation is not, and an emulator and the training loop share one."""
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -75,12 +77,41 @@ class SimulationSource:
         self._last = -1
         self._nibp: Nibp | None = None
         self._lock = threading.Lock()
+        # The ICL/1 bytes every advance produced, until ``advance`` hands them over: an
+        # emulator's request may advance the simulation, and the pump's sentences of that
+        # stretch must still reach the console.
+        self._vitals_bytes: list[bytes] = []
+        self._pump_bytes: list[bytes] = []
+
+    def advance(self, t: float) -> tuple[bytes, bytes]:
+        """Run the simulation to session time ``t`` (if it is not there already) and return
+        the (vitals, pump) ICL/1 bytes produced since the last call."""
+        with self._lock:
+            self._advance_to(t)
+            if t > self.sim.now:  # the part-second, so the pump's sentences are not held back
+                self._keep(self.sim.advance(t))
+            vitals, pump = b"".join(self._vitals_bytes), b"".join(self._pump_bytes)
+            self._vitals_bytes.clear()
+            self._pump_bytes.clear()
+            return vitals, pump
+
+    def inject(self, event: str, **params: object) -> None:
+        """An instructor's event, applied between two steps of the simulation."""
+        with self._lock:
+            self.sim.inject(event, **params)
+
+    def _keep(self, produced: tuple[bytes, bytes]) -> None:
+        vitals, pump = produced
+        if vitals:
+            self._vitals_bytes.append(vitals)
+        if pump:
+            self._pump_bytes.append(pump)
 
     def _advance_to(self, t: float) -> None:
         target = math.floor(t + 1e-9)
         while self._last < target:
             s = self._last + 1
-            self.sim.advance(float(s))
+            self._keep(self.sim.advance(float(s)))
             second_ms, waves = self.sim.monitor.second_waves()
             assert second_ms == s * 1000
             v = self.sim.vitals

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import sys
 import threading
 import time
 import tty
+from collections.abc import Callable
 
+from console.clock import Clock, ScaledClock
 from simulator.engine import Simulation
 from simulator.intellivue_source import SimulationSource
 
@@ -45,9 +48,10 @@ class MasimoOximeter:
     """What the oximeter sends at session second ``t``: the simulation's SpO2, PR and PI, or
     dashes and the sensor-off bit while the probe is off; low perfusion below PI 0.5 %."""
 
-    def __init__(self, simulation: Simulation, start_wall: float | None = None) -> None:
-        self.source = SimulationSource(simulation)
-        self.simulation = simulation
+    def __init__(self, simulation: Simulation | SimulationSource, start_wall: float | None = None) -> None:
+        # A shared source when the training loop also advances the same simulation.
+        self.source = simulation if isinstance(simulation, SimulationSource) else SimulationSource(simulation)
+        self.simulation = self.source.sim
         self.start_wall = time.time() if start_wall is None else start_wall
 
     def line(self, t: float) -> bytes:
@@ -61,16 +65,21 @@ class MasimoOximeter:
         return masimo_line(when, n.spo2, n.pr, pi_value, exc)
 
 
-def serve(oximeter: MasimoOximeter, fd: int, speed: float = 1.0, duration: float | None = None,
-          stop: threading.Event | None = None) -> None:
-    """One line per simulated second on ``fd`` until ``duration`` (session s) or ``stop``."""
+def serve(oximeter: MasimoOximeter, fd: int, clock: Clock, duration: float | None = None,
+          stop: threading.Event | None = None, write: Callable[[int, bytes], int] = os.write) -> None:
+    """One line per session second of ``clock`` on ``fd`` until ``duration`` (session s) or
+    ``stop``. A ``ScaledClock`` plays the patient faster; a line is never skipped when the
+    writer falls behind, as the oximeter sends every second's line."""
     stop = stop or threading.Event()
-    t, started = 1.0, time.monotonic()
+    t = float(math.floor(clock.now()) + 1)
     while not stop.is_set() and (duration is None or t <= duration):
-        wait = started + t / speed - time.monotonic()
-        if wait > 0 and stop.wait(wait):
-            break
-        os.write(fd, oximeter.line(t))
+        if clock.now() < t:
+            stop.wait(0.02)
+            continue
+        try:
+            write(fd, oximeter.line(t))
+        except OSError:  # the pty closed under us: the session is over
+            return
         t += 1.0
 
 
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"masimo: {os.ttyname(slave)} (console: --vitals {os.ttyname(slave)} --vitals-protocol masimo)",
           flush=True)
     try:
-        serve(MasimoOximeter(sim), master, args.speed, args.duration)
+        serve(MasimoOximeter(sim), master, ScaledClock(args.speed), args.duration)
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,7 +11,7 @@ import tty
 from simulator.engine import Simulation
 from simulator.masimo import EXC_SENSOR_OFF, MasimoOximeter, masimo_line, serve
 
-from console.clock import SystemClock
+from console.clock import ScaledClock, SystemClock
 from console.drivers import driver
 from console.records import Observations
 from console.transport import DeviceLink
@@ -35,7 +35,7 @@ def run(scenario: str, seconds: float) -> list[dict]:
     link.start()
     assert wait_for(lambda: link.state == "up", 10)
     writer = threading.Thread(target=serve, args=(MasimoOximeter(Simulation(scenario, seed=1)), master),
-                              kwargs={"speed": 200.0, "duration": seconds, "stop": stop})
+                              kwargs={"clock": ScaledClock(200.0), "duration": seconds, "stop": stop})
     writer.start()
     try:
         writer.join(30)

@@ -116,6 +116,20 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"what the other pumps speak (default {DEFAULT_DRIVER})")
 
 
+def _emulated_vitals(args: argparse.Namespace) -> str | None:
+    """In training, a --vitals-protocol other than the default plays that monitor's emulator."""
+    from console.drivers import DEFAULT_DRIVER
+
+    named = getattr(args, "vitals_protocol", DEFAULT_DRIVER)
+    return None if named == DEFAULT_DRIVER else named
+
+
+def add_simulate_link_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--simulate-link", choices=["udp", "pty"],
+                   help="training with --vitals-protocol intellivue or masimo: serve the emulated monitor over "
+                        "UDP on loopback or a pty, read by the real driver (default: intellivue udp, masimo pty)")
+
+
 def request_from_args(args: argparse.Namespace):
     """The devices (or the training simulation) the command line asks for, or None."""
     from console.sources import ConnectionRequest, DeviceSpec
@@ -126,7 +140,9 @@ def request_from_args(args: argparse.Namespace):
         if args.vitals or args.pump or others:
             raise ValueError("--simulate cannot be combined with --vitals/--pump "
                              "(simulated data must never mix with a real patient's)")
-        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture)
+        return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture,
+                                 simulate_vitals=_emulated_vitals(args),
+                                 simulate_link=getattr(args, "simulate_link", None))
     vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
     pump = DeviceSpec(args.pump, args.pump_protocol) if args.pump else None
     if others and pump is None:
@@ -148,6 +164,7 @@ def build_window_parser() -> argparse.ArgumentParser:
     add_device_arguments(p)
     p.add_argument("--simulate", metavar="SCENARIO",
                    help="training: run the bundled simulator in-process (infusion-sim --list)")
+    add_simulate_link_argument(p)
     p.add_argument("--seed", type=_seed, default=0, help="simulation seed (0 .. 2^32-1)")
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation (or --replay) speed factor")
     p.add_argument("--record", metavar="PATH",

@@ -3,6 +3,7 @@
     infusion-console record --vitals URL [--pump URL] [--vitals-protocol NAME] [--pump-protocol NAME]
                             [--out PATH] [--duration SECONDS]
     infusion-console record --simulate SCENARIO [--seed N] [--speed X] [--out PATH] [--duration SECONDS]
+                            [--vitals-protocol intellivue|masimo [--simulate-link udp|pty]]
 
 The same ``Console`` and ``Monitor`` as the window (console.bedside, console.monitor), so
 the file, its alarm log and its timeline are the same. A loop at about 20 Hz steps the
@@ -35,13 +36,21 @@ LOOP_S = 0.05  # 20 Hz: well inside the one-second flush interval
 
 
 def _parser() -> argparse.ArgumentParser:
-    from console.cli import EXIT_CODES_HELP, _positive_seconds, _seed, _speed, add_device_arguments
+    from console.cli import (
+        EXIT_CODES_HELP,
+        _positive_seconds,
+        _seed,
+        _speed,
+        add_device_arguments,
+        add_simulate_link_argument,
+    )
 
     p = argparse.ArgumentParser(prog="infusion-console record",
                                 description="Record a session headless (no window, no Qt).",
                                 epilog=EXIT_CODES_HELP)
     add_device_arguments(p)
     p.add_argument("--simulate", metavar="SCENARIO", help="record the training simulator (research capture)")
+    add_simulate_link_argument(p)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--speed", type=_speed, default=1.0, help="simulation speed factor")
     p.add_argument("--out", metavar="PATH", help="new session file (default: a new file in the user data "
@@ -112,7 +121,7 @@ def main(argv: list[str]) -> int:
     settings = {"command": "record", "seed": request.seed if request.simulated else None,
                 "speed": request.speed if request.simulated else None,
                 "vitals": request.vitals.url if request.vitals else None,
-                "vitals_protocol": request.vitals.driver if request.vitals else None,
+                "vitals_protocol": request.vitals.driver if request.vitals else request.simulate_vitals,
                 "pump": request.pump.url if request.pump else None,
                 "pump_protocol": request.pump.driver if request.pump else None,
                 "other_pumps": [[s.url, s.driver] for s in request.other_pumps]}

@@ -14,6 +14,8 @@ link-lost time after monitoring began, so a device gets a moment to send its fir
 
 from __future__ import annotations
 
+import math
+
 from console.advisories import Advisory
 from console.alarms.model import Kind, Priority
 from console.records import VITALS_METRICS
@@ -32,8 +34,13 @@ def kind_of(key: str) -> Kind:
 def valid_cuff(r: NibpReading) -> bool:
     """A complete, plausible cuff reading: both pressures measured, systolic above diastolic.
     A cuff that could not finish ("-" for a value) is no baseline and no discharge BP."""
-    return (isinstance(r.systolic, int) and isinstance(r.diastolic, int)
+    return (_pressure(r.systolic) and _pressure(r.diastolic)
             and 0 < r.diastolic < r.systolic)
+
+
+def _pressure(value: object) -> bool:
+    # A number, whole or not (IntelliVue sends FLOAT-Type values: 121.0), never a word or a flag.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def latest_valid_cuff(session: Session, at_or_before: float) -> NibpReading | None:

@@ -70,6 +70,10 @@ class ConnectionRequest:
     # They are named "pump-2", "pump-3"... in the order given.
     other_pumps: tuple[DeviceSpec, ...] = ()
     simulate: str | None = None  # scenario name
+    # Training on a real protocol: the emulated monitor speaks this driver's protocol over
+    # ``simulate_link`` ("udp", "pty"; None: the emulator's default). None: in-process ICL/1.
+    simulate_vitals: str | None = None
+    simulate_link: str | None = None
     seed: int = 0
     speed: float = 1.0
     capture_dir: str | None = None
@@ -78,6 +82,8 @@ class ConnectionRequest:
     def __post_init__(self) -> None:
         if self.simulate and (self.vitals or self.pump or self.other_pumps):
             raise ValueError("a training simulation cannot be combined with real devices")
+        if (self.simulate_vitals or self.simulate_link) and not self.simulate:
+            raise ValueError("an emulated monitor plays a training scenario only")
         if self.other_pumps and not self.pump:
             raise ValueError("other pumps need the pump that carries the plan (--pump) first")
         if not self.simulate and not (self.vitals or self.pump):
@@ -104,7 +110,7 @@ def check_request(request: ConnectionRequest) -> str | None:
         names = [name for name, _ in list_scenarios()]
         if request.simulate not in names:
             return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
-        return None
+        return emulator_problem(request.simulate_vitals, request.simulate_link)
     from console.transport import open_check
 
     for device, role, spec in request.devices():
@@ -123,6 +129,24 @@ def check_request(request: ConnectionRequest) -> str | None:
     return None
 
 
+def emulator_problem(driver: str | None, link: str | None) -> str | None:
+    """Why training cannot play a monitor speaking ``driver`` over ``link``, or None."""
+    from simulator.emulated import VITALS_EMULATORS
+
+    from console.drivers import DEFAULT_DRIVER
+
+    if driver in (None, DEFAULT_DRIVER):
+        return None if link is None else "--simulate-link needs --vitals-protocol with an emulated monitor " \
+            f"({', '.join(VITALS_EMULATORS)})"
+    links = VITALS_EMULATORS.get(driver)
+    if links is None:
+        return (f"training cannot play a {driver} vitals monitor: the emulated monitors are "
+                f"{', '.join(VITALS_EMULATORS)} (or the default {DEFAULT_DRIVER})")
+    if link is not None and link not in links:
+        return f"the emulated {driver} monitor is served over {' or '.join(links)}, not {link}"
+    return None
+
+
 class Sources:
     """Starts and stops the transport for one ConnectionRequest."""
 
@@ -136,7 +160,8 @@ class Sources:
         if request.simulate:
             self.simulation = transport.SimulatedDevices(
                 self.queue, request.simulate, seed=request.seed, speed=request.speed,
-                capture_dir=request.capture_dir)
+                capture_dir=request.capture_dir, vitals_driver=request.simulate_vitals,
+                vitals_link=request.simulate_link)
             self.clock: Clock = self.simulation.clock
         else:
             self.clock = SystemClock()
@@ -170,6 +195,10 @@ class Sources:
 
     def url(self, device: Role) -> str:
         if self.simulation:
+            served = self.simulation.vitals_url if device == "vitals" else None
+            if served:
+                return (f"training simulation ({self.request.simulate}): "
+                        f"emulated {self.request.simulate_vitals} at {served}")
             return f"training simulation ({self.request.simulate})"
         link = self.links.get(device)
         return link.url if link else "not connected"

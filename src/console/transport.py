@@ -916,6 +916,12 @@ class SimulatedDevices:
     ``capture_dir``: raw bytes are appended to ``vitals.<driver>`` and ``pump.<driver>`` in it.
     ``simulation`` and ``clock`` may be injected (tests); otherwise built from
     ``scenario``/``seed``/``speed``.
+
+    ``vitals_driver`` (e.g. "intellivue", "masimo"): the simulated monitor speaks that real
+    protocol instead: an emulator of the device (simulator.emulated) serves the same patient
+    over ``vitals_link`` (UDP on loopback or a pty; the emulator's default when None), and a
+    real ``DeviceLink`` with the real driver reads it, exactly as at a bedside; the pump stays
+    in-process. The vitals link's events and counts are then that DeviceLink's.
     """
 
     DEVICES: tuple[Role, Role] = ("vitals", "pump")
@@ -932,12 +938,29 @@ class SimulatedDevices:
         simulation: Any = None,
         clock: Clock | None = None,
         decoder_factory: Callable[[], Decoder] | None = None,
+        vitals_driver: str | None = None,
+        vitals_link: str | None = None,
     ) -> None:
         if simulation is None:
             from simulator.engine import Simulation  # the training build only
 
             simulation = Simulation(scenario, seed=seed)
         self.simulation = simulation
+        in_process = getattr(simulation, "DRIVER", DEFAULT_DRIVER)
+        self._vitals_driver = vitals_driver if vitals_driver not in (None, in_process) else None
+        self._vitals_link_kind = vitals_link
+        self._emulator: Any = None  # simulator.emulated.EmulatedDevice, while running
+        self.vitals_link: DeviceLink | None = None  # the real link to the emulated monitor
+        self._source: Any = None
+        if self._vitals_driver is not None:
+            from simulator.emulated import VITALS_EMULATORS
+            from simulator.intellivue_source import SimulationSource
+
+            if self._vitals_driver not in VITALS_EMULATORS:
+                raise ValueError(f"no emulator plays a {self._vitals_driver} monitor; "
+                                 f"training can speak: icl, {', '.join(VITALS_EMULATORS)}")
+            # One owner of the simulation for the training loop and the emulator's thread.
+            self._source = SimulationSource(simulation)
         self.clock: Clock = clock if clock is not None else ScaledClock(speed)
         self._out = out
         self._tick = tick
@@ -971,13 +994,28 @@ class SimulatedDevices:
         return self._state
 
     @property
+    def in_process(self) -> tuple[Role, ...]:
+        """The devices whose bytes go straight from the simulation to a decoder."""
+        return ("pump",) if self._vitals_driver is not None else self.DEVICES
+
+    @property
+    def vitals_url(self) -> str | None:
+        """Where the emulated monitor is served (None: the vitals are in-process ICL/1)."""
+        return self._emulator.url if self._emulator is not None else None
+
+    @property
     def stats(self) -> dict[Role, DecoderStats]:
-        return {d: (f.stats() if (f := self._feeds.get(d)) else DecoderStats())
-                for d in self.DEVICES}
+        out = {d: (f.stats() if (f := self._feeds.get(d)) else DecoderStats()) for d in self.DEVICES}
+        if self.vitals_link is not None:
+            out["vitals"] = self.vitals_link.stats
+        return out
 
     @property
     def bytes_received(self) -> dict[Role, int]:
-        return {d: (f.bytes_received if (f := self._feeds.get(d)) else 0) for d in self.DEVICES}
+        out = {d: (f.bytes_received if (f := self._feeds.get(d)) else 0) for d in self.DEVICES}
+        if self.vitals_link is not None:
+            out["vitals"] = self.vitals_link.bytes_received
+        return out
 
     def set_speed(self, speed: float) -> None:
         """Change the simulation speed; session time stays continuous."""
@@ -999,27 +1037,44 @@ class SimulatedDevices:
                 private_dir(self._capture_dir, tighten=False)  # 0700 when created (patient data)
             except OSError as exc:
                 log.error("cannot create capture directory %s: %s", self._capture_dir, exc)
-        for dev in self.DEVICES:
+        for dev in self.in_process:
             path = self._capture_dir / f"{dev}.{self.driver.name}" if self._capture_dir is not None else None
 
             def capture_error(msg: str, d: Role = dev) -> None:
                 self._out.put(LinkEvent(d, self._state, msg, self.clock.now()))
 
             self._feeds[dev] = _DeviceFeed(dev, self._out, self.clock, self._factory, path, capture_error)
+        if self._vitals_driver is not None:
+            self._start_emulated_vitals()
         self._thread = threading.Thread(target=self._run, name="transport-simulator", daemon=True)
         self._thread.start()
 
+    def _start_emulated_vitals(self) -> None:
+        from simulator.emulated import start_vitals
+
+        assert self._vitals_driver is not None
+        self._emulator = start_vitals(self._vitals_driver, self._source, self.clock, self._vitals_link_kind)
+        capture = (self._capture_dir / f"vitals.{self._vitals_driver}" if self._capture_dir is not None else None)
+        self.vitals_link = DeviceLink("vitals", self._emulator.url, self._out, clock=self.clock,
+                                      driver=self._vitals_driver, role="vitals", capture_path=capture)
+        self.vitals_link.start()
+
     def stop(self, timeout: float = STOP_JOIN_S) -> bool:
         self._stop.set()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        stopped = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            stopped = not self._thread.is_alive()
+        if self.vitals_link is not None:  # the console releases the association, then the monitor goes
+            stopped = self.vitals_link.stop(timeout) and stopped
+        if self._emulator is not None:
+            self._emulator.stop()
+        return stopped
 
     def _emit_all(self, state: LinkState, reason: str) -> None:
         self._state = state
         now = self.clock.now()
-        for dev in self.DEVICES:
+        for dev in self.in_process:
             self._out.put(LinkEvent(dev, state, reason, now))
 
     def _run(self) -> None:
@@ -1032,9 +1087,14 @@ class SimulatedDevices:
                         event, params = self._injections.get_nowait()
                     except queue.Empty:
                         break
-                    self.simulation.inject(event, **params)
-                vitals_bytes, pump_bytes = self.simulation.advance(self.clock.now())
-                self._feeds["vitals"].feed(vitals_bytes)
+                    (self._source or self.simulation).inject(event, **params)
+                now = self.clock.now()
+                if self._source is not None:  # the emulated monitor serves the vitals
+                    _, pump_bytes = self._source.advance(now)
+                    self._emulator.follow(now)
+                else:
+                    vitals_bytes, pump_bytes = self.simulation.advance(now)
+                    self._feeds["vitals"].feed(vitals_bytes)
                 self._feeds["pump"].feed(pump_bytes)
                 for feed in self._feeds.values():
                     feed.idle()  # capture flush cadence

@@ -1,0 +1,144 @@
+"""The simulated patient behind a real device protocol: an emulator of the device side, serving
+the running simulation over a real transport (UDP on loopback, a pty), for training and tests.
+
+Training with ``infusion-console --simulate NAME --vitals-protocol intellivue`` (or ``masimo``)
+runs the console's real driver over the real transport against one of these, instead of
+feeding ICL/1 bytes straight into a decoder. ``VITALS_EMULATORS`` says which vitals drivers have
+an emulator and over which links.
+
+    device = start_vitals("intellivue", source, clock, link="udp")
+    device.url        # what the console's DeviceLink opens: intellivue+udp://127.0.0.1:PORT
+    device.follow(t)  # each training step: the instructor's link drop-out silences the device
+    device.stop()
+
+Every emulator reads the patient from one ``SimulationSource``, which alone advances the
+simulation, so the pump's ICL/1 bytes and the emulated monitor's values stay one patient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import termios
+import threading
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from console.clock import Clock
+from simulator.intellivue_source import SimulationSource
+
+__all__ = ["VITALS_EMULATORS", "EmulatedDevice", "start_vitals"]
+
+# driver name -> the links its emulator serves, the first being the default
+VITALS_EMULATORS: dict[str, tuple[str, ...]] = {"intellivue": ("udp", "pty"), "masimo": ("pty",)}
+
+
+@dataclass
+class EmulatedDevice:
+    """A running emulator: ``url`` and ``driver`` are what the console connects with."""
+
+    driver: str
+    link: str
+    url: str
+    _silence: Callable[[bool], None]
+    _close: Callable[[], None]
+    _source: SimulationSource
+    _silent: bool = False
+    _stopped: bool = field(default=False, repr=False)
+
+    def follow(self, now: float) -> None:
+        """Mirror the simulation's vitals line drop-out (an instructor's "link drop", a
+        scenario's cable pull) as a device that stops sending."""
+        silent = self._source.sim.vitals_link.silent(round(now * 1000))
+        if silent != self._silent:
+            self._silent = silent
+            self._silence(silent)
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._close()
+
+
+def _pty() -> tuple[int, int, str]:
+    master, slave = os.openpty()
+    tty.setraw(master, termios.TCSANOW)
+    tty.setraw(slave, termios.TCSANOW)  # raw before the console opens it: no echo, no line editing
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+def _closing(*fds: int) -> Callable[[], None]:
+    def close() -> None:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    return close
+
+
+def start_vitals(driver: str, source: SimulationSource, clock: Clock, link: str | None = None,
+                 address: tuple[str, int] = ("127.0.0.1", 0)) -> EmulatedDevice:
+    """Start the emulator of ``driver`` on ``link`` (its default when None), reading the patient
+    from ``source`` on ``clock``; a UDP emulator listens on ``address`` (port 0: any free one).
+    Raises ValueError for a driver or link without an emulator, OSError if it cannot listen."""
+    links = VITALS_EMULATORS.get(driver)
+    if links is None:
+        raise ValueError(f"no emulator plays a {driver} vitals monitor (emulated: {', '.join(VITALS_EMULATORS)})")
+    link = link or links[0]
+    if link not in links:
+        raise ValueError(f"the {driver} emulator serves {' or '.join(links)}, not {link}")
+    if driver == "intellivue":
+        return _intellivue(source, clock, link, address)
+    return _masimo(source, clock)
+
+
+def _intellivue(source: SimulationSource, clock: Clock, link: str, address: tuple[str, int]) -> EmulatedDevice:
+    from simulator.intellivue import IntelliVueMonitor, serve_serial, serve_udp
+
+    monitor = IntelliVueMonitor(source, clock)
+
+    def silence(silent: bool) -> None:
+        if silent:
+            monitor.go_silent()
+        else:
+            monitor.speak_again()
+
+    if link == "udp":
+        udp = serve_udp(monitor, *address)
+        host, port = udp.address
+        return EmulatedDevice("intellivue", link, f"intellivue+udp://{host}:{port}", silence, udp.stop, source)
+    master, slave, path = _pty()
+    serial = serve_serial(monitor, master)
+
+    def close() -> None:
+        serial.stop()
+        _closing(master, slave)()
+
+    return EmulatedDevice("intellivue", link, path, silence, close, source)
+
+
+def _masimo(source: SimulationSource, clock: Clock) -> EmulatedDevice:
+    from simulator.masimo import MasimoOximeter, serve
+
+    master, slave, path = _pty()
+    os.set_blocking(master, True)  # serve() writes whole lines
+    stop, quiet = threading.Event(), threading.Event()
+    oximeter = MasimoOximeter(source, start_wall=clock.wall() - clock.now())
+
+    def write(fd: int, data: bytes) -> int:
+        return len(data) if quiet.is_set() else os.write(fd, data)
+
+    thread = threading.Thread(target=serve, args=(oximeter, master, clock), kwargs={"stop": stop, "write": write},
+                              name="masimo-emulator", daemon=True)
+    thread.start()
+
+    def silence(silent: bool) -> None:
+        (quiet.set if silent else quiet.clear)()
+
+    def close() -> None:
+        stop.set()
+        thread.join(2.0)
+        _closing(master, slave)()
+
+    return EmulatedDevice("masimo", "pty", path, silence, close, source)

@@ -1,0 +1,154 @@
+"""Training on a real protocol: ``--simulate NAME --vitals-protocol intellivue|masimo`` serves the
+simulated patient through the device's emulator (simulator.emulated) over a real transport, and
+the console's real driver reads it, while the pump stays in-process. The same Console the window
+and ``record`` use, headless."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from console.bedside import Console
+from console.clinical import load_protocol
+from console.drivers import driver
+from console.records import LinkEvent
+from console.session import NibpReading
+from console.session_checks import valid_cuff
+from console.sources import ConnectionRequest, check_request
+from console.transport import DeviceLink
+from transport_helpers import Collector, wait_for
+
+BASELINE_S = 300.0  # the normal scenario's pump starts here
+
+
+def run_console(request: ConnectionRequest, until: float, during=None, record: str | None = None):
+    console = Console(load_protocol(), record, record=record is not None, user="tester")
+    console.connect(request)
+    try:
+        deadline = time.monotonic() + until / request.speed * 3 + 30
+        now = 0.0
+        while now < until:
+            assert time.monotonic() < deadline, f"the session got stuck at {now:.1f} s"
+            now = console.monitor.step()
+            if during is not None:
+                during(console, now)
+            time.sleep(0.02)
+        return console, now
+    finally:
+        console.monitor.close()
+
+
+@pytest.mark.parametrize("link", ["udp", "pty"])
+def test_a_simulated_session_on_the_emulated_intellivue(link, tmp_path):
+    request = ConnectionRequest(simulate="normal", speed=60.0, simulate_vitals="intellivue", simulate_link=link)
+    assert check_request(request) is None
+    record = str(tmp_path / "s.sqlite")
+    console, now = run_console(request, BASELINE_S + 30, record=record)
+    sim = console.sources.simulation
+    vitals_link = sim.vitals_link
+    assert isinstance(vitals_link, DeviceLink) and vitals_link.driver.name == "intellivue"
+    assert (vitals_link.url.startswith("intellivue+udp://127.0.0.1:") if link == "udp"
+            else vitals_link.url.startswith("/dev/"))
+    s = console.session
+    for metric in ("HR", "PR", "SPO2", "RR", "ETCO2", "TEMP"):
+        assert metric in s.seen, f"{metric} never reached the session over {link}"
+    assert {"ECG", "PLETH", "CO2"} <= set(s.waveforms)
+    # the baseline cuff taken at 240 s counts (IntelliVue's pressures are FLOAT values, 121.0)
+    baseline = console.workflow.baseline(now)
+    assert baseline.nibp is not None and valid_cuff(baseline.nibp)
+    assert abs(baseline.nibp.taken_at - 239.5) < 2.0
+    assert console.workflow.infusion_started is not None  # the in-process pump ran
+    assert "PUMP_RATE" in s.seen
+    # read-only: every message the console sent is on the driver's list
+    assert vitals_link.sent and all(driver("intellivue").permits(m) for m in vitals_link.sent)
+    assert vitals_link.refused == []
+    with sqlite3.connect(record) as db:
+        devices = {row[0] for row in db.execute("select distinct device from samples")}
+        rows = db.execute("select count(*) from samples where device='vitals' and metric='SPO2'").fetchone()[0]
+        identity = db.execute("select model from identities where device='vitals'").fetchone()
+    assert devices == {"vitals", "pump"} and rows > 100
+    assert identity is not None and "MP50" in identity[0]  # the emulated monitor said who it is
+
+
+def test_the_emulated_masimo_on_a_pty():
+    request = ConnectionRequest(simulate="normal", speed=30.0, simulate_vitals="masimo")
+    console, _ = run_console(request, 40)
+    link = console.sources.simulation.vitals_link
+    assert link.driver.name == "masimo" and link.url.startswith("/dev/") and link.sent == []
+    s = console.session
+    assert {"SPO2", "PR", "PI"} <= s.seen and "HR" not in s.seen  # an oximeter has no ECG
+    assert 90 <= s.latest["SPO2"].value <= 100
+
+
+def test_an_instructors_link_drop_silences_the_emulated_monitor():
+    """The vitals cable pulled for 40 s: the monitor stops answering, the driver's time-out drops
+    the association, the link goes down, then a new association brings the values back."""
+    request = ConnectionRequest(simulate="normal", speed=10.0, simulate_vitals="intellivue")
+    events: list[LinkEvent] = []
+    dropped = {}
+
+    def during(console, now):
+        if now > 20 and not dropped:
+            console.sources.simulation.inject("link_dropout", device="vitals", duration_s=40)
+            dropped["at"] = now
+        dev = console.session.devices["vitals"]
+        if dropped and (not events or events[-1].state != dev.transport_state):
+            events.append(LinkEvent("vitals", dev.transport_state, dev.transport_reason, now))
+
+    console, now = run_console(request, 110, during=during)
+    states = [e.state for e in events]
+    assert "down" in states or "connecting" in states, states
+    assert states[-1] == "up", states
+    hr = console.session.latest["HR"]
+    assert now - hr.rx_time < 5, "values flow again after the new association"
+    assert console.sources.simulation.vitals_link.attempts >= 2
+
+
+def test_training_refuses_a_monitor_it_cannot_play():
+    assert "cannot play a icl2" in (check_request(ConnectionRequest(simulate="normal", simulate_vitals="icl2")) or "")
+    problem = check_request(ConnectionRequest(simulate="normal", simulate_vitals="masimo", simulate_link="udp"))
+    assert problem == "the emulated masimo monitor is served over pty, not udp"
+    with pytest.raises(ValueError):
+        ConnectionRequest(vitals=None, simulate=None, simulate_vitals="intellivue")
+
+
+def test_the_window_command_line_refuses_a_bad_emulated_link():
+    out = subprocess.run([sys.executable, "-m", "console", "record", "--simulate", "normal",
+                          "--vitals-protocol", "masimo", "--simulate-link", "udp", "--duration", "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "served over pty, not udp" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_real_cuff_reading_counts_whole_or_float():
+    assert valid_cuff(NibpReading(121, 74, 90, 0.0)) and valid_cuff(NibpReading(121.0, 74.0, 90.0, 0.0))
+    assert not valid_cuff(NibpReading(float("nan"), 74.0, 90.0, 0.0))
+    assert not valid_cuff(NibpReading(True, 74, 90, 0.0))  # type: ignore[arg-type]
+    assert not valid_cuff(NibpReading("-", 74, 90, 0.0))  # type: ignore[arg-type]
+
+
+def test_infusion_sim_serves_the_emulated_intellivue():
+    """``infusion-sim --vitals-protocol intellivue --vitals udp:127.0.0.1:0``: the console's
+    DeviceLink associates with it and reads values."""
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--vitals-protocol", "intellivue",
+                             "--vitals", "udp:127.0.0.1:0", "--speed", "5", "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("vitals: intellivue+udp://127.0.0.1:"), first
+        url = first.split()[1]
+        out = Collector()
+        link = DeviceLink("vitals", url, out.q, driver="intellivue")
+        link.start()
+        try:
+            assert wait_for(lambda: any(getattr(r.item, "values", {}).get("SPO2") for r in out.records()), 20)
+        finally:
+            link.stop()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode == 0, proc.stderr.read()
