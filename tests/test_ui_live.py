@@ -158,6 +158,28 @@ def test_picker_starts_a_training_simulation(qtbot, console):
     qtbot.waitUntil(lambda: w.findChild(QLabel, "session.simulation").isVisible(), timeout=5000)
 
 
+def test_picker_trains_on_the_emulated_intellivue(qtbot, console):
+    """Training on a real monitor's protocol: chosen in the picker, the vitals come from the
+    IntelliVue emulator over UDP, read by the real driver, and the tiles show them."""
+    w = make_window(qtbot, console)
+    flow = PickerFlow(console, w)
+    picker = flow.open_picker()
+    monitor = picker.findChild(QComboBox, "picker.simulated_monitor")
+    assert monitor.accessibleName() == "Simulated monitor protocol"
+    monitor.setCurrentIndex(monitor.findText("Philips IntelliVue, LAN (emulated)"))
+    qtbot.mouseClick(picker.findChild(QPushButton, "picker.simulate"), Qt.MouseButton.LeftButton)
+    request = console.sources.request
+    assert request.simulated and request.simulate_vitals == "intellivue" and request.simulate_link == "udp"
+    link = console.sources.simulation.vitals_link
+    qtbot.waitUntil(lambda: link.state == "up", timeout=10000)
+    qtbot.waitUntil(lambda: "SPO2" in console.session.seen, timeout=15000)
+    assert link.url.startswith("intellivue+udp://127.0.0.1:")
+    assert "emulated intellivue" in console.sources.url("vitals")
+    spo2 = w.findChild(QLabel, "tile.SPO2.value")
+    qtbot.waitUntil(lambda: spo2.text().strip().isdigit(), timeout=10000)
+    assert 90 <= int(spo2.text()) <= 100
+
+
 def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifacts_dir):
     console.connect(ConnectionRequest(simulate="normal", seed=5, speed=30))
     w = make_window(qtbot, console)

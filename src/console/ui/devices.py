@@ -143,6 +143,16 @@ class DevicesView(QWidget):
             card.refresh(session, stats.get(device), urls.get(device, "not connected"), now)
 
 
+# (label, (vitals driver, link)) of the training monitor: the built-in ICL/1 one in-process, or an
+# emulator of a real monitor (simulator.emulated) on a real transport.
+SIMULATED_MONITORS: tuple[tuple[str, tuple[str | None, str | None]], ...] = (
+    ("Built-in (ICL/1)", (None, None)),
+    ("Philips IntelliVue, LAN (emulated)", ("intellivue", "udp")),
+    ("Philips IntelliVue, serial (emulated)", ("intellivue", "pty")),
+    ("Masimo oximeter, serial (emulated)", ("masimo", "pty")),
+)
+
+
 class DevicePicker(QDialog):
     """Choose the vitals monitor and pump (port list or URL, protocol, baud), or start a
     training simulation. The last choice is remembered and offered, never used silently.
@@ -207,11 +217,17 @@ class DevicePicker(QDialog):
         self.scenario.setCurrentIndex(max(0, self.scenario.findData("normal")))  # the usual first lesson
         self.seed = name_widget(QSpinBox(), "picker.seed", "Simulation seed")
         self.seed.setRange(0, 1_000_000)
+        # The simulated patient on a real monitor's protocol, read by the real driver: the
+        # lesson then looks and fails as at a bedside with that monitor.
+        self.simulated_monitor = name_widget(QComboBox(), "picker.simulated_monitor", "Simulated monitor protocol")
+        for label, choice in SIMULATED_MONITORS:
+            self.simulated_monitor.addItem(label, choice)
         self.simulate_button = name_widget(QPushButton("Start training simulation"),
                                            "picker.simulate", "Start training simulation")
         self.simulate_button.clicked.connect(self._simulate)
         tf.addRow("Scenario", self.scenario)
         tf.addRow("Seed", self.seed)
+        tf.addRow("Monitor", self.simulated_monitor)
         tf.addRow(self.simulate_button)
         warn = QLabel("Simulated data is shown as SIMULATION and never mixes with a real patient's.")
         warn.setProperty("role", "caption")
@@ -399,5 +415,7 @@ class DevicePicker(QDialog):
         if not name:
             QMessageBox.warning(self, "Training", "No training scenario is installed.")
             return
-        self.request = ConnectionRequest(simulate=name, seed=self.seed.value())
+        vitals, link = self.simulated_monitor.currentData()
+        self.request = ConnectionRequest(simulate=name, seed=self.seed.value(), simulate_vitals=vitals,
+                                         simulate_link=link)
         self.accept()
