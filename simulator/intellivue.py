@@ -37,26 +37,34 @@ import contextlib
 import datetime as dt
 import math
 import os
+import random
 import select
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from console.clock import Clock, ScaledClock
-from console.drivers.intellivue_codec import (
-    CodecError,
-    Cursor,
+from simulator import intellivue_wire as w
+from simulator.intellivue_primitives import (
+    DATA_EXPORT_PROTOCOL_ID,
+    MSG_TYPE_COMMAND,
     Frame,
+    FrameBudget,
     FrameReader,
+    PacedQueue,
+    WireError,
+    WireReader,
     encode_absolute_time,
     encode_float,
-    fcs_bytes,
+    fcs_field,
     frame,
+    frame_header,
+    wrap,
 )
-from simulator import intellivue_wire as w
 from simulator.intellivue_source import FixedSource, Numerics, PatientSource, SimulationSource
 from simulator.intellivue_wire import ava, counted, u8, u16, u32
 
@@ -325,7 +333,7 @@ class IntelliVueMonitor:
             if first == w.DATA_EXPORT_FIRST_BYTE:
                 try:
                     return self._data_export(message, now)
-                except CodecError as exc:
+                except WireError as exc:
                     self.log.append(f"ignored a malformed message: {exc}")
                     return []
             return []
@@ -387,7 +395,7 @@ class IntelliVueMonitor:
             return [w.REFUSE]
         try:
             profile = self._negotiate(message)
-        except (AssociationRefused, CodecError) as exc:
+        except (AssociationRefused, WireError) as exc:
             self.log.append(f"refused: {exc}")
             return [w.REFUSE]
         self.profile = profile
@@ -452,7 +460,7 @@ class IntelliVueMonitor:
         trailer = m[j + ulen :]
         if len(user) != ulen or trailer != w.PRESENTATION_TRAILER:
             raise AssociationRefused("user data and 16-byte trailer do not fill the message")
-        c = Cursor(user)
+        c = WireReader(user)
         protocol, nomenclature = c.u32(), c.u32()
         c.u32()  # functional units
         system_type = c.u32()
@@ -477,7 +485,7 @@ class IntelliVueMonitor:
             raise AssociationRefused("no supported poll profile")
         return support
 
-    def _poll_profile(self, c: Cursor) -> Profile:
+    def _poll_profile(self, c: WireReader) -> Profile:
         revision, min_period = c.u32(), c.u32()
         mtu_rx, mtu_tx = c.u32(), c.u32()
         c.u32()  # max_bw_tx
@@ -575,7 +583,7 @@ class IntelliVueMonitor:
 
     # -- Data Export (p.41-64) -----------------------------------------------------------------------
     def _data_export(self, m: bytes, now: float) -> list[bytes]:
-        c = Cursor(m)
+        c = WireReader(m)
         if c.u16("session_id") != 0xE100:
             return []
         c.u16("p_context_id")
@@ -647,7 +655,7 @@ class IntelliVueMonitor:
         reply = w.managed_object(w.NOM_MOC_VMS_MDS) + counted(avas)
         return w.data_export(w.RORS_APDU, w.command(invoke, w.CMD_GET, reply))
 
-    def _single_poll(self, invoke: int, data: Cursor, now: float) -> list[bytes]:
+    def _single_poll(self, invoke: int, data: WireReader, now: float) -> list[bytes]:
         poll_number = data.u16()
         partition, code = data.u16(), data.u16()
         grp = data.u16()
@@ -655,7 +663,7 @@ class IntelliVueMonitor:
         header = (u16(poll_number) + u32(stamp) + b"\xff" * 8 + u16(partition) + u16(code) + u16(grp))
         return self._results(invoke, w.NOM_ACT_POLL_MDIB_DATA, header, observations)
 
-    def _extended_poll(self, invoke: int, data: Cursor, now: float) -> list[bytes]:
+    def _extended_poll(self, invoke: int, data: WireReader, now: float) -> list[bytes]:
         poll_number = data.u16()
         partition, code = data.u16(), data.u16()
         grp = data.u16()
@@ -914,11 +922,20 @@ _LOOP_S = 0.01  # how often a transport thread ticks the monitor (wall time)
 class UdpServer:
     """The monitor on a UDP socket (p.29-30): replies go to the datagram's source address; what
     the monitor sends on its own goes to the associated client; Connect Indications to
-    ``connect_to`` when set. ``stop()`` ends the thread and closes the socket."""
+    ``connect_to`` when set. ``stop()`` ends the thread and closes the socket.
+
+    ``loss`` (0 to 1) drops that fraction of the outgoing datagrams, chosen by a random generator
+    seeded with ``seed``: the guide warns that a client must handle lost messages (p.28), and this
+    is how a test makes some. ``sent`` and ``lost`` count the outgoing datagrams; for a given
+    seed and sequence of datagrams the losses are always the same ones."""
 
     def __init__(self, monitor: IntelliVueMonitor, host: str = "127.0.0.1", port: int = 0,
-                 connect_to: tuple[str, int] | None = None) -> None:
+                 connect_to: tuple[str, int] | None = None, *, loss: float = 0.0, seed: int | None = None) -> None:
         self.monitor = monitor
+        self.sent = 0
+        self.lost = 0
+        self._loss_lock = threading.Lock()
+        self.set_loss(loss, seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.address: tuple[str, int] = self.sock.getsockname()
@@ -927,10 +944,26 @@ class UdpServer:
         self._thread = threading.Thread(target=self._run, name=f"intellivue-udp-{self.address[1]}", daemon=True)
         self._thread.start()
 
+    def set_loss(self, loss: float, seed: int | None = None) -> None:
+        """From now on drop ``loss`` of the outgoing datagrams (a new generator seeded with ``seed``)."""
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"datagram loss {loss} is not a fraction between 0 and 1")
+        with self._loss_lock:
+            self.loss = loss
+            self._loss_rng = random.Random(seed)
+
+    def _send(self, message: bytes, to: tuple[str, int]) -> None:
+        with self._loss_lock:
+            if self.loss > 0.0 and self._loss_rng.random() < self.loss:
+                self.lost += 1
+                return
+            self.sent += 1
+        self.sock.sendto(message, to)
+
     def send_connect_indication(self, to: tuple[str, int] = ("127.0.0.1", CONNECT_INDICATION_PORT)) -> None:
         """One Connect Indication, unicast to ``to`` (broadcast on loopback is unreliable)."""
         ip = socket.inet_aton(self.address[0])
-        self.sock.sendto(self.monitor.connect_indication(self.monitor.clock.now(), ip, self.address[1]), to)
+        self._send(self.monitor.connect_indication(self.monitor.clock.now(), ip, self.address[1]), to)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -939,11 +972,11 @@ class UdpServer:
                 if ready:
                     data, addr = self.sock.recvfrom(65535)
                     for reply in self.monitor.handle(data, self.monitor.clock.now(), peer=addr):
-                        self.sock.sendto(reply, addr)
+                        self._send(reply, addr)
                 for where, message in self.monitor.tick_routed(self.monitor.clock.now()):
                     to = self.connect_to if where == "connect" else self.monitor.peer
                     if to is not None:
-                        self.sock.sendto(message, to)  # type: ignore[arg-type]
+                        self._send(message, to)  # type: ignore[arg-type]
             except OSError:
                 if self._stop.is_set():
                     return
@@ -963,14 +996,37 @@ class UdpServer:
 
 class SerialServer:
     """The monitor on a byte stream with the MIB/RS232 fixed-baudrate framing (p.30-32), e.g. a
-    pty master. The caller owns ``fd``; ``stop()`` ends the thread (the fd stays open)."""
+    pty master. The caller owns ``fd``; ``stop()`` ends the thread (the fd stays open).
 
-    def __init__(self, monitor: IntelliVueMonitor, fd: int) -> None:
+    The guide limits frames per time on the serial line (p.30): "The monitor will process up to 4
+    frames within 128ms. If a client sends more frames, additional frames are ignored", with an
+    implementation note that the monitor allows 5 for jitter. It states the rule for what a
+    client sends; the emulator holds its own output to the same 4 frames in any 128 ms, so that
+    the console meets a monitor that does not answer a burst all at once. Frames wait in
+    ``output`` (``max_queue`` of them); a frame that finds it full is dropped and counted in
+    ``output.dropped``, and ``output.started`` keeps the (``timer``) time each frame went out.
+
+    From the client, frames beyond 4 in 128 ms are counted in ``input_over_budget``; with
+    ``enforce_input_budget`` the emulator also ignores those beyond 5, as the monitor does
+    (counted in ``input_ignored``). Damaged frames count in ``rejected``, frames of another
+    protocol id or message type (ignored, p.31) in ``ignored``."""
+
+    def __init__(self, monitor: IntelliVueMonitor, fd: int, *, timer: Callable[[], float] = time.monotonic,
+                 max_queue: int = 256, enforce_input_budget: bool = False) -> None:
         self.monitor = monitor
         monitor.max_mtu = min(monitor.max_mtu, SERIAL_MAX_MTU)  # p.71
         self.fd = fd
         self.reader = FrameReader()
         self.rejected = 0
+        self.ignored = 0
+        self.output = PacedQueue(FrameBudget(), max_frames=max_queue)  # 4 frames in 128 ms
+        self.write_errors = 0  # frames taken from the queue that the fd did not accept
+        self.enforce_input_budget = enforce_input_budget
+        self.input_over_budget = 0
+        self.input_ignored = 0
+        self._documented_input = FrameBudget()  # 4 in 128 ms: what a client must keep (p.30)
+        self._tolerated_input = FrameBudget(frames=5)  # what the monitor lets through (p.30)
+        self._timer = timer
         self._wake_r, self._wake_w = os.pipe()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"intellivue-serial-{fd}", daemon=True)
@@ -986,25 +1042,52 @@ class SerialServer:
                 continue
             view = view[n:]
 
+    def _enqueue(self, data: bytes) -> None:
+        if not self.output.offer(data) and self.output.dropped == 1:
+            self.monitor.log.append(f"serial output queue full ({self.output.max_frames} frames): "
+                                    "dropping frames, counted in output.dropped")
+
+    def _received(self, data: bytes) -> None:
+        for item in self.reader.feed(data):
+            if not isinstance(item, Frame):
+                self.rejected += 1
+                continue
+            if (item.protocol_id, item.msg_type) != (DATA_EXPORT_PROTOCOL_ID, MSG_TYPE_COMMAND):
+                self.ignored += 1
+                continue
+            now = self._timer()
+            if not self._documented_input.take(now):
+                self.input_over_budget += 1
+            if not self._tolerated_input.take(now) and self.enforce_input_budget:
+                self.input_ignored += 1
+                continue
+            for reply in self.monitor.handle(item.payload, self.monitor.clock.now()):
+                self._enqueue(frame(reply))
+
+    def _send_due(self) -> None:
+        while (data := self.output.next_frame(self._timer())) is not None:
+            try:
+                self._write(data)
+            except OSError:
+                self.write_errors += 1
+                raise
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self.fd, self._wake_r], [], [], _LOOP_S)
+                wait = self.output.wait(self._timer())
+                timeout = _LOOP_S if wait is None else min(_LOOP_S, wait)
+                ready, _, _ = select.select([self.fd, self._wake_r], [], [], timeout)
                 if self.fd in ready:
-                    data = os.read(self.fd, 4096)
-                    for item in self.reader.feed(data):
-                        if isinstance(item, Frame):
-                            for reply in self.monitor.handle(item.payload, self.monitor.clock.now()):
-                                self._write(frame(reply))
-                        else:
-                            self.rejected += 1
+                    self._received(os.read(self.fd, 4096))
                 for where, message in self.monitor.tick_routed(self.monitor.clock.now()):
                     if where == "garbage":  # noise outside a frame and a frame with a bad FCS
-                        body = bytes((0x11, 0x01)) + len(message).to_bytes(2, "big") + message
-                        bad = bytes(b ^ 0xFF for b in fcs_bytes(body))
-                        self._write(b"\x55\xaa" + frame(message)[:-3] + bad + b"\xc1")
+                        content = frame_header(message) + message
+                        bad = bytes(b ^ 0xFF for b in fcs_field(content))
+                        self._enqueue(b"\x55\xaa" + wrap(content + bad))
                     elif where == "peer":
-                        self._write(frame(message))
+                        self._enqueue(frame(message))
+                self._send_due()
             except OSError:
                 if self._stop.is_set():
                     return

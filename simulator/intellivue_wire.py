@@ -3,8 +3,9 @@ the "Data Export Interface Programming Guide" (Philips 4535 642 59271, Rev. G.0;
 page printed in the guide): the association control blocks of chapter 10 (p.298-304), the
 Data Export message layers of chapter 5 (p.41-52) and the attribute types of chapter 7.
 
-Only the primitives (framing, FLOAT-Type, AbsoluteTime, ``Cursor``) come from the console's
-``intellivue_codec``; nothing here comes from a console driver.
+The primitives (framing, FLOAT-Type, AbsoluteTime, the reader of requests) are the emulator's
+own, in ``simulator.intellivue_primitives``, written from the guide apart from the console's
+codec; nothing here or there comes from a console driver.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import random
 import select
 import socket
 import threading
@@ -20,6 +21,8 @@ from simulator.intellivue import (
     NUMERICS,
     WAVES,
     IntelliVueMonitor,
+    SerialServer,
+    UdpServer,
     main,
     serve_serial,
     serve_udp,
@@ -636,6 +639,150 @@ def test_serial_framing_round_trip_over_a_pty(clock):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def read_frames(fd: int, count: int, reader: FrameReader | None = None) -> list[bytes]:
+    """``count`` frames from ``fd`` (the client's end of the pty), read with the console's reader."""
+    reader = reader or FrameReader()
+    out: list[bytes] = []
+    while len(out) < count:
+        ready, _, _ = select.select([fd], [], [], 10)
+        assert ready, f"only {len(out)} of {count} frames from the emulator"
+        out += [item.payload for item in reader.feed(os.read(fd, 4096))]
+    return out
+
+
+def test_serial_output_keeps_four_frames_in_128_ms_and_drops_none():
+    # p.30: "The monitor will process up to 4 frames within 128ms". An idle monitor answers each of
+    # 20 polls sent in one burst with an Abort; the 20 answers must all come, paced.
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    monitor = IntelliVueMonitor(FixedSource(), FakeClock(0.0))
+    try:
+        with SerialServer(monitor, master) as server:
+            os.write(slave, frame(GUIDE_SINGLE_POLL) * 20)
+            answers = read_frames(slave, 20)
+        assert all(a.startswith(GUIDE_ABORT_HEADER) for a in answers)
+        # The server's own record of when each frame went out (its timer), not the reader's clock.
+        starts = list(server.output.started)
+        assert len(starts) == server.output.sent == 20
+        assert server.output.dropped == 0 and len(server.output) == 0
+        # The pacer's own comparison, so exact; the window count and the span allow for rounding.
+        assert all(starts[i + 4] - starts[i] >= 0.128 for i in range(len(starts) - 4))
+        assert all(sum(1 for t in starts if s <= t < s + 0.128 - 1e-9) <= 4 for s in starts)
+        assert starts[-1] - starts[0] >= 4 * 0.128 - 1e-9  # five groups of four: it really waited
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+class SteppedTimer:
+    """A timer the test moves: the server paces by it, so nothing depends on the machine's speed."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("enforce", [False, True])
+def test_serial_input_beyond_the_budget_is_counted_and_optionally_ignored(enforce):
+    # p.30: more than 4 frames within 128 ms is more than a client may send; the monitor itself
+    # lets 5 through (for jitter) and ignores the rest. At a standing timer all 20 arrive at once.
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    timer = SteppedTimer()
+    monitor = IntelliVueMonitor(FixedSource(), FakeClock(0.0))
+    reader = FrameReader()
+    try:
+        with SerialServer(monitor, master, timer=timer, enforce_input_budget=enforce) as server:
+            os.write(slave, frame(GUIDE_SINGLE_POLL) * 20)
+            first = read_frames(slave, 4, reader)  # four go out at once, then the output waits
+            deadline = 10.0
+            while server.input_over_budget + 4 < 20 and deadline > 0:  # all 20 read by the server
+                select.select([], [], [], 0.01)
+                deadline -= 0.01
+            answered = 5 if enforce else 20
+            while len(server.output) < answered - 4 and deadline > 0:
+                select.select([], [], [], 0.01)
+                deadline -= 0.01
+            assert server.output.sent == 4 and len(server.output) == answered - 4
+            rest: list[bytes] = []
+            while len(rest) < answered - 4:
+                timer.now += 1.0  # a later window: four more may start
+                rest += read_frames(slave, min(4, answered - 4 - len(rest)), reader)
+        assert len(first + rest) == answered
+        assert server.input_over_budget == 16
+        assert server.input_ignored == (15 if enforce else 0)
+        assert server.output.dropped == 0 and server.rejected == 0
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_output_queue_bound_counts_dropped_frames():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    timer = SteppedTimer()
+    monitor = IntelliVueMonitor(FixedSource(), FakeClock(0.0))
+    try:
+        with SerialServer(monitor, master, timer=timer, max_queue=6) as server:
+            os.write(slave, frame(GUIDE_SINGLE_POLL) * 20)
+            deadline = 10.0
+            while server.output.dropped + server.output.sent + len(server.output) < 20 and deadline > 0:
+                select.select([], [], [], 0.01)
+                deadline -= 0.01
+            # Four went out at the standing timer, at most six wait, the rest were refused; how
+            # many of each depends on how the pty split the burst, never on dropping silently.
+            assert server.output.sent == 4 and 0 < len(server.output) <= 6
+            assert 10 <= server.output.dropped <= 14
+            reader = FrameReader()
+            waiting = len(server.output)
+            read_frames(slave, 4, reader)
+            while waiting > 0:
+                timer.now += 1.0
+                read_frames(slave, min(4, waiting), reader)
+                waiting -= min(4, waiting)
+        assert server.output.sent + server.output.dropped == 20
+        assert any("queue full" in line for line in monitor.log)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_udp_loss_drops_the_seeded_fraction_of_datagrams(clock):
+    # Each poll to an idle monitor is answered by one Abort: a known number of outgoing datagrams.
+    sends, loss, seed = 400, 0.2, 1
+    replay = random.Random(seed)
+    expected_lost = sum(replay.random() < loss for _ in range(sends))
+    assert 0.15 * sends <= expected_lost <= 0.25 * sends  # "about that fraction", for this seed
+    monitor = IntelliVueMonitor(FixedSource(), clock)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(10)
+    received = 0
+    try:
+        with UdpServer(monitor, loss=loss, seed=seed) as server:
+            for i in range(sends):
+                client.sendto(GUIDE_SINGLE_POLL, server.address)
+                deadline = 10.0
+                while server.sent + server.lost < i + 1 and deadline > 0:  # one step at a time:
+                    select.select([], [], [], 0.001)  # the socket buffer never overflows
+                    deadline -= 0.001
+                if server.sent > received:
+                    reply, _ = client.recvfrom(2048)
+                    assert reply.startswith(GUIDE_ABORT_HEADER)
+                    received += 1
+            assert server.lost == expected_lost and server.sent == sends - expected_lost
+            assert received == server.sent
+            server.set_loss(0.0)
+            client.sendto(GUIDE_SINGLE_POLL, server.address)
+            assert client.recvfrom(2048)[0].startswith(GUIDE_ABORT_HEADER)
+            assert server.lost == expected_lost
+            with pytest.raises(ValueError):
+                server.set_loss(1.5)
+    finally:
+        client.close()
 
 
 def test_cli_prints_where_it_listens(capsys):
