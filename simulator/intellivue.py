@@ -1113,7 +1113,9 @@ def serve_udp(monitor: IntelliVueMonitor, host: str = "127.0.0.1", port: int = 0
 
 
 def serve_serial(monitor: IntelliVueMonitor, pty_master_fd: int) -> SerialServer:
-    return SerialServer(monitor, pty_master_fd)
+    # Paced on the monitor's own clock: a training monitor at --speed 60 lives 60 times faster,
+    # its line too (a pty has no baud rate to keep).
+    return SerialServer(monitor, pty_master_fd, timer=monitor.clock.now)
 
 
 # --- command line ---------------------------------------------------------------------------------------

@@ -60,7 +60,9 @@ def test_a_simulated_session_on_the_emulated_intellivue(link, tmp_path):
     # the baseline cuff taken at 240 s counts (IntelliVue's pressures are FLOAT values, 121.0)
     baseline = console.workflow.baseline(now)
     assert baseline.nibp is not None and valid_cuff(baseline.nibp)
-    assert abs(baseline.nibp.taken_at - 239.5) < 2.0
+    # on the monitor's clock mapped to the session's: at speed 60 a 40 ms delay of the first
+    # message (which anchors the mapping) is 2.4 s of session time
+    assert abs(baseline.nibp.taken_at - 239.5) < 5.0
     assert console.workflow.infusion_started is not None  # the in-process pump ran
     assert "PUMP_RATE" in s.seen
     # read-only: every message the console sent is on the driver's list
