@@ -19,7 +19,7 @@ import numpy as np
 from simulator import waveforms as wf
 from simulator.engine import Simulation
 
-__all__ = ["WAVE_CHANNELS", "FixedSource", "Nibp", "Numerics", "PatientSource", "SimulationSource"]
+__all__ = ["WAVE_CHANNELS", "FixedSource", "Nibp", "Numerics", "PatientSource", "PumpView", "SimulationSource"]
 
 WAVE_CHANNELS = ("ECG", "PLETH", "CO2")  # ECG in mV, PLETH in 0-4095 units, CO2 in mmHg
 _RATES = {"ECG": wf.ECG_RATE, "PLETH": wf.PLETH_RATE, "CO2": wf.CO2_RATE}
@@ -48,6 +48,25 @@ class Numerics:
     nibp: Nibp | None  # the latest reading, if any
     leads_on: bool = True
     probe_on: bool = True
+
+
+@dataclass(frozen=True)
+class PumpView:
+    """The simulated pump as a pump emulator reports it (its true state, in its own words:
+    simulator.pump's states STOPPED, RUNNING, PAUSED, ALARM, COMPLETE and alarm words OCCLUSION,
+    AIR, DOOR, NEAR_END, END, BATTERY, or any other a scenario raises)."""
+
+    state: str
+    rate_ml_h: float
+    vtbi_ml: float  # programmed
+    remaining_ml: float
+    infused_ml: float
+    alarms: tuple[str, ...]
+    battery_percent: float
+    drug: str
+    conc_mg_ml: float
+    weight_kg: float
+    dose_rate_mg_kg_h: float
 
 
 class PatientSource(Protocol):
@@ -94,6 +113,16 @@ class SimulationSource:
             self._vitals_bytes.clear()
             self._pump_bytes.clear()
             return vitals, pump
+
+    def pump(self, now: float) -> PumpView:
+        """The pump at session time ``now`` (the simulation advanced there first)."""
+        with self._lock:
+            self._advance_to(max(now, 0.0))
+            p = self.sim.pump
+            plan = p.plan
+            return PumpView(p.state, p.rate_ml_h, plan.volume_ml, p.remaining_ml, p.volume_infused_ml,
+                            tuple(p.alarms), p.battery, "KETAMINE", plan.conc_mg_per_ml, plan.weight_kg,
+                            plan.dose_rate_mg_per_kg_h)
 
     def inject(self, event: str, **params: object) -> None:
         """An instructor's event, applied between two steps of the simulation."""
