@@ -102,13 +102,15 @@ def nu_obs(physio: int, value: float | int, unit: int, state: int = 0, exponent:
     return u16(physio) + u16(state) + u16(unit) + u32(raw)
 
 
-def numeric(handle: int, label: int, *values: bytes, compound: bool = False) -> bytes:
+def numeric(handle: int, label: int, *values: bytes, compound: bool = False, measured_at: int | None = None) -> bytes:
+    """A numeric's observation; ``measured_at``: its NOM_ATTR_TIME_STAMP_REL (1/8 ms ticks, p.78)."""
     if compound:
         body = b"".join(values)
         obs = ava(0x094B, u16(len(values)) + u16(len(body)) + body)
     else:
         obs = ava(0x0950, values[0])
-    return observation(handle, ava(0x0924, u32(label)), obs)
+    stamp = (ava(0x0991, u32(measured_at)),) if measured_at is not None else ()
+    return observation(handle, ava(0x0924, u32(label)), obs, *stamp)
 
 
 def scale_spec(lo: float, hi: float, slo: int, shi: int) -> bytes:

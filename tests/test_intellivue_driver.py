@@ -136,12 +136,82 @@ def test_invalid_nan_and_nres_values_are_not_numbers():
         numeric(1, HR, nu_obs(0x4182, 72, 0x0AA0, state=0x8000)),  # MSMT_INVALID
         numeric(2, SPO2, nu_obs(0x4BB8, 0xFF7FFFFF, 0x0220)),  # NaN
         numeric(3, RR, nu_obs(0x500A, 0x00800000, 0x0AE0)),  # NRes
-        numeric(4, PR, nu_obs(0x4822, 60, 0x0AA0, state=0x0400)),  # DEMO_DATA: high octet set (p.77)
+        numeric(4, PR, nu_obs(0x4822, 60, 0x0AA0, state=0x4000)),  # QUESTIONABLE: high octet set (p.77)
         numeric(6, TEMP, nu_obs(0x4B48, 36.6, 0x17A0, state=0x0002)),  # in alarm: still valid
         rel_time=0,
     )
     [obs] = normalized(msg)
     assert obs == Observations(None, None, {"HR": None, "SPO2": None, "RR": None, "PR": None, "TEMP": 36.6})
+
+
+# MeasurementState (p.76), each bit's meaning p.77: "valid if the first octet of the state is all 0".
+@pytest.mark.parametrize("state", [iv.MSMT_INVALID, iv.MSMT_QUESTIONABLE, iv.MSMT_UNAVAILABLE,
+                                   iv.MSMT_CALIBRATION_ONGOING, iv.MSMT_TEST_DATA,
+                                   iv.MSMT_DEMO_DATA | iv.MSMT_INVALID, iv.MSMT_TEST_DATA | iv.MSMT_DEMO_DATA],
+                         ids=["invalid", "questionable", "unavailable", "calibrating", "test", "demo+invalid",
+                              "demo+test"])
+def test_each_state_bit_of_the_high_octet_makes_the_value_not_available(state):
+    msg = numerics_result(numeric(1, HR, nu_obs(0x4182, 72, 0x0AA0, state=state)),
+                          numeric(2, SPO2, nu_obs(0x4BB8, 97, 0x0220)))
+    [wire] = decode(msg)
+    assert wire.values[0].value is None and wire.to_json()["values"][0]["state"] == f"0x{state:04X}"
+    [obs] = normalized(msg)
+    assert obs.values == {"HR": None, "SPO2": 97.0}
+    assert obs.demo is bool(state & iv.MSMT_DEMO_DATA)  # demo with another bit: still no value, still demo
+
+
+@pytest.mark.parametrize("state", [iv.MSMT_VALIDATED_DATA, iv.MSMT_EARLY_INDICATION, iv.MSMT_ONGOING,
+                                   iv.MSMT_STATE_IN_ALARM, iv.MSMT_STATE_AL_INHIBITED])
+def test_the_low_octet_leaves_a_continuous_value_valid(state):
+    [obs] = normalized(numerics_result(numeric(1, HR, nu_obs(0x4182, 72, 0x0AA0, state=state))))
+    assert obs.values == {"HR": 72.0} and obs.demo is False
+
+
+def test_demo_data_keeps_its_values_and_marks_the_report_demo():
+    msg = numerics_result(
+        numeric(1, HR, nu_obs(0x4182, 60, 0x0AA0, state=iv.MSMT_DEMO_DATA)),
+        numeric(2, SPO2, nu_obs(0x4BB8, 97, 0x0220, state=iv.MSMT_DEMO_DATA | iv.MSMT_STATE_IN_ALARM)),
+        numeric(4, NBP, *(nu_obs(p, v, 0x0F20, state=iv.MSMT_DEMO_DATA)
+                          for p, v in ((0x4A05, 120), (0x4A06, 80), (0x4A07, 93))), compound=True,
+                measured_at=0x00480000),
+    )
+    [wire] = decode(msg)
+    assert wire.values[0].value == 60.0 and wire.values[0].state == 0x0400  # decode prints what was sent
+    [obs] = normalized(msg)
+    assert obs == Observations(None, 0x0048BB00 // 8, {"HR": 60.0, "SPO2": 97.0, "NIBP_SYS": 120.0,
+                                                        "NIBP_DIA": 80.0, "NIBP_MEAN": 93.0,
+                                                        "NIBP_MS": 0x00480000 // 8}, demo=True)
+    assert obs.to_json()["demo"] is True
+    # One demo value makes the report demo: a generated value never passes for the patient's.
+    [mixed] = normalized(numerics_result(numeric(1, HR, nu_obs(0x4182, 60, 0x0AA0, state=iv.MSMT_DEMO_DATA)),
+                                         numeric(2, SPO2, nu_obs(0x4BB8, 97, 0x0220))))
+    assert mixed.demo is True and mixed.values == {"HR": 60.0, "SPO2": 97.0}
+    [patient] = normalized(numerics_result(numeric(1, HR, nu_obs(0x4182, 60, 0x0AA0))))
+    assert patient.demo is False and "demo" not in patient.to_json()  # recorded and printed as before
+
+
+def test_a_demo_wave_is_not_shown():
+    ecg = wave(0x10, 0x0102, [8192, 8392], unit=0x10B2, period=16, scale=ECG_SCALE, state=iv.MSMT_DEMO_DATA)
+    assert normalized(poll_result(9, [ecg])) == []
+
+
+def nbp(sys_state: int, rest_state: int, values=(120, 80, 93), measured_at: int = 0x00480000) -> bytes:
+    return numerics_result(numeric(
+        4, NBP, nu_obs(0x4A05, values[0], 0x0F20, state=sys_state),
+        *(nu_obs(p, v, 0x0F20, state=rest_state) for p, v in zip((0x4A06, 0x4A07), values[1:], strict=True)),
+        compound=True, measured_at=measured_at))
+
+
+def test_an_nibp_early_indication_or_an_ongoing_measurement_is_no_reading():
+    """p.77: EARLY_INDICATION as soon as the cuff has a systolic value, mean and diastolic still
+    missing; MSMT_ONGOING while a new aperiodic measurement runs."""
+    early = nbp(iv.MSMT_EARLY_INDICATION, iv.MSMT_UNAVAILABLE, (131, 0, 0))
+    ongoing = nbp(iv.MSMT_ONGOING, iv.MSMT_ONGOING)
+    done = nbp(0, 0, (128, 82, 97), measured_at=0x00490000)
+    assert [o.values for o in normalized(early, ongoing, done)] == [
+        {"NIBP_SYS": None, "NIBP_DIA": None, "NIBP_MEAN": None},
+        {"NIBP_SYS": None, "NIBP_DIA": None, "NIBP_MEAN": None},
+        {"NIBP_SYS": 128.0, "NIBP_DIA": 82.0, "NIBP_MEAN": 97.0, "NIBP_MS": 0x00490000 // 8}]
 
 
 def test_a_value_in_a_unit_the_console_cannot_confirm_is_refused_not_converted():

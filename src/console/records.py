@@ -45,14 +45,25 @@ class Observations:
     """What one device report said. ``values`` holds console metric names in console units
     (``None``: the device says not available); ``device_ms`` is the report's time on the
     device's own clock (ms), or ``None`` when the device gives none worth using (then the
-    receive time stands). A cuff reading carries its own measurement time in NIBP_MS."""
+    receive time stands). A cuff reading carries its own measurement time in NIBP_MS.
+    ``demo``: the device marks these values as demo data (a monitor in demo mode): the session
+    shows them marked DEMO and never as the patient's (no alarm, discharge check or record)."""
 
     seq: int | None
     device_ms: int | None
     values: dict[str, Value]
+    demo: bool = False
 
     def to_json(self) -> dict:
-        return {"type": "observations", "seq": self.seq, "device_ms": self.device_ms, "values": self.values}
+        out = {"type": "observations", "seq": self.seq, "device_ms": self.device_ms, "values": self.values}
+        if self.demo:  # only when set: every other device's records read as they always did
+            out["demo"] = True
+        return out
+
+
+# How the session record keeps a demo report: in its refused data under this reason, with the
+# report's JSON, never among the patient's values; a replay reads it back as the demo report.
+DEMO_RECORDED_AS = "demo_data"
 
 
 @dataclass(slots=True)

@@ -47,6 +47,9 @@ METRIC_DEVICE: dict[str, Role] = {name: m.role for name, m in METRICS.items()}
 # A metric left unavailable because of a sensor state says so instead of "no data".
 SENSOR_OF = {"SPO2": "SPO2_PROBE", "PR": "SPO2_PROBE", "PI": "SPO2_PROBE", "HR": "ECG_LEADS"}
 SENSOR_OFF_TEXT = {"SPO2_PROBE": "probe off", "ECG_LEADS": "leads off"}
+# Why a metric has no value while its device sends demo data (a tile then shows the demo value
+# marked so, from ``Session.demo_reading``).
+DEMO_REASON = "DEMO data, not the patient's"
 
 
 @dataclass(slots=True)
@@ -111,6 +114,10 @@ class DeviceState:
     device_alarms: dict[str, tuple[DeviceAlarm, float]] = field(default_factory=dict)
     # Another pump's own values (it feeds no tile, trend, dose or phase; its alarms are shown).
     latest: dict[str, _Latest] = field(default_factory=dict)
+    # The device's last report was demo data (a monitor in demo mode, Observations.demo), and
+    # its demo values: kept here, apart from everything that reads the patient's values.
+    demo: bool = False
+    demo_values: dict[str, _Latest] = field(default_factory=dict)
 
     @property
     def role(self) -> Role:
@@ -241,10 +248,20 @@ class Session:
         elif isinstance(rec, Observations):
             # No device time worth using (device_ms None): the receive time is the time stamp.
             t = item.rx_time if rec.device_ms is None else dev.timebase.to_session(rec.device_ms, item.rx_time)
-            self._values(dev, rec.values, t, item.rx_time)
+            if rec.demo:
+                self._demo(dev, rec.values, t, item.rx_time)
+            else:
+                if dev.demo:
+                    dev.demo, dev.demo_values = False, {}
+                    self._event(item.rx_time, "link", f"{dev.label} sends patient values again (demo data ended)",
+                                device=dev.device)
+                self._values(dev, rec.values, t, item.rx_time)
         elif isinstance(rec, Identity):
             self._identity(dev, rec)
         elif isinstance(rec, DeviceAlarms):
+            if dev.demo:  # a monitor in demo mode alarms on its generated signals, not on the patient
+                dev.device_alarms = {}
+                return
             now_active = {a.code: a for a in rec.alarms}
             dev.device_alarms = {code: (a, dev.device_alarms[code][1] if code in dev.device_alarms else item.rx_time)
                                  for code, a in now_active.items()}
@@ -358,6 +375,19 @@ class Session:
         if dev.device == "pump":
             self._pump(values, t)
 
+    def _demo(self, dev: DeviceState, values: dict, t: float, rx: float) -> None:
+        """Demo data: kept for the tiles to show marked DEMO, never as the patient's. It reaches
+        no latest value, trend, cuff reading or "seen" metric, which the alarm engine, the
+        discharge check and the recorded values read; the timeline says the device sends it."""
+        if not dev.demo:
+            dev.demo, dev.device_alarms = True, {}
+            self._event(rx, "link", f"{dev.label} sends demo data (demo mode): not the patient's values; "
+                        "shown marked DEMO, no alarms, no discharge check, not recorded as the patient's",
+                        device=dev.device)
+        for metric, value in values.items():
+            if metric in METRICS:
+                dev.demo_values[metric] = _Latest(value, t, rx)
+
     def _pump(self, values: dict, t: float) -> None:
         if values.get("PUMP_STATE") == "RUNNING" and self.pump_first_running is None:
             self.pump_first_running = t
@@ -427,6 +457,8 @@ class Session:
             return Reading(None, latest.time if latest else None, f"{device} link lost")
         if link == "none":
             return Reading(None, None, f"no {device} device connected")
+        if self.devices[device].demo:
+            return Reading(None, latest.time if latest else None, DEMO_REASON)
         if latest is None:
             return Reading(None, None, "no data")
         sensor = SENSOR_OF.get(metric)
@@ -441,6 +473,23 @@ class Session:
         age = now - self.heard_since(latest.rx_time)
         if age > self.stale_s:
             return Reading(None, latest.time, f"no data for {age:.0f} s")
+        return Reading(float(latest.value), latest.time)
+
+    def demo_reading(self, metric: str, now: float | None = None) -> Reading | None:
+        """The demo value a tile shows marked DEMO while the metric's device sends demo data,
+        or None (no demo data, none for this metric, link lost, or stale). Never the patient's
+        value: ``reading`` then says DEMO_REASON, and nothing that judges the patient reads this."""
+        now = self.now() if now is None else now
+        device = METRIC_DEVICE.get(metric, "vitals")
+        dev = self.devices[device]
+        latest = dev.demo_values.get(metric)
+        if not dev.demo or latest is None or self.link_shown(device, now) != "up":
+            return None
+        if not isinstance(latest.value, (int, float)):
+            return None
+        limits = self.protocol.limits.get(metric, None)
+        if not (limits is not None and limits.episodic) and now - self.heard_since(latest.rx_time) > self.stale_s:
+            return None
         return Reading(float(latest.value), latest.time)
 
     def word(self, metric: str) -> Value:

@@ -10,8 +10,12 @@ for a while (p.63); the release on close. The monitor's silence for the associat
 (10 s with the console's 1 s poll period, p.70) drops the link; so do a refuse or an abort.
 
 Values: a numeric marked invalid (state's high octet set, p.77) or NaN/NRes/infinite (p.41) is
-None; a value whose unit the console cannot confirm (a temperature in Fahrenheit, NIBP or CO2 in
-kPa) is None with a Rejection("range") saying so; the console never converts by guess. Waves
+None, except demo data: a monitor in demo mode marks its generated values DEMO_DATA, and they
+are normalized with ``Observations.demo`` set, for the session to show marked DEMO and keep
+from everything that reads the patient's values. An NIBP value that is an early indication or
+comes while a new cuff measurement is ongoing (p.77) is no reading yet: None. A value whose
+unit the console cannot confirm (a temperature in Fahrenheit, NIBP or CO2 in kPa) is None with
+a Rejection("range") saying so; the console never converts by guess. Waves
 carry the guide's ScaleRangeSpec16 (p.86) as ``samples * scale`` when the two points give an exact
 integer offset; otherwise a Rejection (a wave rate may be fractional: CO2 at 62.5 samples/s).
 
@@ -82,6 +86,26 @@ UNIT_NAMES = {NOM_DIM_DIMLESS: "dimless", NOM_DIM_PERCENT: "%", NOM_DIM_BEAT_PER
               NOM_DIM_RESP_PER_MIN: "rpm", NOM_DIM_KILO_PASCAL: "kPa", NOM_DIM_MMHG: "mmHg",
               NOM_DIM_MILLI_VOLT: "mV", NOM_DIM_FAHR: "degF", NOM_DIM_DEGC: "degC"}
 
+# MeasurementState (p.76), the state of every numeric and sample array; the bits' meaning is on
+# p.77: "The measurement is valid if the first octet of the state is all 0".
+MSMT_INVALID = 0x8000
+MSMT_QUESTIONABLE = 0x4000
+MSMT_UNAVAILABLE = 0x2000
+MSMT_CALIBRATION_ONGOING = 0x1000
+MSMT_TEST_DATA = 0x0800
+MSMT_DEMO_DATA = 0x0400  # "the IntelliVue monitor runs in demonstration mode": generated, not the patient
+MSMT_VALIDATED_DATA = 0x0080
+MSMT_EARLY_INDICATION = 0x0040  # e.g. NIBP: systolic derived, mean and diastolic still missing
+MSMT_ONGOING = 0x0020  # "a new aperiodic measurement is currently ongoing"
+MSMT_STATE_IN_ALARM = 0x0002
+MSMT_STATE_AL_INHIBITED = 0x0001
+# Demo data is the one high-octet bit that keeps its value: the console shows it marked DEMO,
+# apart from the patient's values (``Observations.demo``). Any other bit there, or DEMO_DATA
+# with one of them, makes the value not available.
+_NOT_VALID = 0xFF00 & ~MSMT_DEMO_DATA
+# An NIBP value in either state is not the finished cuff reading: never taken in as one.
+_NIBP_NOT_A_READING = MSMT_EARLY_INDICATION | MSMT_ONGOING
+
 SA_EXT_VAL_RANGE = 0x1000  # SaSpec flag: mask the non-significant bits (p.83)
 SPEC_SERIAL_NUMBER, ID_COMP_APPL_SW = 1, 0x0058  # ProdSpecEntry (p.96)
 
@@ -126,7 +150,7 @@ class NumericValue:
     physio_id: int
     state: int
     unit_code: int
-    value: float | None  # None: invalid, NaN, NRes or infinite
+    value: float | None  # None: invalid, NaN, NRes or infinite (demo data keeps its value, see state)
     special: str | None = None
     measured_at: int | None = None  # NOM_ATTR_TIME_STAMP_REL of the observation (1/8 ms ticks, p.78)
 
@@ -262,7 +286,7 @@ def _numerics(reply: m.PollReply, labels: dict[int, int]) -> NumericsRecord:
             c.expect_end("NuObsValueCmp")
         for physio, state, unit, raw in found:
             special = raw.name if isinstance(raw, FloatSpecial) else None
-            valid = state & 0xFF00 == 0 and special is None  # p.77: valid iff the high octet is 0
+            valid = state & _NOT_VALID == 0 and special is None  # p.77: valid iff the high octet is 0
             values.append(NumericValue(obs.handle, label, physio, state, unit,
                                        raw if valid and not isinstance(raw, FloatSpecial) else None, special, stamp))
     return NumericsRecord(reply.poll_number, reply.rel_time, values)
@@ -484,6 +508,8 @@ def _numeric_metrics(rec: NumericsRecord) -> tuple[dict[str, Any], list[str]]:
             continue  # unlabelled (no dynamic context seen yet) or not a console metric
         metric, unit = hit
         number: float | None = v.value
+        if metric.startswith("NIBP_") and v.state & _NIBP_NOT_A_READING:
+            number = None  # the cuff is still measuring: only its finished reading is a reading
         if number is not None and v.unit_code != unit:
             refused.append(f"IntelliVue {metric} in {UNIT_NAMES.get(v.unit_code, f'unit 0x{v.unit_code:04X}')}, "
                            f"not {UNIT_NAMES[unit]}: not converted, shown as not available")
@@ -497,6 +523,14 @@ def _numeric_metrics(rec: NumericsRecord) -> tuple[dict[str, Any], list[str]]:
             # see one reading, not one a second (PROTOCOL.md's NIBP_MS, on the monitor's clock).
             values["NIBP_MS"] = v.measured_at // 8
     return values, refused
+
+
+def _demo(rec: NumericsRecord) -> bool:
+    """The monitor marks the console's values as demo data (p.77). A monitor in demo mode marks
+    every value; one marked value makes the whole report demo, so that no generated value ever
+    passes for the patient's."""
+    return any(v.state & MSMT_DEMO_DATA for v in rec.values
+               if (v.label if v.label is not None else -1, v.physio_id) in _NUMERIC_BY_KEY)
 
 
 def _wave_scaling(rec: WaveRecord) -> tuple[str, str, float, float, int] | str | None:
@@ -548,11 +582,13 @@ def _device_alarm(alarm: Alarm) -> DeviceAlarm | None:
 def normalize(record: Any) -> Normalized | None:
     if isinstance(record, NumericsRecord):
         values, _refused = _numeric_metrics(record)  # the decoder reported the refusals
-        return Observations(None, _device_ms(record.rel_time), values) if values else None
+        return Observations(None, _device_ms(record.rel_time), values, demo=_demo(record)) if values else None
     if isinstance(record, WaveRecord):
         how = _wave_scaling(record)
         if not isinstance(how, tuple) or record.state & 0xFF00:
-            return None  # not a console channel, not scalable (the decoder said why), or invalid (p.87)
+            # not a console channel, not scalable (the decoder said why), or invalid (p.87);
+            # demo waves too: a Wave has no DEMO mark, and a generated curve is not the patient's
+            return None
         channel, unit, rate, scale, zero = how
         return Wave(None, record.rel_time // 8, channel, rate, [s - zero for s in record.samples], scale, unit)
     if isinstance(record, MdsRecord):

@@ -41,7 +41,16 @@ from console.clock import Clock
 from console.metrics import NUMERIC_METRICS
 from console.private_files import private_dir
 from console.recording import store
-from console.records import DeviceAlarms, Identity, LinkEvent, Observations, Received, Rejection, Wave
+from console.records import (
+    DEMO_RECORDED_AS,
+    DeviceAlarms,
+    Identity,
+    LinkEvent,
+    Observations,
+    Received,
+    Rejection,
+    Wave,
+)
 from console.timebase import REANCHOR_LAG_S, DeviceTimebase, lag_tolerance_for
 
 log = logging.getLogger(__name__)
@@ -519,6 +528,11 @@ class Recorder:
             text = _json([[a.code, a.text, a.priority, a.kind] for a in rec.alarms])
             b.add("states", (frx, frx, rec.device_ms, dev, "DEVICE_ALARMS", text), 80 + len(text), frx)
         elif isinstance(rec, Observations):
+            if rec.demo:  # what the device sent, kept as such, never among the patient's values
+                raw = _json(rec.to_json()).encode()
+                b.add("rejected", (frx, dev, DEMO_RECORDED_AS, "demo data (the device's demo mode): not the "
+                                   "patient's values", raw, None), 96 + len(raw), frx)
+                return
             if rec.device_ms is None:  # no device time worth using: the session used the receive time
                 self._values(dev, rec.values, frx, frx, None, None, rx)
             else:

@@ -50,6 +50,7 @@ from console.metrics import CHANNELS
 from console.patient import Patient
 from console.recording import store
 from console.records import (
+    DEMO_RECORDED_AS,
     DecoderStats,
     DeviceAlarm,
     DeviceAlarms,
@@ -218,7 +219,22 @@ def _identities(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple
 def _rejections(conn: sqlite3.Connection, anchor: float) -> Iterator[tuple[tuple, Received]]:
     for rx, device, reason, detail, raw, unsupported in conn.execute(
             "SELECT rx, device, reason, detail, raw, unsupported_protocol FROM rejected ORDER BY rowid"):
+        demo = _demo_report(raw) if reason == DEMO_RECORDED_AS else None
+        if demo is not None:  # a demo report, kept apart from the patient's values: ingested as it was
+            yield (rx, _RANK_DATA), Received(device, demo, rx, anchor + rx)
+            continue
         yield (rx, _RANK_DATA), Received(device, Rejection(reason, bytes(raw), detail, unsupported), rx, anchor + rx)
+
+
+def _demo_report(raw: Any) -> Observations | None:
+    try:
+        rec = json.loads(bytes(raw))
+        values, ms, seq = rec["values"], rec["device_ms"], rec["seq"]
+    except (ValueError, TypeError, KeyError):
+        return None  # a damaged row: replayed as the refused data it is stored as
+    if not isinstance(values, dict):
+        return None
+    return Observations(seq if isinstance(seq, int) else None, ms if isinstance(ms, int) else None, values, demo=True)
 
 
 def _links(conn: sqlite3.Connection) -> Iterator[tuple[tuple, LinkEvent]]:

@@ -1,8 +1,9 @@
 """Numeric tiles: one parameter's current value, large, with its limits and status.
 
 A tile never shows an old value as if it were current: the view passes either a value or
-the reason there is none, and the tile shows ``---`` with that reason. Digits use a fixed
-width font in a label sized for the widest value, so nothing jumps as values change.
+the reason there is none, and the tile shows ``---`` with that reason. A device's demo data
+(a monitor in demo mode) is shown dimmed and marked DEMO, never as the patient's value. Digits
+use a fixed width font in a label sized for the widest value, so nothing jumps as values change.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from console.ui import theme
 
 UNAVAILABLE_TEXT = "---"
+DEMO_TEXT = "DEMO"
 
 
 def _font(family: str, px: int, bold: bool = False) -> QFont:
@@ -97,14 +99,24 @@ class NumericTile(QFrame):
         """A current value; ``note`` is extra context (for NIBP, the reading's age)."""
         self.value.setText(text)
         self.status.setText(note)
-        self._available = True
+        self._available, self._demo = True, False
         self.setAccessibleDescription(f"{self.spoken} {text} {self.unit.text()} {note}".strip())
+        self._restyle()
+
+    def show_demo(self, text: str, note: str = "") -> None:
+        """A value the device marks as demo data (session.demo_reading): shown so the device can
+        be checked, dimmed and marked DEMO so that nobody takes it for the patient's."""
+        status = f"{DEMO_TEXT}: not the patient's" + (f" \u00b7 {note}" if note else "")
+        self.value.setText(text)
+        self.status.setText(status)
+        self._available, self._demo = False, True
+        self.setAccessibleDescription(f"{self.spoken} {DEMO_TEXT} {text} {self.unit.text()}, {status}")
         self._restyle()
 
     def show_unavailable(self, reason: str) -> None:
         self.value.setText(UNAVAILABLE_TEXT)
         self.status.setText(reason)
-        self._available = False
+        self._available, self._demo = False, False
         self.setAccessibleDescription(f"{self.spoken} unavailable: {reason}")
         self._restyle()
 
@@ -152,9 +164,10 @@ class NumericTile(QFrame):
 
     def _restyle(self) -> None:
         available = getattr(self, "_available", False)
+        demo = getattr(self, "_demo", False)
         # setStyleSheet re-polishes the widget tree (about 0.1 ms a call): only when the
         # look really changes, never per value.
-        look = (self.alarm, available, len(self._secondary))
+        look = (self.alarm, available, demo, len(self._secondary))
         if look == getattr(self, "_look", None):
             return
         self._look = look
@@ -174,7 +187,9 @@ class NumericTile(QFrame):
                                  " font-weight: bold;")
         self.unit.setStyleSheet(f"color: {fg}; font-size: 15px;")
         self.limits.setStyleSheet(f"color: {fg}; font-size: 15px;")
-        self.status.setStyleSheet(f"color: {fg}; font-size: 16px;")
+        # DEMO in the simulation's colour: generated values, as the simulator's are
+        self.status.setStyleSheet(f"color: {theme.SIMULATION}; font-size: 16px; font-weight: bold;" if demo
+                                  and not self.alarm else f"color: {fg}; font-size: 16px;")
         self.value.setStyleSheet(f"color: {digits}; font-size: {self.value_px}px; font-weight: bold;"
                                  f" font-family: '{theme.DIGIT_FAMILY}';")
         for label in self._secondary.values():
