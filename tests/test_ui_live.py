@@ -166,7 +166,8 @@ def test_picker_trains_on_the_emulated_intellivue(qtbot, console):
     picker = flow.open_picker()
     monitor = picker.findChild(QComboBox, "picker.simulated_monitor")
     assert monitor.accessibleName() == "Simulated monitor protocol"
-    monitor.setCurrentIndex(monitor.findText("Philips IntelliVue, LAN (emulated)"))
+    monitor.setCurrentIndex(monitor.findData("intellivue/udp"))
+    assert monitor.currentText() == "Philips IntelliVue (Data Export), LAN (emulated)"
     qtbot.mouseClick(picker.findChild(QPushButton, "picker.simulate"), Qt.MouseButton.LeftButton)
     request = console.sources.request
     assert request.simulated and request.simulate_vitals == "intellivue" and request.simulate_link == "udp"

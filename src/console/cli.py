@@ -126,8 +126,9 @@ def _emulated_vitals(args: argparse.Namespace) -> str | None:
 
 def add_simulate_link_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulate-link", choices=["udp", "pty"],
-                   help="training with --vitals-protocol intellivue or masimo: serve the emulated monitor over "
-                        "UDP on loopback or a pty, read by the real driver (default: intellivue udp, masimo pty)")
+                   help="training with the --vitals-protocol of a monitor the simulator emulates (infusion-sim "
+                        "--help lists them): serve it over UDP on loopback or a pty, read by the real driver "
+                        "(default: the emulator's first link)")
 
 
 def request_from_args(args: argparse.Namespace):

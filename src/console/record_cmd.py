@@ -3,7 +3,7 @@
     infusion-console record --vitals URL [--pump URL] [--vitals-protocol NAME] [--pump-protocol NAME]
                             [--out PATH] [--duration SECONDS]
     infusion-console record --simulate SCENARIO [--seed N] [--speed X] [--out PATH] [--duration SECONDS]
-                            [--vitals-protocol intellivue|masimo [--simulate-link udp|pty]]
+                            [--vitals-protocol NAME [--simulate-link udp|pty]]
 
 The same ``Console`` and ``Monitor`` as the window (console.bedside, console.monitor), so
 the file, its alarm log and its timeline are the same. A loop at about 20 Hz steps the

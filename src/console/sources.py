@@ -71,7 +71,7 @@ class ConnectionRequest:
     other_pumps: tuple[DeviceSpec, ...] = ()
     simulate: str | None = None  # scenario name
     # Training on a real protocol: the emulated monitor speaks this driver's protocol over
-    # ``simulate_link`` ("udp", "pty"; None: the emulator's default). None: in-process ICL/1.
+    # ``simulate_link`` ("udp", "pty"; None: the emulator's default). None: the simulator's own, in-process.
     simulate_vitals: str | None = None
     simulate_link: str | None = None
     seed: int = 0

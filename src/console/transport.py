@@ -917,7 +917,7 @@ class SimulatedDevices:
     ``simulation`` and ``clock`` may be injected (tests); otherwise built from
     ``scenario``/``seed``/``speed``.
 
-    ``vitals_driver`` (e.g. "intellivue", "masimo"): the simulated monitor speaks that real
+    ``vitals_driver`` (a driver simulator.emulated has an emulator for): the simulated monitor speaks that real
     protocol instead: an emulator of the device (simulator.emulated) serves the same patient
     over ``vitals_link`` (UDP on loopback or a pty; the emulator's default when None), and a
     real ``DeviceLink`` with the real driver reads it, exactly as at a bedside; the pump stays
@@ -958,7 +958,7 @@ class SimulatedDevices:
 
             if self._vitals_driver not in VITALS_EMULATORS:
                 raise ValueError(f"no emulator plays a {self._vitals_driver} monitor; "
-                                 f"training can speak: icl, {', '.join(VITALS_EMULATORS)}")
+                                 f"training can speak: {DEFAULT_DRIVER}, {', '.join(VITALS_EMULATORS)}")
             # One owner of the simulation for the training loop and the emulator's thread.
             self._source = SimulationSource(simulation)
         self.clock: Clock = clock if clock is not None else ScaledClock(speed)
@@ -1000,7 +1000,7 @@ class SimulatedDevices:
 
     @property
     def vitals_url(self) -> str | None:
-        """Where the emulated monitor is served (None: the vitals are in-process ICL/1)."""
+        """Where the emulated monitor is served (None: the vitals are in-process)."""
         return self._emulator.url if self._emulator is not None else None
 
     @property

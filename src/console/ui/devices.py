@@ -143,14 +143,17 @@ class DevicesView(QWidget):
             card.refresh(session, stats.get(device), urls.get(device, "not connected"), now)
 
 
-# (label, (vitals driver, link)) of the training monitor: the built-in ICL/1 one in-process, or an
-# emulator of a real monitor (simulator.emulated) on a real transport.
-SIMULATED_MONITORS: tuple[tuple[str, tuple[str | None, str | None]], ...] = (
-    ("Built-in (ICL/1)", (None, None)),
-    ("Philips IntelliVue, LAN (emulated)", ("intellivue", "udp")),
-    ("Philips IntelliVue, serial (emulated)", ("intellivue", "pty")),
-    ("Masimo oximeter, serial (emulated)", ("masimo", "pty")),
-)
+def simulated_monitors() -> list[tuple[str, str]]:
+    """(label, "driver/link") of each training monitor: the simulator's own, in-process (""), or
+    the emulator of a real monitor (simulator.emulated) on a real transport ("<driver>/udp")."""
+    from simulator.emulated import VITALS_EMULATORS
+
+    from console.drivers import driver
+
+    words = {"udp": "LAN", "pty": "serial"}
+    return [("Built-in simulator", "")] + [
+        (f"{driver(name).title}, {words.get(link, link)} (emulated)", f"{name}/{link}")
+        for name, links in VITALS_EMULATORS.items() for link in links]
 
 
 class DevicePicker(QDialog):
@@ -220,7 +223,7 @@ class DevicePicker(QDialog):
         # The simulated patient on a real monitor's protocol, read by the real driver: the
         # lesson then looks and fails as at a bedside with that monitor.
         self.simulated_monitor = name_widget(QComboBox(), "picker.simulated_monitor", "Simulated monitor protocol")
-        for label, choice in SIMULATED_MONITORS:
+        for label, choice in simulated_monitors():
             self.simulated_monitor.addItem(label, choice)
         self.simulate_button = name_widget(QPushButton("Start training simulation"),
                                            "picker.simulate", "Start training simulation")
@@ -415,7 +418,7 @@ class DevicePicker(QDialog):
         if not name:
             QMessageBox.warning(self, "Training", "No training scenario is installed.")
             return
-        vitals, link = self.simulated_monitor.currentData()
-        self.request = ConnectionRequest(simulate=name, seed=self.seed.value(), simulate_vitals=vitals,
-                                         simulate_link=link)
+        vitals, _, link = (self.simulated_monitor.currentData() or "").partition("/")
+        self.request = ConnectionRequest(simulate=name, seed=self.seed.value(), simulate_vitals=vitals or None,
+                                         simulate_link=link or None)
         self.accept()

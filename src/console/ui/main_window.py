@@ -249,11 +249,18 @@ class MonitorView(QWidget):
         r = session.reading(metric, now)
         if r.available:
             tile.show_value(fmt.format(r.value))
+        elif (demo := session.demo_reading(metric, now)) is not None:
+            tile.show_demo(fmt.format(demo.value))  # the monitor's demo mode: marked, never the patient's
         else:
             tile.show_unavailable(r.reason)
 
     def _show_nibp(self, session: Session, now: float) -> None:
         tile = self.tiles["NIBP"]
+        demo = [session.demo_reading(m, now) for m in ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")]
+        if demo[0] is not None and demo[1] is not None:  # the monitor's demo mode: marked, never a cuff reading
+            tile.show_demo(nibp_text(demo[0].value, demo[1].value))
+            tile.set_secondary("MEAN", f"({value_text('NIBP_MEAN', demo[2].value)})" if demo[2] else "---")
+            return
         nibp = session.nibp
         link = session.link_shown("vitals", now)
         if nibp is None or link in ("lost", "down"):
