@@ -30,6 +30,7 @@ from console.records import (
     DeviceAlarms,
     Identity,
     LinkEvent,
+    MemberMissing,
     Observations,
     Received,
     Rejection,
@@ -118,6 +119,9 @@ class DeviceState:
     # its demo values: kept here, apart from everything that reads the patient's values.
     demo: bool = False
     demo_values: dict[str, _Latest] = field(default_factory=dict)
+    # The device the link was opened for is not behind it (the selected pump is not in the
+    # rack): why, in words, until it reports again.
+    missing: str | None = None
 
     @property
     def role(self) -> Role:
@@ -229,6 +233,14 @@ class Session:
             return
         dev = self.device(item.device)
         rec = item.item
+        if isinstance(rec, MemberMissing):
+            if dev.missing != rec.reason:
+                self._event(item.rx_time, "link", f"{dev.label}: {rec.reason}", device=dev.device)
+            dev.missing = rec.reason
+            return
+        if dev.missing is not None and not isinstance(rec, Rejection):
+            dev.missing = None
+            self._event(item.rx_time, "link", f"{dev.label} reports again", device=dev.device)
         if isinstance(rec, Rejection):
             dev.rejected[rec.reason] += 1
             if rec.unsupported_protocol is not None:

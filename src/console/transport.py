@@ -60,7 +60,7 @@ import serial.urlhandler.protocol_socket as _pyserial_socket
 from .clock import Clock, ScaledClock, SystemClock
 from .drivers import DEFAULT_DRIVER, Driver, LineSettings, Link, LinkLost, Talker, resolve_url
 from .drivers import driver as find_driver
-from .records import DecoderStats, LinkEvent, LinkState, Normalized, Received, Role
+from .records import DecoderStats, LinkEvent, LinkState, Normalized, RackMember, Received, Role
 
 log = logging.getLogger(__name__)
 
@@ -527,8 +527,12 @@ class _DeviceFeed:
     def _push(self, items: list[Normalized], rx_time: float, rx_wall: float) -> None:
         put = self._out.put
         dev = self.device
+        role = dev.split("-", 1)[0]
         for item in items:
-            put(Received(dev, item, rx_time, rx_wall))
+            if isinstance(item, RackMember):  # another device behind the same link (a rack's pump)
+                put(Received(f"{role}-{item.member}" if item.member else dev, item.record, rx_time, rx_wall))
+            else:
+                put(Received(dev, item, rx_time, rx_wall))
 
     def stats(self) -> DecoderStats:
         with self._lock:

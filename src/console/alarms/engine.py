@@ -263,11 +263,16 @@ class AlarmEngine:
                     "technical", "high", f"PROTOCOL_{device.upper()}",
                     f"{name} speaks unsupported protocol version {dev.unsupported_protocol}: data ignored",
                     started=now)
+            if dev.missing is not None:
+                # The pump the plan names is not in the rack: whatever else the rack reports,
+                # nothing watches the ketamine pump (issue 14: high).
+                found[f"RACK.{device}"] = Condition("technical", "high", f"RACK_{device.upper()}",
+                                                    f"{name}: {dev.missing}", started=now)
             link = session.link_shown(device, now)
             # A vitals link that never carried a valid sentence is "no vitals data" (the
             # workflow's alarm, with its reason and priority), not a second alarm for one cause.
             never_heard = device == "vitals" and dev.last_valid_rx is None and self.no_data_owns_vitals
-            if link in ("lost", "down") and not never_heard:
+            if link in ("lost", "down") and not never_heard and dev.missing is None:
                 if device == "vitals":
                     priority: Priority = "high"
                 elif not dev.primary:  # another pump of the rack: it carries no ketamine

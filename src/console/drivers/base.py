@@ -69,25 +69,6 @@ class Talker(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class RackMember:
-    """A normalized record of one device among several behind one link (the pumps of a rack
-    behind a B. Braun SpaceStation): ``member`` names it, stable while it is in the rack (e.g.
-    "slot3"); "" is the device the link was opened for (the pump that carries the plan). The
-    transport delivers it as the record of device ``<role>-<member>`` ("pump-slot3")."""
-
-    member: str
-    record: Normalized
-
-
-@dataclass(frozen=True, slots=True)
-class MemberMissing:
-    """The device the link was opened for is not among the devices behind it (the selected
-    pump is not in the rack, or left it): a high technical alarm until it is back."""
-
-    reason: str  # in words, naming how it was selected ("no pump in slot 3 of the rack")
-
-
-@dataclass(frozen=True, slots=True)
 class Link:
     """What a driver's decoder and talker are told about the connection they serve."""
 
