@@ -204,8 +204,13 @@ def test_a_driver_url_names_its_default_udp_port(toy):
     assert registry.resolve_url("toy+udp://10.1.2.3") == ("udp://10.1.2.3:24999", "toy")
     assert registry.resolve_url("toy+udp://10.1.2.3:7000") == ("udp://10.1.2.3:7000", "toy")
     assert registry.resolve_url("/dev/ttyUSB0") == ("/dev/ttyUSB0", None)
-    with pytest.raises(ValueError, match="no default port"):
+    with pytest.raises(ValueError, match="no default UDP port"):
         registry.resolve_url("icl+udp://10.1.2.3")
+    with pytest.raises(ValueError, match="no default TCP port"):
+        registry.resolve_url("icl+tcp://10.1.2.3")
+    # the query is the driver's own (it reads Link.url), never the port's
+    assert registry.resolve_url("toy+udp://10.1.2.3?slot=3") == ("udp://10.1.2.3:24999", "toy")
+    assert registry.resolve_url("icl+tcp://10.1.2.3:4001?slot=3") == ("socket://10.1.2.3:4001", "icl")
 
 
 def test_a_talking_driver_over_udp_gets_one_datagram_per_read(toy):

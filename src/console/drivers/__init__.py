@@ -72,19 +72,24 @@ def driver(name: str) -> Driver:
 
 
 def resolve_url(url: str) -> tuple[str, str | None]:
-    """``<driver>+udp://host[:port]`` -> (``udp://host:port``, the driver's name): a monitor's
-    data export port need not be typed. Any other URL is returned as it is, with None."""
+    """``<driver>+udp://host[:port]`` -> (``udp://host:port``, the driver's name), and
+    ``<driver>+tcp://host[:port]`` -> (``socket://host:port``, the name): a device's own port
+    need not be typed. A query (``bcc+tcp://10.0.0.5?slot=3``) is the driver's (it reads it from
+    its ``Link.url``) and is not part of the port's URL. Any other URL is returned as it is, with None."""
     scheme, sep, rest = url.partition("://")
     name, plus, transport = scheme.partition("+")
-    if not (sep and plus and transport.lower() == "udp"):
+    kind = transport.lower()
+    if not (sep and plus and kind in ("udp", "tcp")):
         return url, None
     d = driver(name.lower())
-    host = rest.split("/", 1)[0]
+    host = rest.split("?", 1)[0].split("/", 1)[0]
+    default = d.default_udp_port if kind == "udp" else d.default_tcp_port
     if ":" not in host.rsplit("]", 1)[-1]:
-        if d.default_udp_port is None:
-            raise ValueError(f"{url}: the {d.title} driver has no default port; write udp://host:port")
-        host = f"{host}:{d.default_udp_port}"
-    return f"udp://{host}", d.name
+        if default is None:
+            raise ValueError(f"{url}: the {d.title} driver has no default {kind.upper()} port; "
+                             f"write {kind}://host:port")
+        host = f"{host}:{default}"
+    return f"{'udp' if kind == 'udp' else 'socket'}://{host}", d.name
 
 
 def upgrade_recorded(values: dict) -> dict:

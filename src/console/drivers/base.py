@@ -90,6 +90,7 @@ class Driver:
     # The decoder and talker take the Link (datagrams or a stream) when this is set.
     needs_link: bool = False
     default_udp_port: int | None = None  # "<name>+udp://host" means udp://host:<this port>
+    default_tcp_port: int | None = None  # "<name>+tcp://host" means socket://host:<this port>
     may_send: tuple[re.Pattern[bytes], ...] = ()  # the whole of what it may ever send
     # Files written before normalized records: the recorded words of this driver's devices
     # turned into today's normalized ones (e.g. a raw status field into a signal-quality word).
