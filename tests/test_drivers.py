@@ -211,6 +211,7 @@ def test_a_driver_url_names_its_default_udp_port(toy):
     # the query is the driver's own (it reads Link.url), never the port's
     assert registry.resolve_url("toy+udp://10.1.2.3?slot=3") == ("udp://10.1.2.3:24999", "toy")
     assert registry.resolve_url("icl+tcp://10.1.2.3:4001?slot=3") == ("socket://10.1.2.3:4001", "icl")
+    assert registry.resolve_url("/dev/ttyUSB0?slot=3") == ("/dev/ttyUSB0", None)
 
 
 def test_a_talking_driver_over_udp_gets_one_datagram_per_read(toy):

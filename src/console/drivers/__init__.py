@@ -77,6 +77,8 @@ def resolve_url(url: str) -> tuple[str, str | None]:
     need not be typed. A query (``bcc+tcp://10.0.0.5?slot=3``) is the driver's (it reads it from
     its ``Link.url``) and is not part of the port's URL. Any other URL is returned as it is, with None."""
     scheme, sep, rest = url.partition("://")
+    if not sep:  # a serial path: its query too is the driver's (/dev/ttyUSB0?slot=3)
+        return url.split("?", 1)[0], None
     name, plus, transport = scheme.partition("+")
     kind = transport.lower()
     if not (sep and plus and kind in ("udp", "tcp")):
