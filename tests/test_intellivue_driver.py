@@ -283,9 +283,35 @@ def test_alerts_are_decoded_into_the_wire_record_and_normalized_as_the_monitors_
     [rec] = decode(msg)
     assert rec.device_alert_state == 0x1000 and rec.patient == []
     assert rec.technical[0].text == "SpO2 NON-PULSATILE" and rec.to_json()["technical"][0]["type"] == "MED_PRI_T_AL"
-    [alarms] = normalized(msg)  # an INOP of medium priority: shown as the monitor's, medium, technical
+    sensors, alarms = normalized(msg)  # an INOP of medium priority: shown as the monitor's, medium, technical
     assert alarms == DeviceAlarms(None, (DeviceAlarm(alarms.alarms[0].code, "SpO2 NON-PULSATILE", "medium",
                                                      "technical"),))
+    # a non-pulsatile signal is no probe off, no poor signal and no leads off
+    assert sensors == Observations(None, None, {"SPO2_PROBE": "OK", "SPO2_SIGNAL": "OK", "ECG_LEADS": "OK"})
+
+
+def inops(*entries: bytes) -> bytes:
+    al = observation(0x835D, ava(0x0916, h("10 00 09 1a 00 00 00 02 00 00")), ava(0x0902, alarm_list()),
+                     ava(0x0904, alarm_list(*entries)))
+    return poll_result(0x36, [al], group=0x0801)
+
+
+@pytest.mark.parametrize("source, code, text, words", [
+    (0x4BB8, 308, "SpO2 SENSOR OFF", {"SPO2_PROBE": "OFF"}),  # NOM_EVT_SENSOR_DISCONN (p.212, p.247)
+    (0x4BB8, 336, "SpO2 NO SENSOR", {"SPO2_PROBE": "OFF"}),  # NOM_EVT_XDUCR_DISCONN (p.211)
+    (0x4BB8, 434, "SpO2 POOR SIGNAL", {"SPO2_SIGNAL": "LOW"}),  # NOM_EVT_WAVE_SIG_QUAL_ERR (p.212)
+    (0x4BB8, 380, "SpO2 LOW PERF", {"SPO2_SIGNAL": "LOW"}),  # NOM_EVT_SIG_LO (p.212)
+    (0x0100, 274, "!!!ECG LEADS OFF", {"ECG_LEADS": "OFF"}),  # NOM_ECG_ELEC_POTL, NOM_EVT_LEADS_OFF (p.203)
+    (0x0100, 61833, "!! ECG LEADS OFF", {"ECG_LEADS": "OFF"}),  # NOM_EVT_LEAD_DISCONN_YELLOW (p.250)
+    (0x0104, 268, "RA LEAD OFF", {"ECG_LEADS": "OFF"}),  # one lead off (NOM_EVT_LEAD_DISCONN)
+    (0x500A, 274, "RESP LEADS OFF", {}),  # Resp's leads off is no ECG leads off
+    (0x4A04, 308, "NBP SENSOR OFF", {}),  # another measurement's sensor is not the SpO2 probe
+])
+def test_the_monitors_sensor_inops_are_the_consoles_sensor_words(source, code, text, words):
+    sensors, alarms = normalized(inops(alarm_entry(source, code, 2, text)))
+    expected = {"SPO2_PROBE": "OK", "SPO2_SIGNAL": "OK", "ECG_LEADS": "OK", **words}
+    assert sensors.values == expected
+    assert [a.text for a in alarms.alarms] == [text]  # and the monitor's own INOP is shown as well
 
 
 def test_the_mds_attributes_give_the_identity():
@@ -387,6 +413,10 @@ def associated(conv: Conversation) -> list[bytes]:
 def test_the_whole_conversation(link):
     conv = Conversation(link)
     first = associated(conv)
+    if not link.datagrams:  # 4 frames in 128 ms at most (p.30): the association request was one
+        assert kinds(first) == ["mds_create_result", "set_wave_priority", "poll_mds"]
+        assert conv.tick(0.1) == []
+        first += conv.tick(0.028)
     assert kinds(first) == ["mds_create_result", "set_wave_priority", "poll_mds", "poll_numerics", "poll_alerts"]
     assert first[0][8:10] == u16(0x1234)  # the event's invoke id, mirrored (p.55)
     assert kinds(conv.monitor(mds_create_event(invoke_id=0x1234))) == ["mds_create_result"]  # a resend: answered
@@ -403,6 +433,36 @@ def test_the_whole_conversation(link):
     if not link.datagrams:
         assert all(x[0] == 0xC0 and x[-1] == 0xC1 for x in conv.sent)
     assert all(DRIVER.permits(x) for x in conv.sent)
+
+
+def test_over_serial_the_console_keeps_to_4_frames_in_any_128_ms():
+    """p.30: "a maximum of 4 frames within 128ms" from the client (a monitor ignores more).
+    Frames beyond are held, in order, never dropped; on the LAN nothing is held."""
+    conv = Conversation(Link("/dev/ttyUSB0", False))
+    times: list[float] = []
+
+    def note(out: list[bytes]) -> list[bytes]:
+        times.extend([conv.clock.now()] * len(out))
+        return out
+
+    note(conv.connect())
+    note(conv.monitor(association_response()))
+    note(conv.monitor(mds_create_event(invoke_id=0x1234)))
+    for _ in range(400):  # 20 s in 50 ms steps, the monitor answering numerics every second
+        conv.clock.advance(0.05)
+        if round(conv.clock.now() * 20) % 20 == 0:
+            note(conv.monitor(numerics_result(numeric(1, HR, nu_obs(0x4182, 72, 0x0AA0)))))
+        else:
+            note(conv.tick())
+    assert len(times) == len(conv.sent) > 20
+    for i, t in enumerate(times):
+        assert sum(1 for u in times[i:] if u - t < 0.128) <= 4, f"more than 4 frames from {t:.3f} s"
+    sent = kinds([f.payload for msg in conv.sent for f in FrameReader().feed(msg)])
+    assert sent[:4] == ["association_request", "mds_create_result", "set_wave_priority", "poll_mds"]
+    assert sent[4:6] == ["poll_numerics", "poll_alerts"]  # held, then sent in order
+    udp = Conversation()
+    first = associated(udp)
+    assert len(first) == 5  # the LAN has no such limit
 
 
 def test_the_poll_numbers_and_invoke_ids_advance():

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from console.alarms.engine import sounds
 from console.bedside import Console
 from console.clinical import load_protocol
 from console.drivers import driver
@@ -108,6 +109,26 @@ def test_an_instructors_link_drop_silences_the_emulated_monitor():
     hr = console.session.latest["HR"]
     assert now - hr.rx_time < 5, "values flow again after the new association"
     assert console.sources.simulation.vitals_link.attempts >= 2
+
+
+def test_a_probe_off_on_the_emulated_monitor_is_the_consoles_own_check_once_and_the_monitors_inop_shown():
+    """The monitor sounds its own INOP; the console shows it without sounding it, and sounds its
+    own probe check once for the condition (issue 13: never twice for one condition)."""
+    request = ConnectionRequest(simulate="probe-off", speed=30.0, simulate_vitals="intellivue")
+    seen: dict[str, object] = {}
+
+    def during(console, now):
+        for alarm in console.engine.shown():
+            seen.setdefault(alarm.key, alarm)
+
+    console, _ = run_console(request, 345, during=during)
+    probe = seen.get("PROBE.SPO2")
+    assert probe is not None and probe.priority == "medium" and sounds(probe)
+    inop = [a for key, a in seen.items() if key.startswith("DEVICE.vitals.") and "SENSOR OFF" in a.message]
+    assert inop and not any(sounds(a) for a in inop)
+    sounding = [key for key, a in seen.items() if sounds(a) and "probe" in a.message.lower()]
+    assert sounding == ["PROBE.SPO2"], sounding  # one sounding alarm for the one condition
+    assert console.session.word("SPO2_PROBE") == "OK"  # back on at 5:30
 
 
 def test_training_refuses_a_monitor_it_cannot_play():

@@ -175,7 +175,8 @@ class MemberMissing:
         return {"type": "member_missing", "reason": self.reason}
 
 
-Normalized = Observations | Wave | Identity | DeviceAlarms | Rejection | MemberMissing
+# RackMember leaves the transport unwrapped (console.transport._DeviceFeed): the session never sees one.
+Normalized = Observations | Wave | Identity | DeviceAlarms | Rejection | MemberMissing | RackMember
 
 
 @dataclass(slots=True)

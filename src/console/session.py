@@ -260,7 +260,8 @@ class Session:
         elif isinstance(rec, Observations):
             # No device time worth using (device_ms None): the receive time is the time stamp.
             t = item.rx_time if rec.device_ms is None else dev.timebase.to_session(rec.device_ms, item.rx_time)
-            if rec.demo:
+            if rec.demo or (dev.demo and not any(isinstance(v, (int, float)) for v in rec.values.values())):
+                # A report of words only (sensor states) does not say the demo mode ended.
                 self._demo(dev, rec.values, t, item.rx_time)
             else:
                 if dev.demo:

@@ -83,7 +83,9 @@ class Driver:
     roles: frozenset[str]  # the roles it can serve ("vitals", "pump")
     line: LineSettings  # serial defaults; a URL's own options or the picker override the speed
     decoder: Callable[..., WireDecoder]  # a fresh decoder per byte stream (given the Link: needs_link)
-    normalize: Callable[[Any], Normalized | None]  # a decoded record -> the console's record
+    # a decoded record -> the console's record(s): None, one, or a list (values and alarms of one
+    # report; a rack's pumps as RackMember records)
+    normalize: Callable[[Any], Normalized | list[Normalized] | None]
     description: str = ""  # one line for --help and docs
     schemes: tuple[str, ...] = ()  # URL schemes beyond serial paths and socket:// (e.g. "udp")
     talker: Callable[..., Talker] | None = None  # None: a read-only device
@@ -118,7 +120,8 @@ class NormalizingDecoder:
     a record the driver does not turn into anything (returns None) is dropped here, and
     counted by the driver's own stats as accepted."""
 
-    def __init__(self, wire: WireDecoder, normalize: Callable[[Any], Normalized | None]) -> None:
+    def __init__(self, wire: WireDecoder,
+                 normalize: Callable[[Any], Normalized | list[Normalized] | None]) -> None:
         self.wire = wire
         self._normalize = normalize
         self.last_wire: list[Any] = []  # the wire records of the last feed (for the talker)
@@ -131,7 +134,9 @@ class NormalizingDecoder:
         out: list[Normalized] = []
         for item in decoded:
             record = item if isinstance(item, Rejection) else self._normalize(item)
-            if record is not None:
+            if isinstance(record, list):  # one wire record may say several things (values and alarms)
+                out.extend(record)
+            elif record is not None:
                 out.append(record)
         return out
 

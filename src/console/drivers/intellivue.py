@@ -31,6 +31,7 @@ session gets only the normalized values.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -563,6 +564,33 @@ def _wave_scaling(rec: WaveRecord) -> tuple[str, str, float, float, int] | str |
     return channel, unit, rate, scale, round(zero)
 
 
+# The monitor's INOPs (technical alarms) that say a sensor is off or its signal is poor, as the
+# console's sensor words, so that its own probe, leads and signal checks run (CLINICAL.md's
+# technical alarms) beside the monitor's alarm. Alert source and code (p.203, p.211-212; codes
+# p.247-250): SpO2 "SENSOR OFF" (NOM_EVT_SENSOR_DISCONN 308) and "NO SENSOR"
+# (NOM_EVT_XDUCR_DISCONN 336) from any SpO2 source; "POOR SIGNAL" (NOM_EVT_WAVE_SIG_QUAL_ERR
+# 434) and "LOW PERF" (NOM_EVT_SIG_LO 380); ECG "LEADS OFF" from NOM_ECG_ELEC_POTL (0x0100) as
+# NOM_EVT_LEADS_OFF 274 or NOM_EVT_LEAD_DISCONN_YELLOW 61833, and one lead off
+# (NOM_EVT_LEAD_DISCONN 268) from any ECG lead source (0x01xx, NOM_PART_SCADA).
+SPO2_SOURCES = frozenset({0x4BB8})  # NOM_PULS_OXIM_SAT_O2
+SPO2_PROBE_OFF_CODES = frozenset({308, 336})
+SPO2_SIGNAL_LOW_CODES = frozenset({434, 380})
+ECG_LEADS_OFF_CODES = frozenset({274, 61833, 268})
+
+
+def _ecg_source(source: int) -> bool:
+    return 0x0100 <= source <= 0x01FF  # NOM_ECG_ELEC_POTL and the NOM_ECG_LEAD_* sources (p.203)
+
+
+def _sensor_words(technical: Sequence[Alarm]) -> dict[str, str]:
+    """SPO2_PROBE, SPO2_SIGNAL and ECG_LEADS from the monitor's INOPs now active."""
+    probe_off = any(a.source in SPO2_SOURCES and a.code in SPO2_PROBE_OFF_CODES for a in technical)
+    signal_low = any(a.source in SPO2_SOURCES and a.code in SPO2_SIGNAL_LOW_CODES for a in technical)
+    leads_off = any(_ecg_source(a.source) and a.code in ECG_LEADS_OFF_CODES for a in technical)
+    return {"SPO2_PROBE": "OFF" if probe_off else "OK", "SPO2_SIGNAL": "LOW" if signal_low else "OK",
+            "ECG_LEADS": "OFF" if leads_off else "OK"}
+
+
 # The monitor's alert types (p.100) as the console's priorities: its red alarms high, yellow
 # medium, short yellow and low-priority ones low; INOPs (technical) by their own severity.
 ALERT_PRIORITY = {1024: ("high", "physiological"), 512: ("medium", "physiological"), 256: ("low", "physiological"),
@@ -579,7 +607,7 @@ def _device_alarm(alarm: Alarm) -> DeviceAlarm | None:
     return DeviceAlarm(f"{alarm.source:04X}.{alarm.code}", text, how[0], how[1])
 
 
-def normalize(record: Any) -> Normalized | None:
+def normalize(record: Any) -> Normalized | list[Normalized] | None:
     if isinstance(record, NumericsRecord):
         values, _refused = _numeric_metrics(record)  # the decoder reported the refusals
         return Observations(None, _device_ms(record.rel_time), values, demo=_demo(record)) if values else None
@@ -596,11 +624,15 @@ def normalize(record: Any) -> Normalized | None:
         return Identity(None, _device_ms(record.rel_time or 0), "vitals", model, record.serial or record.system_id,
                         record.software, record.nomenclature, record.to_json())
     if isinstance(record, AlertsRecord):
-        return DeviceAlarms(None, tuple(a for a in map(_device_alarm, [*record.patient, *record.technical]) if a))
+        alarms = DeviceAlarms(None, tuple(a for a in map(_device_alarm, [*record.patient, *record.technical]) if a))
+        return [Observations(None, None, dict(_sensor_words(record.technical))), alarms]
     return None  # protocol messages: the talker's and decode's business
 
 
 # --- the talker ------------------------------------------------------------------------------------
+
+
+FRAME_BUDGET, FRAME_WINDOW_S = 4, 0.128  # p.30, MIB/RS232 Fixed Baudrate: from the client
 
 
 def association_timeout(min_poll_period: int) -> float:
@@ -632,6 +664,10 @@ class IntellivueTalker:
     _next: dict[str, float] = field(default_factory=dict)
     _set_invoke: int | None = None
     _started: float = 0.0
+    # MIB/RS232: "a maximum of 4 frames within 128ms" from the client; the monitor ignores more
+    # (p.30). Frames wait here and leave within that budget; on the LAN there is no such limit.
+    _held: deque[bytes] = field(default_factory=deque)
+    _frame_times: deque[float] = field(default_factory=deque)
 
     @property
     def serial(self) -> bool:
@@ -640,6 +676,22 @@ class IntellivueTalker:
     def _out(self, message: bytes, now: float) -> bytes:
         self.sent_at = now
         return frame(message) if self.serial else message
+
+    def _paced(self, messages: list[bytes], now: float) -> list[bytes]:
+        """What may go out now: on the LAN everything; over serial at most FRAME_BUDGET frames
+        in any FRAME_WINDOW_S, the rest held, in order, for the next tick."""
+        if not self.serial:
+            return messages
+        self._held.extend(messages)
+        while self._frame_times and now - self._frame_times[0] >= FRAME_WINDOW_S:
+            self._frame_times.popleft()
+        out: list[bytes] = []
+        while self._held and len(self._frame_times) < FRAME_BUDGET:
+            out.append(self._held.popleft())
+            self._frame_times.append(now)
+        if out:
+            self.sent_at = now
+        return out
 
     def _ids(self) -> tuple[int, int]:
         self._invoke = (self._invoke + 1) & 0xFFFF
@@ -651,7 +703,8 @@ class IntellivueTalker:
 
     def on_connect(self, now: float) -> list[bytes]:
         self.state, self.heard_at, self._started = "associating", now, now
-        return [self._out(m.association_request(), now)]
+        self._held.clear()
+        return self._paced([self._out(m.association_request(), now)], now)
 
     def on_received(self, records: Sequence[Any], now: float) -> list[bytes]:
         """``records``: the decoder's own records of what was just read (the transport hands
@@ -660,9 +713,12 @@ class IntellivueTalker:
         for record in records:
             if not isinstance(record, Rejection):
                 out += self._answer(record, now)
-        return out
+        return self._paced(out, now)
 
     def on_tick(self, now: float) -> list[bytes]:
+        return self._paced(self._due_now(now), now)
+
+    def _due_now(self, now: float) -> list[bytes]:
         out: list[bytes] = []
         if now - self.heard_at > self.timeout:
             raise LinkLost(f"no answer from the IntelliVue monitor within {self.timeout:g} s")
@@ -674,7 +730,7 @@ class IntellivueTalker:
             out.append(self._out(m.build("poll_waves", *self._ids()), now))
         if self._due("alerts", now, self.alerts_every):
             out.append(self._out(m.build("poll_alerts", *self._ids()), now))
-        if not out and now - self.sent_at >= self.timeout / 3:  # p.63: keep the association alive
+        if not out and not self._held and now - self.sent_at >= self.timeout / 3:  # p.63: keep the association alive
             out.append(self._out(m.build("keep_alive", *self._ids()), now))
         return out
 
@@ -682,7 +738,10 @@ class IntellivueTalker:
         if self.state in ("idle", "closed"):
             return []
         self.state = "releasing"
-        return [self._out(m.RELEASE_REQUEST, now)]
+        # The release goes whatever is held: the link closes after it, and polls no longer matter.
+        self._held.clear()
+        self._frame_times.clear()
+        return self._paced([self._out(m.RELEASE_REQUEST, now)], now)
 
     def _due(self, what: str, now: float, every: float) -> bool:
         if now < self._next.get(what, math.inf):
