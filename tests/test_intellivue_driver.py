@@ -296,6 +296,26 @@ def inops(*entries: bytes) -> bytes:
     return poll_result(0x36, [al], group=0x0801)
 
 
+def test_an_alarm_list_split_over_a_linked_result_is_merged_into_one():
+    """p.102: each linked part holds a well-formed list; the console shows their union, once."""
+    def part(state: int, *entries: bytes) -> bytes:
+        al = observation(0x835D, ava(0x0902, alarm_list()), ava(0x0904, alarm_list(*entries)))
+        return poll_result(0x36, [al], group=0x0801, invoke_id=7, linked=(state, 1))
+
+    first = part(m.RORLS_FIRST, alarm_entry(0x4BB8, 308, 2, "SpO2 SENSOR OFF"))
+    middle = part(m.RORLS_NOT_FIRST_NOT_LAST, alarm_entry(0x0100, 274, 2, "ECG LEADS OFF"))
+    last = part(m.RORLS_LAST, alarm_entry(0x4A04, 442, 1, "NBP CUFF OVERPRESS"))
+    assert normalized(first) == [] and normalized(middle) == []  # nothing until the list is whole
+    decoder = DRIVER.open_decoder(UDP)
+    out = [r for msg in (first, middle, last) for r in decoder.feed(msg)]
+    sensors, alarms = out
+    assert [a.text for a in alarms.alarms] == ["SpO2 SENSOR OFF", "ECG LEADS OFF", "NBP CUFF OVERPRESS"]
+    assert sensors.values == {"SPO2_PROBE": "OFF", "SPO2_SIGNAL": "OK", "ECG_LEADS": "OFF"}
+    # a first part starts afresh: a lost last part never glues two polls' lists together
+    out = [r for msg in (first, first, last) for r in decoder.feed(msg)]
+    assert [a.text for a in out[1].alarms] == ["SpO2 SENSOR OFF", "NBP CUFF OVERPRESS"]
+
+
 @pytest.mark.parametrize("source, code, text, words", [
     (0x4BB8, 308, "SpO2 SENSOR OFF", {"SPO2_PROBE": "OFF"}),  # NOM_EVT_SENSOR_DISCONN (p.212, p.247)
     (0x4BB8, 336, "SpO2 NO SENSOR", {"SPO2_PROBE": "OFF"}),  # NOM_EVT_XDUCR_DISCONN (p.211)

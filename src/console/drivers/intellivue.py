@@ -420,6 +420,7 @@ class IntellivueDecoder:
         self._waves: dict[int, _WaveContext] = {}
         self._wave_why: dict[int, str | None] = {}
         self._refused: set[str] = set()  # unit refusals said and still lasting
+        self._alert_parts: dict[int, AlertsRecord] = {}  # a linked alert result, by invoke id, until its last part
 
     def feed(self, data: bytes) -> list[Any]:
         if not data:
@@ -456,6 +457,28 @@ class IntellivueDecoder:
                 self.stats.accepted += 1
         return records
 
+    def _merged_alerts(self, reply: m.PollReply) -> list[AlertsRecord]:
+        """p.102: alarm lists too large for one message come as a linked result, each part a
+        whole list; the client merges them. So the console sees the monitor's whole list once,
+        at the last part, never one part replacing another. A part lost on the way (UDP) leaves
+        the merged list short until the next poll; a first part starts afresh."""
+        part = _alerts(reply)
+        if reply.linked is None:
+            return [part]
+        state, _count = reply.linked
+        held = None if state == m.RORLS_FIRST else self._alert_parts.pop(reply.invoke_id, None)
+        self._alert_parts.clear()  # only one linked alert result is ever in flight
+        if held is not None:
+            held.patient += part.patient
+            held.technical += part.technical
+            if part.device_alert_state is not None:
+                held.device_alert_state = part.device_alert_state
+            part = held
+        if state == m.RORLS_LAST:
+            return [part]
+        self._alert_parts[reply.invoke_id] = part
+        return []
+
     def _interpret(self, parsed: m.Parsed, data: bytes) -> list[Any]:
         if isinstance(parsed, m.MdsCreate):
             return [parsed, _mds(parsed.attributes)]
@@ -479,7 +502,9 @@ class IntellivueDecoder:
                 self._wave_why[wave.handle] = why
             return out
         if parsed.obj_class == m.NOM_MOC_VMO_AL_MON:
-            return [_alerts(parsed)] if parsed.attr_group != m.NOM_ATTR_GRP_VMO_STATIC else []
+            if parsed.attr_group == m.NOM_ATTR_GRP_VMO_STATIC:
+                return []
+            return self._merged_alerts(parsed)
         if parsed.obj_class == m.NOM_MOC_VMS_MDS:
             records: list[Any] = []
             for obs in parsed.observations:
