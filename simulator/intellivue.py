@@ -89,6 +89,7 @@ MONITOR_MIN_POLL_PERIOD = 2048  # RelativeTime (256 ms): what this monitor can p
 CONFIRM_RESEND_S = 3.0  # p.47
 CONFIRM_SENDS = 3
 WAVE_PERIOD_TICKS = 2048  # 256 ms (p.60, p.286)
+UNKNOWN_ATTRIBUTE_ID = 0xF9F9  # in no list of the guide (p.189-192): the unknown-attributes fault
 MAX_BACKLOG = 8  # periodic results caught up at most in one tick (a stalled tick skips the rest)
 
 
@@ -215,6 +216,7 @@ class _Faults:
     silent: bool = False
     refuse_next: bool = False
     garbage: int = 0
+    unknown_attributes: bool = False  # a newer software's attribute, not in the guide, on every numeric
 
 
 @dataclass
@@ -289,6 +291,12 @@ class IntelliVueMonitor:
         """The next Association Request gets a Refuse (p.73)."""
         with self._lock:
             self.faults.refuse_next = True
+
+    def add_unknown_attributes(self, on: bool = True) -> None:
+        """Every numeric carries an attribute the guide does not define (a newer monitor software
+        may): a client must ignore it (p.189) and still read the rest."""
+        with self._lock:
+            self.faults.unknown_attributes = on
 
     def send_garbage(self, count: int = 1) -> None:
         """The next tick sends ``count`` malformed messages to the peer (a Data Export header
@@ -810,6 +818,8 @@ class IntelliVueMonitor:
                      ava(w.NOM_ATTR_DISP_RES, u8(3) + u8(post))]
         if self._wanted(grp, w.NOM_ATTR_GRP_METRIC_VAL_OBS):
             avas += self._numeric_values(d, v, second)
+        if self.faults.unknown_attributes:
+            avas.insert(0, ava(UNKNOWN_ATTRIBUTE_ID, bytes(6)))
         return u16(d.handle) + counted(avas)
 
     def _numeric_values(self, d: NumericDef, v: Numerics, second: int) -> list[bytes]:

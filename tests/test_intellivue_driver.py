@@ -296,6 +296,21 @@ def inops(*entries: bytes) -> bytes:
     return poll_result(0x36, [al], group=0x0801)
 
 
+def test_unknown_attributes_and_objects_are_skipped_and_counted():
+    """p.189: "Unknown attributes should be ignored": an attribute ID the guide does not list, or
+    an object class the console does not read, is skipped and counted, never fatal."""
+    d = iv.IntellivueDecoder(UDP)
+    hr = numeric(1, HR, nu_obs(0x4182, 72, 0x0AA0))
+    with_unknown = observation(1, ava(0x0924, u32(HR)), ava(0xF9F9, bytes(6)),
+                               ava(0x0950, nu_obs(0x4182, 72, 0x0AA0)))
+    [rec] = d.feed(numerics_result(with_unknown))
+    assert [v.value for v in rec.values] == [72] and d.stats.unknown_keys == 1
+    assert d.feed(poll_result(0x0099, [observation(5, ava(0x0924, u32(HR)))])) == []  # an object class not read
+    assert d.stats.unknown_keys == 2
+    d.feed(numerics_result(hr))  # what the guide lists is not counted
+    assert d.stats.unknown_keys == 2
+
+
 def test_an_alarm_list_split_over_a_linked_result_is_merged_into_one():
     """p.102: each linked part holds a well-formed list; the console shows their union, once."""
     def part(state: int, *entries: bytes) -> bytes:

@@ -184,3 +184,28 @@ def test_the_monitors_own_alarm_is_shown_as_its_own_and_never_sounded():
         assert all(a.message.startswith("Vitals monitor: ") and a.message.endswith("(its own alarm)") for a in own)
         assert any("DESAT" in a.message.upper() for a in own), [a.message for a in own]
         assert not any(sounds(a) for a in own)
+
+
+def test_a_monitor_sending_attributes_the_guide_does_not_list_is_still_read(monitor):
+    """A newer monitor software may add attributes: skipped and counted (p.189), values read."""
+    monitor.add_unknown_attributes()
+    with serve_udp(monitor, "127.0.0.1", 0) as server:
+        out = Collector()
+        link = start(f"intellivue+udp://127.0.0.1:{server.address[1]}", out)
+        try:
+            assert wait_for(lambda: {"HR": 72, "SPO2": 97}.items() <= values(out).items(), 15), values(out)
+            assert wait_for(lambda: link.stats.unknown_keys >= 7, 5), link.stats  # one per numeric at least
+        finally:
+            link.stop()
+        assert not any(r.item.reason == "syntax" for r in out.records() if hasattr(r.item, "reason"))
+
+
+def test_a_monitor_sending_only_what_the_guide_lists_counts_nothing_unknown(monitor):
+    with serve_udp(monitor, "127.0.0.1", 0) as server:
+        out = Collector()
+        link = start(f"intellivue+udp://127.0.0.1:{server.address[1]}", out)
+        try:
+            assert wait_for(lambda: {"ECG", "PLETH", "CO2"} <= set(waves(out)) and "HR" in values(out), 15)
+        finally:
+            link.stop()
+        assert link.stats.unknown_keys == 0

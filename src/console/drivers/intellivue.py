@@ -107,6 +107,20 @@ _NOT_VALID = 0xFF00 & ~MSMT_DEMO_DATA
 # An NIBP value in either state is not the finished cuff reading: never taken in as one.
 _NIBP_NOT_A_READING = MSMT_EARLY_INDICATION | MSMT_ONGOING
 
+# Every attribute ID the guide defines (its "Attribute IDs" list, p.189-192). "Unknown
+# attributes should be ignored" (p.189): an attribute not in it is skipped and counted
+# (DecoderStats.unknown_keys), as is an object of a class the console does not read.
+GUIDE_ATTRIBUTE_IDS = frozenset((
+    0x0902, 0x0904, 0x090C, 0x090D, 0x0911, 0x0916, 0x0917, 0x091A, 0x091D, 0x091E, 0x0921, 0x0924,
+    0x0927, 0x0928, 0x092D, 0x092F, 0x0935, 0x0937, 0x093C, 0x093D, 0x093F, 0x0940, 0x0945, 0x0946,
+    0x0948, 0x094B, 0x0950, 0x0956, 0x0957, 0x0958, 0x095A, 0x095C, 0x095D, 0x0961, 0x0962, 0x0964,
+    0x0967, 0x096A, 0x096D, 0x096E, 0x096F, 0x0982, 0x0984, 0x0985, 0x0986, 0x0987, 0x098D, 0x098F,
+    0x0990, 0x0991, 0x0996, 0x099E, 0x09A7, 0x09D8, 0x09DC, 0x09DF, 0x0A16, 0x0A1E, 0xF001, 0xF009,
+    0xF100, 0xF101, 0xF129, 0xF12A, 0xF13E, 0xF1EC, 0xF1FA, 0xF228, 0xF239, 0xF23A, 0xF294,
+))
+READ_OBJECT_CLASSES = frozenset((m.NOM_MOC_VMO_METRIC_NU, m.NOM_MOC_VMO_METRIC_SA_RT, m.NOM_MOC_VMO_AL_MON,
+                                 m.NOM_MOC_VMS_MDS))
+
 SA_EXT_VAL_RANGE = 0x1000  # SaSpec flag: mask the non-significant bits (p.83)
 SPEC_SERIAL_NUMBER, ID_COMP_APPL_SW = 1, 0x0058  # ProdSpecEntry (p.96)
 
@@ -484,6 +498,11 @@ class IntellivueDecoder:
             return [parsed, _mds(parsed.attributes)]
         if not isinstance(parsed, m.PollReply):
             return [parsed]
+        if parsed.obj_class not in READ_OBJECT_CLASSES:
+            self.stats.unknown_keys += len(parsed.observations)
+            return []
+        self.stats.unknown_keys += sum(1 for obs in parsed.observations for attr in obs.attributes
+                                       if attr not in GUIDE_ATTRIBUTE_IDS)
         if parsed.obj_class == m.NOM_MOC_VMO_METRIC_NU:
             numerics = _numerics(parsed, self._labels)
             # A refused unit is said once while it lasts, not every second: it is a setting of the
