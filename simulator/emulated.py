@@ -28,10 +28,14 @@ from dataclasses import dataclass, field
 from console.clock import Clock
 from simulator.intellivue_source import SimulationSource
 
-__all__ = ["VITALS_EMULATORS", "EmulatedDevice", "start_vitals"]
+__all__ = ["PUMP_EMULATORS", "VITALS_EMULATORS", "EmulatedDevice", "start_pump", "start_vitals"]
 
 # driver name -> the links its emulator serves, the first being the default
 VITALS_EMULATORS: dict[str, tuple[str, ...]] = {"intellivue": ("udp", "pty"), "masimo": ("pty",)}
+PUMP_EMULATORS: dict[str, tuple[str, ...]] = {"bcc": ("tcp", "pty")}
+# The training rack's pump that carries the ketamine (simulator.bcc.default_rack: pillar 1,
+# slot 2, between an idle Perfusor and a saline carrier), as the console selects it.
+BCC_KETAMINE_SLOT = 2
 
 
 @dataclass
@@ -47,10 +51,13 @@ class EmulatedDevice:
     _silent: bool = False
     _stopped: bool = field(default=False, repr=False)
 
+    role: str = "vitals"
+
     def follow(self, now: float) -> None:
-        """Mirror the simulation's vitals line drop-out (an instructor's "link drop", a
+        """Mirror the simulation's line drop-out of this device (an instructor's "link drop", a
         scenario's cable pull) as a device that stops sending."""
-        silent = self._source.sim.vitals_link.silent(round(now * 1000))
+        line = self._source.sim.vitals_link if self.role == "vitals" else self._source.sim.pump_link
+        silent = line.silent(round(now * 1000))
         if silent != self._silent:
             self._silent = silent
             self._silence(silent)
@@ -142,3 +149,38 @@ def _masimo(source: SimulationSource, clock: Clock) -> EmulatedDevice:
         _closing(master, slave)()
 
     return EmulatedDevice("masimo", "pty", path, silence, close, source)
+
+
+def start_pump(driver: str, source: SimulationSource, clock: Clock, link: str | None = None,
+               address: tuple[str, int] = ("127.0.0.1", 0)) -> EmulatedDevice:
+    """Start the emulator of a pump (or a pump rack's interface) speaking ``driver`` on ``link``;
+    the URL selects the pump that carries the ketamine. Raises ValueError as ``start_vitals``."""
+    links = PUMP_EMULATORS.get(driver)
+    if links is None:
+        raise ValueError(f"no emulator plays a {driver} pump (emulated: {', '.join(PUMP_EMULATORS)})")
+    link = link or links[0]
+    if link not in links:
+        raise ValueError(f"the {driver} emulator serves {' or '.join(links)}, not {link}")
+    from simulator.bcc import SpaceStation, serve_serial, serve_tcp
+
+    station = SpaceStation.for_simulation(source, clock)
+
+    def silence(silent: bool) -> None:
+        if silent:
+            station.silence(clock.now())
+        else:
+            station.speak()
+
+    query = f"?slot={BCC_KETAMINE_SLOT}"
+    if link == "tcp":
+        tcp = serve_tcp(station, *address)
+        host, port = tcp.address
+        return EmulatedDevice(driver, link, f"bcc+tcp://{host}:{port}{query}", silence, tcp.stop, source, role="pump")
+    master, slave, path = _pty()
+    serial = serve_serial(station, master, baud=None)  # a pty has no baud rate to keep
+
+    def close() -> None:
+        serial.stop()
+        _closing(master, slave)()
+
+    return EmulatedDevice(driver, link, path + query, silence, close, source, role="pump")

@@ -118,9 +118,13 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
 
 def _emulated_vitals(args: argparse.Namespace) -> str | None:
     """In training, a --vitals-protocol other than the default plays that monitor's emulator."""
+    return _emulated(args, "vitals")
+
+
+def _emulated(args: argparse.Namespace, role: str) -> str | None:
     from console.drivers import DEFAULT_DRIVER
 
-    named = getattr(args, "vitals_protocol", DEFAULT_DRIVER)
+    named = getattr(args, f"{role}_protocol", DEFAULT_DRIVER)
     return None if named == DEFAULT_DRIVER else named
 
 
@@ -129,6 +133,9 @@ def add_simulate_link_argument(p: argparse.ArgumentParser) -> None:
                    help="training with the --vitals-protocol of a monitor the simulator emulates (infusion-sim "
                         "--help lists them): serve it over UDP on loopback or a pty, read by the real driver "
                         "(default: the emulator's first link)")
+    p.add_argument("--simulate-pump-link", choices=["tcp", "pty"],
+                   help="training with the --pump-protocol of a pump the simulator emulates: serve it over TCP "
+                        "on loopback or a pty (default: the emulator's first link)")
 
 
 def request_from_args(args: argparse.Namespace):
@@ -143,7 +150,9 @@ def request_from_args(args: argparse.Namespace):
                              "(simulated data must never mix with a real patient's)")
         return ConnectionRequest(simulate=args.simulate, seed=args.seed, speed=args.speed, capture_dir=capture,
                                  simulate_vitals=_emulated_vitals(args),
-                                 simulate_link=getattr(args, "simulate_link", None))
+                                 simulate_link=getattr(args, "simulate_link", None),
+                                 simulate_pump=_emulated(args, "pump"),
+                                 simulate_pump_link=getattr(args, "simulate_pump_link", None))
     vitals = DeviceSpec(args.vitals, args.vitals_protocol) if args.vitals else None
     pump = DeviceSpec(args.pump, args.pump_protocol) if args.pump else None
     if others and pump is None:

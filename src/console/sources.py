@@ -74,6 +74,8 @@ class ConnectionRequest:
     # ``simulate_link`` ("udp", "pty"; None: the emulator's default). None: the simulator's own, in-process.
     simulate_vitals: str | None = None
     simulate_link: str | None = None
+    simulate_pump: str | None = None  # the same for the pump ("tcp", "pty")
+    simulate_pump_link: str | None = None
     seed: int = 0
     speed: float = 1.0
     capture_dir: str | None = None
@@ -82,7 +84,8 @@ class ConnectionRequest:
     def __post_init__(self) -> None:
         if self.simulate and (self.vitals or self.pump or self.other_pumps):
             raise ValueError("a training simulation cannot be combined with real devices")
-        if (self.simulate_vitals or self.simulate_link) and not self.simulate:
+        if (self.simulate_vitals or self.simulate_link or self.simulate_pump or self.simulate_pump_link) \
+                and not self.simulate:
             raise ValueError("an emulated monitor plays a training scenario only")
         if self.other_pumps and not self.pump:
             raise ValueError("other pumps need the pump that carries the plan (--pump) first")
@@ -110,7 +113,8 @@ def check_request(request: ConnectionRequest) -> str | None:
         names = [name for name, _ in list_scenarios()]
         if request.simulate not in names:
             return f"unknown scenario {request.simulate!r}; choose one of: {', '.join(names)}"
-        return emulator_problem(request.simulate_vitals, request.simulate_link)
+        return (emulator_problem("vitals", request.simulate_vitals, request.simulate_link)
+                or emulator_problem("pump", request.simulate_pump, request.simulate_pump_link))
     from console.transport import open_check
 
     for device, role, spec in request.devices():
@@ -129,21 +133,24 @@ def check_request(request: ConnectionRequest) -> str | None:
     return None
 
 
-def emulator_problem(driver: str | None, link: str | None) -> str | None:
-    """Why training cannot play a monitor speaking ``driver`` over ``link``, or None."""
-    from simulator.emulated import VITALS_EMULATORS
+def emulator_problem(role: str, driver: str | None, link: str | None) -> str | None:
+    """Why training cannot play a ``role`` device speaking ``driver`` over ``link``, or None."""
+    from simulator.emulated import PUMP_EMULATORS, VITALS_EMULATORS
 
     from console.drivers import DEFAULT_DRIVER
 
+    emulators, what = (VITALS_EMULATORS, "monitor") if role == "vitals" else (PUMP_EMULATORS, "pump")
+    option = "--simulate-link" if role == "vitals" else "--simulate-pump-link"
     if driver in (None, DEFAULT_DRIVER):
-        return None if link is None else "--simulate-link needs --vitals-protocol with an emulated monitor " \
-            f"({', '.join(VITALS_EMULATORS)})"
-    links = VITALS_EMULATORS.get(driver)
+        return None if link is None else (f"{option} needs --{role}-protocol with an emulated {what} "
+                                          f"({', '.join(emulators)})")
+    links = emulators.get(driver)
     if links is None:
-        return (f"training cannot play a {driver} vitals monitor: the emulated monitors are "
-                f"{', '.join(VITALS_EMULATORS)} (or the default {DEFAULT_DRIVER})")
+        device = "vitals monitor" if role == "vitals" else "pump"
+        return (f"training cannot play a {driver} {device}: the emulated {what}s are "
+                f"{', '.join(emulators)} (or the default {DEFAULT_DRIVER})")
     if link is not None and link not in links:
-        return f"the emulated {driver} monitor is served over {' or '.join(links)}, not {link}"
+        return f"the emulated {driver} {what} is served over {' or '.join(links)}, not {link}"
     return None
 
 
@@ -161,7 +168,8 @@ class Sources:
             self.simulation = transport.SimulatedDevices(
                 self.queue, request.simulate, seed=request.seed, speed=request.speed,
                 capture_dir=request.capture_dir, vitals_driver=request.simulate_vitals,
-                vitals_link=request.simulate_link)
+                vitals_link=request.simulate_link, pump_driver=request.simulate_pump,
+                pump_link=request.simulate_pump_link)
             self.clock: Clock = self.simulation.clock
         else:
             self.clock = SystemClock()
@@ -195,10 +203,10 @@ class Sources:
 
     def url(self, device: Role) -> str:
         if self.simulation:
-            served = self.simulation.vitals_url if device == "vitals" else None
+            served = self.simulation.served_at(device)
             if served:
-                return (f"training simulation ({self.request.simulate}): "
-                        f"emulated {self.request.simulate_vitals} at {served}")
+                name = self.request.simulate_vitals if device == "vitals" else self.request.simulate_pump
+                return f"training simulation ({self.request.simulate}): emulated {name} at {served}"
             return f"training simulation ({self.request.simulate})"
         link = self.links.get(device)
         return link.url if link else "not connected"

@@ -921,11 +921,12 @@ class SimulatedDevices:
     ``simulation`` and ``clock`` may be injected (tests); otherwise built from
     ``scenario``/``seed``/``speed``.
 
-    ``vitals_driver`` (a driver simulator.emulated has an emulator for): the simulated monitor speaks that real
-    protocol instead: an emulator of the device (simulator.emulated) serves the same patient
-    over ``vitals_link`` (UDP on loopback or a pty; the emulator's default when None), and a
-    real ``DeviceLink`` with the real driver reads it, exactly as at a bedside; the pump stays
-    in-process. The vitals link's events and counts are then that DeviceLink's.
+    ``vitals_driver`` / ``pump_driver`` (a driver simulator.emulated has an emulator for): that
+    device speaks that real protocol instead: an emulator of the device serves the same patient
+    over ``vitals_link`` / ``pump_link`` (UDP or TCP on loopback, or a pty; the emulator's default
+    when None), and a real ``DeviceLink`` with the real driver reads it, exactly as at a bedside;
+    a device not emulated stays in-process. An emulated device's link events and counts are
+    then its DeviceLink's (``links``).
     """
 
     DEVICES: tuple[Role, Role] = ("vitals", "pump")
@@ -944,6 +945,8 @@ class SimulatedDevices:
         decoder_factory: Callable[[], Decoder] | None = None,
         vitals_driver: str | None = None,
         vitals_link: str | None = None,
+        pump_driver: str | None = None,
+        pump_link: str | None = None,
     ) -> None:
         if simulation is None:
             from simulator.engine import Simulation  # the training build only
@@ -951,19 +954,24 @@ class SimulatedDevices:
             simulation = Simulation(scenario, seed=seed)
         self.simulation = simulation
         in_process = getattr(simulation, "DRIVER", DEFAULT_DRIVER)
-        self._vitals_driver = vitals_driver if vitals_driver not in (None, in_process) else None
-        self._vitals_link_kind = vitals_link
-        self._emulator: Any = None  # simulator.emulated.EmulatedDevice, while running
-        self.vitals_link: DeviceLink | None = None  # the real link to the emulated monitor
+        # role -> (driver, link kind) of each device played by an emulator on a real transport
+        self._emulated: dict[Role, tuple[str, str | None]] = {
+            role: (name, kind) for role, name, kind in (("vitals", vitals_driver, vitals_link),
+                                                        ("pump", pump_driver, pump_link))
+            if name not in (None, in_process)}
+        self._emulators: dict[Role, Any] = {}  # simulator.emulated.EmulatedDevice, while running
+        self.links: dict[Role, DeviceLink] = {}  # the real links to the emulated devices
         self._source: Any = None
-        if self._vitals_driver is not None:
-            from simulator.emulated import VITALS_EMULATORS
+        if self._emulated:
+            from simulator.emulated import PUMP_EMULATORS, VITALS_EMULATORS
             from simulator.intellivue_source import SimulationSource
 
-            if self._vitals_driver not in VITALS_EMULATORS:
-                raise ValueError(f"no emulator plays a {self._vitals_driver} monitor; "
-                                 f"training can speak: {DEFAULT_DRIVER}, {', '.join(VITALS_EMULATORS)}")
-            # One owner of the simulation for the training loop and the emulator's thread.
+            for role, (name, _kind) in self._emulated.items():
+                known = VITALS_EMULATORS if role == "vitals" else PUMP_EMULATORS
+                if name not in known:
+                    raise ValueError(f"no emulator plays a {name} {'monitor' if role == 'vitals' else 'pump'}; "
+                                     f"training can speak: {DEFAULT_DRIVER}, {', '.join(known)}")
+            # One owner of the simulation for the training loop and the emulators' threads.
             self._source = SimulationSource(simulation)
         self.clock: Clock = clock if clock is not None else ScaledClock(speed)
         self._out = out
@@ -1000,25 +1008,36 @@ class SimulatedDevices:
     @property
     def in_process(self) -> tuple[Role, ...]:
         """The devices whose bytes go straight from the simulation to a decoder."""
-        return ("pump",) if self._vitals_driver is not None else self.DEVICES
+        return tuple(d for d in self.DEVICES if d not in self._emulated)
+
+    @property
+    def vitals_link(self) -> DeviceLink | None:
+        """The real link to the emulated monitor (None: the vitals are in-process)."""
+        return self.links.get("vitals")
+
+    @property
+    def pump_link(self) -> DeviceLink | None:
+        return self.links.get("pump")
+
+    def served_at(self, role: Role) -> str | None:
+        """Where the emulated device of ``role`` is served (None: it is in-process)."""
+        emulator = self._emulators.get(role)
+        return emulator.url if emulator is not None else None
 
     @property
     def vitals_url(self) -> str | None:
-        """Where the emulated monitor is served (None: the vitals are in-process)."""
-        return self._emulator.url if self._emulator is not None else None
+        return self.served_at("vitals")
 
     @property
     def stats(self) -> dict[Role, DecoderStats]:
         out = {d: (f.stats() if (f := self._feeds.get(d)) else DecoderStats()) for d in self.DEVICES}
-        if self.vitals_link is not None:
-            out["vitals"] = self.vitals_link.stats
+        out.update({role: link.stats for role, link in self.links.items()})
         return out
 
     @property
     def bytes_received(self) -> dict[Role, int]:
         out = {d: (f.bytes_received if (f := self._feeds.get(d)) else 0) for d in self.DEVICES}
-        if self.vitals_link is not None:
-            out["vitals"] = self.vitals_link.bytes_received
+        out.update({role: link.bytes_received for role, link in self.links.items()})
         return out
 
     def set_speed(self, speed: float) -> None:
@@ -1048,20 +1067,21 @@ class SimulatedDevices:
                 self._out.put(LinkEvent(d, self._state, msg, self.clock.now()))
 
             self._feeds[dev] = _DeviceFeed(dev, self._out, self.clock, self._factory, path, capture_error)
-        if self._vitals_driver is not None:
-            self._start_emulated_vitals()
+        for role in self._emulated:
+            self._start_emulated(role)
         self._thread = threading.Thread(target=self._run, name="transport-simulator", daemon=True)
         self._thread.start()
 
-    def _start_emulated_vitals(self) -> None:
-        from simulator.emulated import start_vitals
+    def _start_emulated(self, role: Role) -> None:
+        from simulator.emulated import start_pump, start_vitals
 
-        assert self._vitals_driver is not None
-        self._emulator = start_vitals(self._vitals_driver, self._source, self.clock, self._vitals_link_kind)
-        capture = (self._capture_dir / f"vitals.{self._vitals_driver}" if self._capture_dir is not None else None)
-        self.vitals_link = DeviceLink("vitals", self._emulator.url, self._out, clock=self.clock,
-                                      driver=self._vitals_driver, role="vitals", capture_path=capture)
-        self.vitals_link.start()
+        name, kind = self._emulated[role]
+        start = start_vitals if role == "vitals" else start_pump
+        emulator = self._emulators[role] = start(name, self._source, self.clock, kind)
+        capture = self._capture_dir / f"{role}.{name}" if self._capture_dir is not None else None
+        link = self.links[role] = DeviceLink(role, emulator.url, self._out, clock=self.clock, driver=name,
+                                             role=role, capture_path=capture)
+        link.start()
 
     def stop(self, timeout: float = STOP_JOIN_S) -> bool:
         self._stop.set()
@@ -1069,10 +1089,10 @@ class SimulatedDevices:
         if self._thread is not None:
             self._thread.join(timeout)
             stopped = not self._thread.is_alive()
-        if self.vitals_link is not None:  # the console releases the association, then the monitor goes
-            stopped = self.vitals_link.stop(timeout) and stopped
-        if self._emulator is not None:
-            self._emulator.stop()
+        for link in self.links.values():  # the console releases an association, then the device goes
+            stopped = link.stop(timeout) and stopped
+        for emulator in self._emulators.values():
+            emulator.stop()
         return stopped
 
     def _emit_all(self, state: LinkState, reason: str) -> None:
@@ -1093,13 +1113,13 @@ class SimulatedDevices:
                         break
                     (self._source or self.simulation).inject(event, **params)
                 now = self.clock.now()
-                if self._source is not None:  # the emulated monitor serves the vitals
-                    _, pump_bytes = self._source.advance(now)
-                    self._emulator.follow(now)
-                else:
-                    vitals_bytes, pump_bytes = self.simulation.advance(now)
-                    self._feeds["vitals"].feed(vitals_bytes)
-                self._feeds["pump"].feed(pump_bytes)
+                # Emulators serve their devices themselves; the rest's bytes are fed here.
+                advance = self._source.advance if self._source is not None else self.simulation.advance
+                produced = dict(zip(self.DEVICES, advance(now), strict=True))
+                for emulator in self._emulators.values():
+                    emulator.follow(now)
+                for role, feed in self._feeds.items():
+                    feed.feed(produced[role])
                 for feed in self._feeds.values():
                     feed.idle()  # capture flush cadence
         except Exception as exc:  # show it, do not die silently
