@@ -127,6 +127,8 @@ def test_numerics_map_by_label_to_console_metrics():
     assert obs == Observations(None, 0x0048BB00 // 8, {
         "HR": 72.0, "SPO2": 97.0, "PR": 71.0, "NIBP_SYS": 120.0, "NIBP_DIA": 80.0, "NIBP_MEAN": 93.0,
         "ETCO2": 38.0, "TEMP": 36.6, "RR": 14.0})
+    # a cuff reads whole mmHg: shown and charted "120/80", not "120.0/80.0"
+    assert all(type(obs.values[k]) is int for k in ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN"))
     [wire] = decode(msg)
     assert wire.to_json()["values"][0]["unit"] == "bpm"
 

@@ -559,6 +559,8 @@ def _numeric_metrics(rec: NumericsRecord) -> tuple[dict[str, Any], list[str]]:
             refused.append(f"IntelliVue {metric} in {UNIT_NAMES.get(v.unit_code, f'unit 0x{v.unit_code:04X}')}, "
                            f"not {UNIT_NAMES[unit]}: not converted, shown as not available")
             number = None
+        if metric.startswith("NIBP_") and number is not None and float(number).is_integer():
+            number = int(number)  # a cuff reads whole mmHg (FLOAT 121 is 121): exact, and shown "121/74"
         if metric in values and (values[metric] is not None or number is None) and rank[metric] < _METRIC_ORDER[key]:
             continue  # an earlier label of this metric already gave it
         values[metric] = number
