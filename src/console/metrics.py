@@ -48,6 +48,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("NIBP_MS", "vitals", "ms", label="NIBP taken at", trended=False),
     Metric("PUMP_RATE", "pump", "mL/h", label="Rate"),
     Metric("PUMP_VTBI", "pump", "mL", label="VTBI"),
+    Metric("PUMP_VTBI_REMAIN", "pump", "mL", label="VTBI remaining"),  # what is left of the VTBI
     Metric("PUMP_VI", "pump", "mL", label="Volume infused"),
     Metric("PUMP_CONC", "pump", "mg/mL", label="Concentration"),
     Metric("PUMP_WEIGHT", "pump", "kg", label="Weight"),

@@ -36,6 +36,7 @@ DRIVER_MODULES: list[str] = [
     "icl",
     "masimo",
     "intellivue",
+    "bcc",
 ]
 DEFAULT_DRIVER = "icl"  # what a device speaks unless told otherwise (the simulator's dialect)
 
