@@ -50,12 +50,12 @@ def device():
 
 
 def test_the_registry_lists_the_built_in_drivers_by_role():
-    assert registry.driver_names() == ("icl", "masimo", "intellivue")
-    assert registry.driver_names("pump") == ("icl",)
+    assert registry.driver_names() == ("icl", "masimo", "intellivue", "bcc")
+    assert registry.driver_names("pump") == ("icl", "bcc")
     assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo", "intellivue"}
     for d in registry.all_drivers():
-        if d.name == "intellivue":  # a talking driver: it may send exactly its allow-list
-            assert d.talker is not None and d.may_send, "intellivue talks within an allow-list"
+        if d.name in ("intellivue", "bcc"):  # a talking driver: it may send exactly its allow-list
+            assert d.talker is not None and d.may_send, f"{d.name} talks within an allow-list"
             continue
         assert d.talker is None and d.may_send == (), f"{d.name} is read-only: it may send nothing"
 
