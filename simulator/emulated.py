@@ -52,6 +52,7 @@ class EmulatedDevice:
     _stopped: bool = field(default=False, repr=False)
 
     role: str = "vitals"
+    device: object = None  # the emulated device itself (its faults, for the instructor and tests)
 
     def follow(self, now: float) -> None:
         """Mirror the simulation's line drop-out of this device (an instructor's "link drop", a
@@ -114,7 +115,8 @@ def _intellivue(source: SimulationSource, clock: Clock, link: str, address: tupl
     if link == "udp":
         udp = serve_udp(monitor, *address)
         host, port = udp.address
-        return EmulatedDevice("intellivue", link, f"intellivue+udp://{host}:{port}", silence, udp.stop, source)
+        return EmulatedDevice("intellivue", link, f"intellivue+udp://{host}:{port}", silence, udp.stop, source,
+                              device=monitor)
     master, slave, path = _pty()
     serial = serve_serial(monitor, master)
 
@@ -122,7 +124,7 @@ def _intellivue(source: SimulationSource, clock: Clock, link: str, address: tupl
         serial.stop()
         _closing(master, slave)()
 
-    return EmulatedDevice("intellivue", link, path, silence, close, source)
+    return EmulatedDevice("intellivue", link, path, silence, close, source, device=monitor)
 
 
 def _masimo(source: SimulationSource, clock: Clock) -> EmulatedDevice:
@@ -175,7 +177,8 @@ def start_pump(driver: str, source: SimulationSource, clock: Clock, link: str | 
     if link == "tcp":
         tcp = serve_tcp(station, *address)
         host, port = tcp.address
-        return EmulatedDevice(driver, link, f"bcc+tcp://{host}:{port}{query}", silence, tcp.stop, source, role="pump")
+        return EmulatedDevice(driver, link, f"bcc+tcp://{host}:{port}{query}", silence, tcp.stop, source,
+                              role="pump", device=station)
     master, slave, path = _pty()
     serial = serve_serial(station, master, baud=None)  # a pty has no baud rate to keep
 
@@ -183,4 +186,4 @@ def start_pump(driver: str, source: SimulationSource, clock: Clock, link: str | 
         serial.stop()
         _closing(master, slave)()
 
-    return EmulatedDevice(driver, link, path + query, silence, close, source, role="pump")
+    return EmulatedDevice(driver, link, path + query, silence, close, source, role="pump", device=station)

@@ -131,6 +131,54 @@ def test_a_probe_off_on_the_emulated_monitor_is_the_consoles_own_check_once_and_
     assert console.session.word("SPO2_PROBE") == "OK"  # back on at 5:30
 
 
+def test_a_simulated_occlusion_through_the_emulated_bbraun_rack():
+    """--simulate occlusion --pump-protocol bcc: the SpaceStation emulator's rack over TCP, read by
+    the real BCC driver; the ketamine pump (slot 2) drives the session, the rack's other pumps are
+    shown as their own devices, the occlusion reaches the alarm engine high, and every byte the
+    console sent is on the driver's allow-list."""
+    request = ConnectionRequest(simulate="occlusion", speed=20.0, simulate_pump="bcc")
+    assert check_request(request) is None
+    seen: dict[str, object] = {}
+
+    def during(console, now):
+        for alarm in console.engine.shown():
+            seen.setdefault(alarm.key, alarm)
+
+    console, _ = run_console(request, 420, during=during)
+    link = console.sources.simulation.pump_link
+    assert link.driver.name == "bcc" and link.url.startswith("bcc+tcp://127.0.0.1:") and link.url.endswith("?slot=2")
+    s = console.session
+    assert console.workflow.infusion_started is not None  # the plan's pump ran, read over BCC
+    assert {"PUMP_RATE", "PUMP_VI", "PUMP_VTBI"} <= s.seen
+    assert "pump-slot3" in s.devices and s.devices["pump-slot3"].latest["PUMP_RATE"].value == 20.0  # saline
+    occlusion = seen.get("PUMP.OCCLUSION")
+    assert occlusion is not None and occlusion.priority == "high"
+    assert "HR" in s.seen  # the vitals stay in-process ICL/1
+    assert link.sent and all(driver("bcc").permits(m) for m in link.sent) and link.refused == []
+    assert console.sources.simulation.emulated("pump").refused == []  # the station was asked nothing else
+
+
+def test_the_plans_pump_taken_out_of_the_emulated_rack_is_a_high_alarm():
+    request = ConnectionRequest(simulate="normal", speed=10.0, simulate_pump="bcc")
+    removed: dict[str, float] = {}
+    shown: dict[str, object] = {}
+
+    def during(console, now):
+        if now > 20 and not removed:
+            console.sources.simulation.emulated("pump").remove_pump(1, 2)
+            removed["at"] = now
+        if removed:
+            shown.clear()
+            shown.update({a.key: a for a in console.engine.shown()})
+
+    console, _ = run_console(request, 45, during=during)
+    assert "RACK.pump" in shown, list(shown)
+    assert shown["RACK.pump"].priority == "high"
+    assert "LINK.pump" not in shown  # one cause, one alarm
+    assert "slot 2" in shown["RACK.pump"].message
+    assert console.session.devices["pump-slot3"].latest["PUMP_RATE"].value == 20.0  # the rest still read
+
+
 def test_training_refuses_a_monitor_it_cannot_play():
     assert "cannot play a icl2" in (check_request(ConnectionRequest(simulate="normal", simulate_vitals="icl2")) or "")
     problem = check_request(ConnectionRequest(simulate="normal", simulate_vitals="masimo", simulate_link="udp"))

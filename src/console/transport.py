@@ -1019,6 +1019,11 @@ class SimulatedDevices:
     def pump_link(self) -> DeviceLink | None:
         return self.links.get("pump")
 
+    def emulated(self, role: Role) -> Any:
+        """The emulated device of ``role`` (simulator.emulated's device: its faults), or None."""
+        emulator = self._emulators.get(role)
+        return emulator.device if emulator is not None else None
+
     def served_at(self, role: Role) -> str | None:
         """Where the emulated device of ``role`` is served (None: it is in-process)."""
         emulator = self._emulators.get(role)
