@@ -168,9 +168,14 @@ def test_picker_trains_on_the_emulated_intellivue(qtbot, console):
     assert monitor.accessibleName() == "Simulated monitor protocol"
     monitor.setCurrentIndex(monitor.findData("intellivue/udp"))
     assert monitor.currentText() == "Philips IntelliVue (Data Export), LAN (emulated)"
+    pump = picker.findChild(QComboBox, "picker.simulated_pump")
+    assert pump.accessibleName() == "Simulated pump protocol"
+    pump.setCurrentIndex(pump.findData("bcc/tcp"))
+    assert pump.currentIndex() > 0
     qtbot.mouseClick(picker.findChild(QPushButton, "picker.simulate"), Qt.MouseButton.LeftButton)
     request = console.sources.request
     assert request.simulated and request.simulate_vitals == "intellivue" and request.simulate_link == "udp"
+    assert (request.simulate_pump, request.simulate_pump_link) == ("bcc", "tcp")
     link = console.sources.simulation.vitals_link
     qtbot.waitUntil(lambda: link.state == "up", timeout=10000)
     qtbot.waitUntil(lambda: "SPO2" in console.session.seen, timeout=15000)

@@ -143,17 +143,18 @@ class DevicesView(QWidget):
             card.refresh(session, stats.get(device), urls.get(device, "not connected"), now)
 
 
-def simulated_monitors() -> list[tuple[str, str]]:
-    """(label, "driver/link") of each training monitor: the simulator's own, in-process (""), or
-    the emulator of a real monitor (simulator.emulated) on a real transport ("<driver>/udp")."""
-    from simulator.emulated import VITALS_EMULATORS
+def simulated_devices(role: str = "vitals") -> list[tuple[str, str]]:
+    """(label, "driver/link") of each training monitor (or pump): the simulator's own, in-process
+    (""), or the emulator of a real device (simulator.emulated) on a real transport ("<driver>/udp")."""
+    from simulator.emulated import PUMP_EMULATORS, VITALS_EMULATORS
 
     from console.drivers import driver
 
-    words = {"udp": "LAN", "pty": "serial"}
+    words = {"udp": "LAN", "tcp": "LAN", "pty": "serial"}
+    emulators = VITALS_EMULATORS if role == "vitals" else PUMP_EMULATORS
     return [("Built-in simulator", "")] + [
         (f"{driver(name).title}, {words.get(link, link)} (emulated)", f"{name}/{link}")
-        for name, links in VITALS_EMULATORS.items() for link in links]
+        for name, links in emulators.items() for link in links]
 
 
 class DevicePicker(QDialog):
@@ -223,14 +224,18 @@ class DevicePicker(QDialog):
         # The simulated patient on a real monitor's protocol, read by the real driver: the
         # lesson then looks and fails as at a bedside with that monitor.
         self.simulated_monitor = name_widget(QComboBox(), "picker.simulated_monitor", "Simulated monitor protocol")
-        for label, choice in simulated_monitors():
+        for label, choice in simulated_devices("vitals"):
             self.simulated_monitor.addItem(label, choice)
+        self.simulated_pump = name_widget(QComboBox(), "picker.simulated_pump", "Simulated pump protocol")
+        for label, choice in simulated_devices("pump"):
+            self.simulated_pump.addItem(label, choice)
         self.simulate_button = name_widget(QPushButton("Start training simulation"),
                                            "picker.simulate", "Start training simulation")
         self.simulate_button.clicked.connect(self._simulate)
         tf.addRow("Scenario", self.scenario)
         tf.addRow("Seed", self.seed)
         tf.addRow("Monitor", self.simulated_monitor)
+        tf.addRow("Pump", self.simulated_pump)
         tf.addRow(self.simulate_button)
         warn = QLabel("Simulated data is shown as SIMULATION and never mixes with a real patient's.")
         warn.setProperty("role", "caption")
@@ -419,6 +424,8 @@ class DevicePicker(QDialog):
             QMessageBox.warning(self, "Training", "No training scenario is installed.")
             return
         vitals, _, link = (self.simulated_monitor.currentData() or "").partition("/")
+        pump, _, pump_link = (self.simulated_pump.currentData() or "").partition("/")
         self.request = ConnectionRequest(simulate=name, seed=self.seed.value(), simulate_vitals=vitals or None,
-                                         simulate_link=link or None)
+                                         simulate_link=link or None, simulate_pump=pump or None,
+                                         simulate_pump_link=pump_link or None)
         self.accept()
