@@ -18,7 +18,7 @@ from icl_lines import icl
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
 
 from console.app import Console, PickerFlow
 from console.clinical import load_protocol
@@ -184,6 +184,26 @@ def test_picker_trains_on_the_emulated_intellivue(qtbot, console):
     spo2 = w.findChild(QLabel, "tile.SPO2.value")
     qtbot.waitUntil(lambda: spo2.text().strip().isdigit(), timeout=10000)
     assert 90 <= int(spo2.text()) <= 100
+
+
+def test_a_pump_rack_shows_each_pump_and_fits_the_window(qtbot, console, artifacts_dir):
+    """Training through the emulated B. Braun rack (three pumps behind one SpaceStation): the
+    devices tab has a card per pump, all connected, the others marked "not the plan's", and the
+    window keeps its 1280 px (a row of four cards used to widen it to 1619)."""
+    console.connect(ConnectionRequest(simulate="normal", speed=20, simulate_pump="bcc"))
+    w = make_window(qtbot, console)
+    w.tabs.setCurrentWidget(w.devices)
+    qtbot.waitUntil(lambda: w.findChild(QWidget, "device.pump-slot3") is not None, timeout=15000)
+    qtbot.waitUntil(lambda: text(w, "device.pump-slot3.link") == "CONNECTED", timeout=10000)
+    for device in ("pump", "pump-slot1", "pump-slot3"):
+        card = w.findChild(QWidget, f"device.{device}")
+        qtbot.waitUntil(card.isVisible, timeout=2000)  # a card added to a shown layout shows at the next turn
+        assert card.mapTo(w, card.rect().bottomRight()).x() <= w.width()
+    assert text(w, "device.pump.link") == "CONNECTED"
+    assert "in the rack behind the emulated bcc at bcc+tcp://127.0.0.1:" in text(w, "device.pump-slot3.url")
+    assert w.findChild(QWidget, "device.pump-slot1").accessibleName() == "Pump slot1 (not the plan's) status"
+    assert w.width() == 1280
+    assert w.grab().save(str(artifacts_dir / "devices-bbraun-rack.png"))
 
 
 def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifacts_dir):

@@ -203,10 +203,15 @@ class Sources:
 
     def url(self, device: Role) -> str:
         if self.simulation:
-            served = self.simulation.served_at(device)
+            role = device.split("-", 1)[0]
+            served = self.simulation.served_at(role)
             if served:
-                name = self.request.simulate_vitals if device == "vitals" else self.request.simulate_pump
-                return f"training simulation ({self.request.simulate}): emulated {name} at {served}"
+                name = self.request.simulate_vitals if role == "vitals" else self.request.simulate_pump
+                where = f"emulated {name} at {served}"
+                return f"training simulation ({self.request.simulate}): " + (
+                    where if device == role else f"in the rack behind the {where}")
             return f"training simulation ({self.request.simulate})"
         link = self.links.get(device)
+        if link is None and device.split("-", 1)[0] in self.links:  # another pump behind the same link
+            return f"in the rack behind {self.links[device.split('-', 1)[0]].url}"
         return link.url if link else "not connected"

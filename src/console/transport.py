@@ -1084,8 +1084,12 @@ class SimulatedDevices:
         start = start_vitals if role == "vitals" else start_pump
         emulator = self._emulators[role] = start(name, self._source, self.clock, kind)
         capture = self._capture_dir / f"{role}.{name}" if self._capture_dir is not None else None
+        # A talker acts between reads (an ACK due 0.1 s after a block, a poll due): at --speed 20 a
+        # 0.1 s wall read is 2 s of the device's time, and a rack's poll would look like a lost link.
+        # The read wakes as often in the device's time as at speed 1.
+        speed = max(1.0, float(getattr(self.clock, "speed", 1.0)))
         link = self.links[role] = DeviceLink(role, emulator.url, self._out, clock=self.clock, driver=name,
-                                             role=role, capture_path=capture)
+                                             role=role, capture_path=capture, read_timeout=READ_TIMEOUT_S / speed)
         link.start()
 
     def stop(self, timeout: float = STOP_JOIN_S) -> bool:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -55,12 +56,13 @@ class DeviceCard(QFrame):
         super().__init__()
         self.device = device
         title = ("Vitals monitor" if device == "vitals" else "Infusion pump" if device == "pump"
-                 else f"Other pump {device.split('-', 1)[-1]} (not the plan's)")
+                 else f"Pump {device.split('-', 1)[-1]} (not the plan's)")
         name_widget(self, f"device.{device}", f"{title} status")
         self.setStyleSheet(f"DeviceCard {{ background: {theme.PANEL}; border: 1px solid "
                            f"{theme.PANEL_EDGE}; border-radius: 4px; }} QLabel {{ background: transparent; }}")
         heading = QLabel(title)
         heading.setStyleSheet("font-size: 18px; font-weight: bold;")
+        heading.setWordWrap(True)  # a rack's cards share the width: the title wraps, never widens the window
         self.link = name_widget(QLabel("not connected"), f"device.{device}.link", f"{title} link state")
         self.link.setStyleSheet("font-size: 18px; font-weight: bold;")
         self.reason = name_widget(QLabel(""), f"device.{device}.reason", f"{title} link reason")
@@ -123,22 +125,31 @@ class DevicesView(QWidget):
         self.connect_button = name_widget(QPushButton("Connect devices\u2026 (Ctrl+D)"),
                                           "devices.connect", "Connect devices")
         self.connect_button.clicked.connect(self.connect_requested)
-        row = QHBoxLayout()
+        # Three cards a row: the monitor, the plan's pump, then a rack's other pumps below, so a
+        # rack of any size fits the 1280 px window (a row of five cards would widen it).
+        self._grid = QGridLayout()
         for card in self.cards.values():
-            row.addWidget(card, 1)
-        self._row = row
+            self._place(card)
         box = QVBoxLayout(self)
-        box.addLayout(row, 1)
+        box.addLayout(self._grid, 1)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(self.connect_button)
         box.addLayout(bottom)
 
+    COLUMNS = 3
+
+    def _place(self, card: DeviceCard) -> None:
+        n = self._grid.count()
+        self._grid.addWidget(card, n // self.COLUMNS, n % self.COLUMNS)
+        for column in range(self.COLUMNS):
+            self._grid.setColumnStretch(column, 1)
+
     def refresh(self, session: Session, stats: dict, urls: dict, now: float) -> None:
         for device in session.devices:
             if device not in self.cards:  # another pump of the rack: a card of its own
                 card = self.cards[device] = DeviceCard(device)
-                self._row.addWidget(card, 1)
+                self._place(card)
         for device, card in self.cards.items():
             card.refresh(session, stats.get(device), urls.get(device, "not connected"), now)
 
