@@ -289,3 +289,12 @@ def test_a_link_that_listens_for_a_connection_takes_the_next_sender_after_one_le
             assert wait_for(lambda: link.state == "up", 10)  # listening again
     finally:
         link.stop()
+
+
+def test_the_rack_choice_of_a_url_in_words():
+    assert registry.rack_choice("bcc+tcp://10.0.0.5?slot=3") == "slot 3"
+    assert registry.rack_choice("bcc+tcp://10.0.0.5:4001?pillar=2&slot=1") == "pillar 2 slot 1"
+    assert registry.rack_choice("/dev/ttyUSB0?serial=41921") == "serial 41921"
+    served = "training simulation (normal): emulated bcc at bcc+tcp://127.0.0.1:5?slot=2"
+    assert registry.rack_choice(served) == "slot 2"
+    assert registry.rack_choice("/dev/ttyUSB0") is None and registry.rack_choice("") is None

@@ -204,6 +204,10 @@ def test_a_pump_rack_shows_each_pump_and_fits_the_window(qtbot, console, artifac
     assert w.findChild(QWidget, "device.pump-slot1").accessibleName() == "Pump slot1 (not the plan's) status"
     assert w.width() == 1280
     assert w.grab().save(str(artifacts_dir / "devices-bbraun-rack.png"))
+    w.tabs.setCurrentWidget(w.monitor)
+    qtbot.waitUntil(lambda: text(w, "pump.title") == "PUMP slot 2", timeout=3000)  # which pump of the rack
+    qtbot.wait(200)  # the tab bar lays out the session tab's new title at the next turn
+    assert w.grab().save(str(artifacts_dir / "monitor-bbraun-rack.png"))
 
 
 def test_instructor_injections_reach_the_trainee_screen(qtbot, console, artifacts_dir):
@@ -239,3 +243,4 @@ def test_instructor_refuses_a_bad_event_with_a_message(qtbot, console):
     panel.inject("Nonsense", "no_such_event", {})
     assert panel.findChild(QLabel, "instructor.status").text().startswith("Not injected: unknown event")
     panel.close()
+

@@ -167,6 +167,10 @@ class Console:
             self.workflow.load_order(self.order)
             self.order = None
         self.sources.start()
+        if request.simulated:  # an emulated device's address exists once it serves
+            for device in ("vitals", "pump"):
+                with self.monitor.lock:
+                    self.session.set_device_url(device, self.sources.url(device))
         return self.session
 
     def sign_in(self, name: str, pin: str | None = None) -> None:

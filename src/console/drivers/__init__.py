@@ -27,6 +27,7 @@ __all__ = [
     "driver",
     "driver_names",
     "for_role",
+    "rack_choice",
     "resolve_url",
 ]
 
@@ -93,6 +94,20 @@ def resolve_url(url: str) -> tuple[str, str | None]:
                              f"write {kind}://host:port")
         host = f"{host}:{default}"
     return f"{'udp' if kind == 'udp' else 'socket'}://{host}", d.name
+
+
+def rack_choice(url: str) -> str | None:
+    """Which device of a rack the URL selects, in words for the pump panel ("slot 2", "pillar 1
+    slot 2", "serial 41921"), or None when it selects none (a lone device)."""
+    import urllib.parse
+
+    query = url.split("?", 1)[1] if "?" in url else ""
+    options = dict(urllib.parse.parse_qsl(query.split(" ", 1)[0]))
+    if "serial" in options:
+        return f"serial {options['serial']}"
+    if "slot" in options:
+        return (f"pillar {options['pillar']} " if "pillar" in options else "") + f"slot {options['slot']}"
+    return None
 
 
 def upgrade_recorded(values: dict) -> dict:

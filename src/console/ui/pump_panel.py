@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgres
 
 from console.alarms.engine import PUMP_WORDS
 from console.alarms.model import RANK
+from console.drivers import rack_choice
 from console.pump_watch import delivered
 from console.session import Session
 from console.ui import theme
@@ -49,7 +50,7 @@ class PumpPanel(QFrame):
         self.setStyleSheet(f"QFrame#pump {{ background: {theme.PANEL}; border: 1px solid "
                            f"{theme.PANEL_EDGE}; border-radius: 4px; }}"
                            " QLabel { background: transparent; }")
-        title = QLabel("PUMP")
+        title = self.title = name_widget(QLabel("PUMP"), "pump.title", "Pump panel title: which pump of the rack")
         title.setStyleSheet(f"color: {theme.PARAMETER['PUMP']}; font-size: 18px; font-weight: bold;")
         value_style = (f"color: {theme.PARAMETER['PUMP']}; font-size: 16px; font-weight: bold;"
                        f" font-family: '{theme.DIGIT_FAMILY}';")
@@ -100,6 +101,9 @@ class PumpPanel(QFrame):
         box.addWidget(self.plan_note)
 
     def refresh(self, session: Session, now: float) -> None:
+        # In a rack, the pump the plan names, as the nurse finds it (its slot or serial).
+        choice = rack_choice(session.devices["pump"].url)
+        self.title.setText(f"PUMP {choice}" if choice else "PUMP")
         word = session.word
         plan = session.plan
         link = session.link_shown("pump", now)
