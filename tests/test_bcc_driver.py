@@ -619,6 +619,48 @@ def test_every_scenario_sends_only_what_the_allow_list_holds(name, options, faul
         assert ketamine[-1]["PUMP_ALARM"] == [] and ketamine[-1]["PUMP_STATE"] == "RUNNING"
 
 
+@pytest.mark.parametrize("word, state, profile, key, priority", [  # CLINICAL.md section 5, docs/alarms.md
+    ("OCCLUSION", "ALARM", MONITORING, "PUMP.OCCLUSION", "high"),
+    ("AIR", "ALARM", MONITORING, "PUMP.AIR", "high"),
+    ("BATTERY", "RUNNING", MONITORING, "PUMP.BATTERY", "medium"),
+    ("END", "COMPLETE", MONITORING, "PUMP.END", "low"),
+    # A Perfusor has no door: its syringe holder open is INA9 "syringe alarm" (p.19), a word of its
+    # own the console cannot take for a door: high, never dropped.
+    ("DOOR", "ALARM", MONITORING, "PUMP.SYRINGE_ALARM", "high"),
+    ("DOOR", "ALARM", ALARM_WORDS, "PUMP.SYRINGE_HOLDER_OPEN", "high"),
+    # The VTBI near its end is only in the PREALARM word (3.4.2.5): with the flags alone (INA12 is
+    # the syringe's own pre-alarm) it is not reported. docs/devices/bbraun-space.md says so.
+    ("NEAR_END", "RUNNING", ALARM_WORDS, "PUMP.NEAR_END", "low"),
+    ("SYRINGE_JAMMED", "ALARM", MONITORING, None, "high"),  # a code the console has no word for
+])
+def test_every_pump_alarm_kind_from_the_emulated_rack_reaches_the_engine_at_its_priority(
+        word, state, profile, key, priority):
+    """The SpaceStation emulator's own encoding of each alarm, read by the real driver, through
+    the session and the alarm engine."""
+    view = PumpView(state, 72.5 if state == "RUNNING" else 0.0, 48.33, 40.0, 8.33, (word,), 90.0, "KETAMINE",
+                    0.6, 58.0, 0.75)
+    station = station_with(view, profile=profile)
+    if key is None:  # the emulator sends an alarm code the console has no word for
+        station = station_with(KETAMINE)
+        station.raise_unknown_alarm(1, 2, stops=True)
+    d, lost = converse(station, "bcc+tcp://h?slot=2", 6.0)
+    assert not lost
+    clock = FakeClock(0.0)
+    session = Session(load_protocol(), clock)
+    engine = AlarmEngine(load_protocol(), user="nurse.test")
+    session.ingest(LinkEvent("pump", "up", "connected to the SpaceStation", 0.0))
+    for r in d.normalized:
+        clock.advance(0.01)
+        record = r.record if isinstance(r, RackMember) else r
+        session.ingest(Received(f"pump-{r.member}" if isinstance(r, RackMember) else "pump", record, clock.now(), 0.0))
+    engine.evaluate(session, clock.now())
+    shown = {a.key: a for a in engine.shown() if a.key.startswith("PUMP.") and "slot" not in a.key}
+    if key is None:
+        assert [a.priority for a in shown.values()] == ["high"], list(shown)
+    else:
+        assert shown[key].priority == priority, list(shown)
+
+
 # --- the allow-list ------------------------------------------------------------------------------------------
 
 
