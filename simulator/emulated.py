@@ -163,9 +163,11 @@ def start_pump(driver: str, source: SimulationSource, clock: Clock, link: str | 
     link = link or links[0]
     if link not in links:
         raise ValueError(f"the {driver} emulator serves {' or '.join(links)}, not {link}")
-    from simulator.bcc import SpaceStation, serve_serial, serve_tcp
+    from simulator.bcc import ALARM_WORDS, SpaceStation, serve_serial, serve_tcp
 
-    station = SpaceStation.for_simulation(source, clock)
+    # Set up as docs/devices/bbraun-space.md advises a site: with the alarm words, so that a
+    # VTBI near its end is reported (the flags alone say only the syringe's).
+    station = SpaceStation.for_simulation(source, clock, profile=ALARM_WORDS)
 
     def silence(silent: bool) -> None:
         if silent:
