@@ -599,14 +599,23 @@ class BccDecoder:
 
     def feed(self, data: bytes) -> list[Any]:
         items = self._read(data, close=False)
-        return self._interpret(items)
+        return self._counted(self._interpret(items))
 
     def close(self) -> list[Any]:
         out = self._interpret(self._read(b"", close=True))
         if self._answer is not None and self._answer.pumps:  # cut off mid-answer: what came is still shown
             out.append(self._report(self._answer, complete=False))
         self._answer = None
-        return out
+        return self._counted(out)
+
+    def _counted(self, items: list[Any]) -> list[Any]:
+        # Every item counted once, accepted or rejected, as every decoder does (the fuzz checks it).
+        for item in items:
+            if isinstance(item, Rejection):
+                self.stats.rejected[item.reason] += 1
+            else:
+                self.stats.accepted += 1
+        return items
 
     def _read(self, data: bytes, *, close: bool) -> list[BccFrame | LinkControl | Rejection]:
         outs = [r.close() if close else r.feed(data) for r in self._readers]
@@ -626,13 +635,11 @@ class BccDecoder:
         out: list[Any] = []
         for item in items:
             if isinstance(item, Rejection):
-                self.stats.rejected[item.reason] += 1
                 out.append(item)
             elif isinstance(item, LinkControl):
                 self._controls += 1  # ACK/NAK come from a host, never from a ComDevice
                 self.stats.noise_bytes += 1
             else:
-                self.stats.accepted += 1
                 out += self._frame(item)
         return out
 
@@ -647,8 +654,6 @@ class BccDecoder:
                 self._version = reply.version
                 return [StationFrame(frame.bed_id, frame.last_block, "version", reply.time, [], reply.version)]
         block = parse_information(frame.information)
-        if block.malformed:
-            self.stats.rejected["syntax"] += len(block.malformed)
         records = block.records()
         errors = [(a.code, code) for a, code in block.errors()]
         times = [q.time for q in block.quadruples]
@@ -665,7 +670,7 @@ class BccDecoder:
             kind = "data"
         info = StationFrame(frame.bed_id, frame.last_block, kind, max(times) if times else None, errors,
                             addresses=[a.code for a in pump_records], malformed=len(block.malformed))
-        out: list[Any] = [info]
+        out: list[Any] = [info, *block.malformed]  # each record that is no quadruple, said
         # An answer begins with the ComDevice's general parameters (pp.12-16), or is the
         # ComDevice's "no pumps" / topology error; a pump's block without them continues the
         # answer, or is a cyclic mode's event package of that pump (3.6.1.5).
