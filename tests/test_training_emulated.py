@@ -179,6 +179,22 @@ def test_the_plans_pump_taken_out_of_the_emulated_rack_is_a_high_alarm():
     assert console.session.devices["pump-slot3"].latest["PUMP_RATE"].value == 20.0  # the rest still read
 
 
+def test_a_captured_training_conversation_with_the_rack_decodes(tmp_path, capsys):
+    """--capture in training with the emulated rack keeps the BCC conversation, both directions;
+    ``decode`` reads it back: what the console sent, and the rack's three pumps."""
+    from console.cli import main
+
+    request = ConnectionRequest(simulate="normal", speed=20.0, simulate_pump="bcc", capture_dir=str(tmp_path))
+    run_console(request, 30)
+    capture = tmp_path / "pump.bcc.talk.jsonl"
+    assert capture.exists() and capture.stat().st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert main(["decode", str(capture), "--protocol", "bcc", "--normalized", "--show-sent"]) == 0
+    out = capsys.readouterr().out
+    assert '"member": "slot1"' in out and '"member": "slot3"' in out and '"PUMP_RATE"' in out
+    assert "MEEM:GEET" in out  # what the console asked (stuffed: E doubled), shown with --show-sent
+
+
 def test_training_refuses_a_monitor_it_cannot_play():
     assert "cannot play a icl2" in (check_request(ConnectionRequest(simulate="normal", simulate_vitals="icl2")) or "")
     problem = check_request(ConnectionRequest(simulate="normal", simulate_vitals="masimo", simulate_link="udp"))
