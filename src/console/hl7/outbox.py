@@ -1,0 +1,355 @@
+"""Store and forward for the HL7 interface: every outbound message is written to a file before it
+is sent and marked when the engine acknowledges it, so an engine that is down for an hour, or a
+console that crashes, loses nothing (issue 15).
+
+- One queue per transaction (``PCD-01``, ``PCD-04``, ``PCD-10``), each drained by its own
+  ``Forwarder`` to its own destination: alarms never wait behind a backlog of numerics.
+- Order is kept per queue: only the oldest waiting message of a queue is ever in flight.
+- Delivery is at least once: a message sent but not acknowledged (the engine's ACK lost, the
+  console killed) is sent again, with the same MSH-10, which docs/hl7.md asks the engine to
+  de-duplicate on.
+- AA (or CA): delivered. AE (or CE): tried again after a back-off, at most ``max_retries`` times,
+  then handled as AR. AR (or CR): not tried again, kept as rejected with the engine's text.
+- ``backlog_age`` and ``Forwarder.problem`` say, in words, what the technical alarm shows.
+
+The store is SQLite in a 0600 file inside a 0700 directory (console.private_files). Times kept
+in it are wall-clock (``clock.wall()``), since they must mean the same after a restart; back-off
+deadlines are session-clock (``clock.now()``) and kept in memory only (after a restart the backlog
+is tried at once). Qt-free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from console.clock import Clock
+from console.hl7.mllp import Ack, MllpError, control_id_of
+from console.private_files import open_private_fd, private_dir
+
+log = logging.getLogger(__name__)
+
+Queue = Literal["PCD-01", "PCD-04", "PCD-10"]
+QUEUES: tuple[Queue, ...] = ("PCD-01", "PCD-04", "PCD-10")
+MAX_RETRIES = 3  # AE retries before the message is handled as AR (a site setting; issue 15)
+BACKLOG_LIMIT_S = 300.0  # the oldest unsent message older than this raises the alarm (site setting)
+
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- order of writing: the order of sending, per queue
+    queue TEXT NOT NULL,
+    control_id TEXT NOT NULL UNIQUE,        -- MSH-10, the same on every resend
+    message TEXT NOT NULL,
+    queued_wall REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'delivered', 'rejected')),
+    sends INTEGER NOT NULL DEFAULT 0,       -- times it went on the wire
+    errors INTEGER NOT NULL DEFAULT 0,      -- AE/CE answers so far
+    engine_text TEXT,                       -- the engine's words with the last AE/AR
+    done_wall REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (queue, state, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    seq: int
+    queue: str
+    control_id: str
+    message: str
+    queued_wall: float
+    state: str
+    sends: int
+    errors: int
+    engine_text: str | None
+
+
+class Outbox:
+    """The persistent queues. Thread-safe: producers and the forwarders share one instance."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        private_dir(self.path.parent)
+        # Created (or checked: a regular file, not a link) 0600 before SQLite opens it, so the
+        # database and the -wal/-shm files SQLite gives the same mode are never readable by others.
+        os.close(open_private_fd(self.path, append=True))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a message counts as stored once on the disk
+        self._db.executescript(_SCHEMA)
+        with self._lock:
+            row = self._db.execute("SELECT value FROM outbox_meta WHERE key='origin'").fetchone()
+            if row is None:
+                # MSH-10 must be unique across sessions and consoles, or an engine that de-duplicates
+                # would drop a new session's first messages as repeats of an old one's: 10 random
+                # characters (about 52 bits) name this store.
+                self.origin = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+                self._db.execute("INSERT INTO outbox_meta VALUES ('origin', ?), ('next_id', '1')", (self.origin,))
+            else:
+                self.origin = row[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ producers
+    def new_control_id(self) -> str:
+        """A fresh MSH-10 for the next message to build (unique in this store and beyond it).
+
+        18 characters: PCD-01 also uses it as OBR-3, which IHE limits to 20 (TF-2 C.5), and PCD-10
+        appends ".1"/".2" for a rate change's two messages."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            (n,) = self._db.execute("SELECT CAST(value AS INTEGER) FROM outbox_meta WHERE key='next_id'").fetchone()
+            self._db.execute("UPDATE outbox_meta SET value=? WHERE key='next_id'", (str(n + 1),))
+            self._db.execute("COMMIT")
+        return f"{self.origin}-{n:07d}"
+
+    def put(self, queue: Queue, message: str, wall: float) -> str:
+        """Store ``message`` at the end of ``queue``; returns its MSH-10. Once this returns it is on
+        the disk. Raises ValueError for an unknown queue, a message without MSH-10 or one whose
+        MSH-10 is already stored."""
+        if queue not in QUEUES:
+            raise ValueError(f"no HL7 queue {queue!r} (one of {', '.join(QUEUES)})")
+        control_id = control_id_of(message)
+        try:
+            with self._lock:
+                self._db.execute("INSERT INTO outbox (queue, control_id, message, queued_wall) VALUES (?, ?, ?, ?)",
+                                 (queue, control_id, message, wall))
+        except sqlite3.IntegrityError:
+            raise ValueError(f"a message with control id {control_id!r} is already stored") from None
+        return control_id
+
+    # ------------------------------------------------------------------ the forwarders
+    def _rows(self, sql: str, args: tuple) -> list[Stored]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, queue, control_id, message, queued_wall, state, sends, errors, engine_text "
+                f"FROM outbox WHERE {sql}", args).fetchall()
+        return [Stored(*r) for r in rows]
+
+    def next_waiting(self, queue: Queue) -> Stored | None:
+        found = self._rows("queue=? AND state='waiting' ORDER BY seq LIMIT 1", (queue,))
+        return found[0] if found else None
+
+    def _update(self, sql: str, args: tuple) -> None:
+        with self._lock:
+            self._db.execute(f"UPDATE outbox SET {sql}", args)
+
+    def mark_sent(self, seq: int) -> None:
+        self._update("sends = sends + 1 WHERE seq=?", (seq,))
+
+    def mark_delivered(self, seq: int, wall: float) -> None:
+        self._update("state='delivered', done_wall=? WHERE seq=?", (wall, seq))
+
+    def mark_error(self, seq: int, text: str) -> int:
+        """One more AE for the message; returns how many it has had."""
+        self._update("errors = errors + 1, engine_text=? WHERE seq=?", (text, seq))
+        with self._lock:
+            (errors,) = self._db.execute("SELECT errors FROM outbox WHERE seq=?", (seq,)).fetchone()
+        return int(errors)
+
+    def mark_rejected(self, seq: int, text: str, wall: float) -> None:
+        self._update("state='rejected', engine_text=?, done_wall=? WHERE seq=?", (text, wall, seq))
+
+    # ------------------------------------------------------------------ what the nurse is told
+    def waiting(self, queue: Queue | None = None) -> int:
+        return self._count("waiting", queue)
+
+    def delivered(self, queue: Queue | None = None) -> int:
+        return self._count("delivered", queue)
+
+    def _count(self, state: str, queue: Queue | None) -> int:
+        with self._lock:
+            if queue is None:
+                (n,) = self._db.execute("SELECT count(*) FROM outbox WHERE state=?", (state,)).fetchone()
+            else:
+                (n,) = self._db.execute("SELECT count(*) FROM outbox WHERE state=? AND queue=?",
+                                        (state, queue)).fetchone()
+        return int(n)
+
+    def rejected(self, queue: Queue | None = None) -> list[Stored]:
+        if queue is None:
+            return self._rows("state='rejected' ORDER BY seq", ())
+        return self._rows("state='rejected' AND queue=? ORDER BY seq", (queue,))
+
+    def backlog_age(self, wall: float, queue: Queue | None = None) -> float | None:
+        """Seconds the oldest unsent message (of ``queue``, or of any) has waited at wall time
+        ``wall``; None when nothing waits."""
+        with self._lock:
+            if queue is None:
+                (oldest,) = self._db.execute("SELECT min(queued_wall) FROM outbox WHERE state='waiting'").fetchone()
+            else:
+                (oldest,) = self._db.execute("SELECT min(queued_wall) FROM outbox WHERE state='waiting' AND queue=?",
+                                             (queue,)).fetchone()
+        return None if oldest is None else max(0.0, wall - oldest)
+
+
+class Client(Protocol):
+    """What a Forwarder needs of its connection (console.hl7.mllp.MllpClient)."""
+
+    @property
+    def destination(self) -> str: ...
+
+    def send(self, message: str) -> Ack: ...
+
+    def close(self) -> None: ...
+
+
+Outcome = Literal["delivered", "error", "rejected", "unreachable"]
+
+
+def _clock_time(wall: float) -> str:
+    return dt.datetime.fromtimestamp(wall).strftime("%H:%M:%S")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+class Forwarder:
+    """Drains one queue of an Outbox to one engine, one message at a time, on its own thread.
+
+    ``step()`` makes one attempt when one is due (the thread calls it; a test may call it
+    directly instead of starting the thread). Back-off after an AE or an unreachable engine is
+    ``retry_s`` doubled per attempt up to ``max_retry_s``, on ``clock.now()``."""
+
+    def __init__(self, outbox: Outbox, queue: Queue, client: Client, *, clock: Clock, max_retries: int = MAX_RETRIES,
+                 retry_s: float = 5.0, max_retry_s: float = 300.0, backlog_limit_s: float = BACKLOG_LIMIT_S,
+                 idle_s: float = 0.2) -> None:
+        if queue not in QUEUES:
+            raise ValueError(f"no HL7 queue {queue!r} (one of {', '.join(QUEUES)})")
+        self.outbox = outbox
+        self.queue: Queue = queue
+        self.client = client
+        self.clock = clock
+        self.max_retries = max_retries
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self.backlog_limit_s = backlog_limit_s
+        self.idle_s = idle_s  # real seconds the thread waits before looking for new work again
+        self._due = 0.0  # clock.now() before which no attempt is made (back-off)
+        self._failures = 0  # consecutive attempts the engine did not answer
+        self.unreachable_since: float | None = None  # wall time of the first of them
+        self.last_error: str | None = None
+        self.delivered = 0
+        self._wake = threading.Condition()
+        self._woken = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.retry_s * 2 ** max(attempts - 1, 0), self.max_retry_s)
+
+    # ------------------------------------------------------------------ one attempt
+    def step(self) -> Outcome | None:
+        """Send the oldest waiting message if an attempt is due; None when there was nothing to do."""
+        if self.clock.now() < self._due:
+            return None
+        item = self.outbox.next_waiting(self.queue)
+        if item is None:
+            return None
+        self.outbox.mark_sent(item.seq)
+        try:
+            ack = self.client.send(item.message)
+        except MllpError as exc:
+            self._failures += 1
+            if self.unreachable_since is None:
+                self.unreachable_since = self.clock.wall()
+            self.last_error = exc.reason
+            self._due = self.clock.now() + self._backoff(self._failures)
+            return "unreachable"
+        self._failures = 0
+        self.unreachable_since = None
+        wall = self.clock.wall()
+        if ack.accepted:
+            self.outbox.mark_delivered(item.seq, wall)
+            self.delivered += 1
+            self.last_error = None
+            return "delivered"
+        text = ack.text or f"the engine answered {ack.code} without a reason"
+        if ack.error:
+            errors = self.outbox.mark_error(item.seq, text)
+            if errors <= self.max_retries:
+                self.last_error = f"{item.control_id}: {ack.code} ({text}), try {errors + 1} of {self.max_retries + 1}"
+                self._due = self.clock.now() + self._backoff(errors)
+                return "error"
+            text = f"{text} (still {ack.code} after {self.max_retries} retries)"
+        self.outbox.mark_rejected(item.seq, text, wall)
+        self.last_error = f"{item.control_id} rejected: {text}"
+        log.warning("HL7 %s message %s rejected by %s: %s", self.queue, item.control_id, self.client.destination, text)
+        return "rejected"
+
+    # ------------------------------------------------------------------ the thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"hl7-{self.queue}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look again now: a new message, or the clock moved (a test's fake clock)."""
+        with self._wake:
+            self._woken = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._stop:
+                    return
+                self._woken = False
+            try:
+                done = self.step()
+            except Exception as exc:  # the store failed (disk full...): reported, tried again later
+                log.exception("HL7 %s forwarder failed", self.queue)
+                self.last_error = f"the outbox failed: {type(exc).__name__}: {exc}"
+                done = None
+            if done is not None:
+                continue
+            with self._wake:
+                if not self._woken and not self._stop:
+                    self._wake.wait(self.idle_s)
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread (a send in progress ends first, within the client's timeout) and close
+        the connection. True when the thread has ended."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(Exception):
+            self.client.close()
+        return self._thread is None or not self._thread.is_alive()
+
+    # ------------------------------------------------------------------ the technical alarm
+    def problem(self, wall: float) -> str | None:
+        """What the nurse must know about this queue at wall time ``wall``, in words; None if nothing."""
+        parts: list[str] = []
+        if self.unreachable_since is not None:
+            parts.append(f"engine {self.client.destination} unreachable since {_clock_time(self.unreachable_since)} "
+                         f"({self.last_error})")
+        rejected = self.outbox.rejected(self.queue)
+        if rejected:
+            parts.append(f"{len(rejected)} message{'s' if len(rejected) != 1 else ''} rejected by the engine, "
+                         f"the last: {rejected[-1].engine_text}")
+        age = self.outbox.backlog_age(wall, self.queue)
+        if age is not None and age > self.backlog_limit_s:
+            waiting = self.outbox.waiting(self.queue)
+            parts.append(f"{waiting} message{'s' if waiting != 1 else ''} waiting, the oldest {_duration(age)} old")
+        if not parts:
+            return None
+        return f"HL7 {self.queue}: " + "; ".join(parts)
+
+
+__all__ = ["BACKLOG_LIMIT_S", "MAX_RETRIES", "QUEUES", "Forwarder", "Outbox", "Stored"]
