@@ -9,8 +9,11 @@ import asyncio
 import datetime as dt
 import os
 import random
+import shutil
 import socket
+import ssl
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -102,9 +105,10 @@ class Engine:
         with self._lock:
             return [parse_back(m).control_id for m in self.received]
 
-    def up(self, port: int = 0) -> int:
+    def up(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> int:
         self._server = asyncio.run_coroutine_threadsafe(
-            hl7.mllp.start_hl7_server(self._client, "127.0.0.1", port, encoding="utf-8"), self.loop).result(5)
+            hl7.mllp.start_hl7_server(self._client, "127.0.0.1", port, encoding="utf-8", ssl=ssl_context),
+            self.loop).result(5)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -314,6 +318,30 @@ def test_client_refuses_an_ack_for_another_message():
         with MllpClient("127.0.0.1", port, timeout=5) as client, pytest.raises(MllpError, match="MSA-2"):
             client.send(numerics("C-1"))
         t.join(5)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_client_over_tls_with_a_certificate_made_for_the_test(tmp_path):
+    # The key and certificate are made here, for this run only: none is committed.
+    key, cert = tmp_path / "engine.key", tmp_path / "engine.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    tls_engine = Engine()
+    try:
+        port = tls_engine.up(ssl_context=server_ctx)
+        with MllpClient("127.0.0.1", port, timeout=5, ssl_context=ssl.create_default_context(cafile=cert)) as client:
+            assert client.send(alarm("C-TLS-1")).accepted
+        assert tls_engine.received_ids() == ["C-TLS-1"]
+        # A console that does not trust the engine's certificate sends nothing.
+        with MllpClient("127.0.0.1", port, timeout=5, ssl_context=ssl.create_default_context()) as client, \
+                pytest.raises(MllpError, match=r"TLS handshake with 127\.0\.0\.1:\d+ failed"):
+            client.send(alarm("C-TLS-2"))
+        assert tls_engine.received_ids() == ["C-TLS-1"]
+    finally:
+        tls_engine.stop()
 
 
 # --- Store and forward ---------------------------------------------------------------------------

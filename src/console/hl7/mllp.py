@@ -12,6 +12,7 @@ store-and-forward queue (console.hl7.outbox) can drive it from a thread of its o
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import time
@@ -41,6 +42,9 @@ def frame(message: str | bytes) -> bytes:
     return START_BLOCK + data + END_BLOCK + CARRIAGE_RETURN
 
 
+_BLOCK_CHARACTER = re.compile(b"[\x0b\x1c]")
+
+
 class FrameReader:
     """Streaming MLLP reader: ``feed(data)`` returns the complete frames' contents so far.
 
@@ -66,15 +70,36 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[bytes]:
         frames: list[bytes] = []
-        for byte in data:
+        i, n = 0, len(data)
+        while i < n:
             if not self._in_frame:
-                if byte == 0x0B:
-                    self._in_frame, self._skipping = True, False
-                    self._buf.clear()
-                else:
-                    self.garbage_bytes += 1
+                j = data.find(START_BLOCK, i)
+                end = n if j < 0 else j
+                if end > i:
+                    self.garbage_bytes += end - i
                     self.last_problem = "bytes outside an MLLP frame were ignored"
+                if j < 0:
+                    break
+                self._in_frame, self._skipping = True, False
+                self._buf.clear()
+                i = j + 1
                 continue
+            if self._buf[-1:] != END_BLOCK:
+                # The content up to the next block character is taken in one slice: a byte at a
+                # time would cost a second per few megabytes.
+                m = _BLOCK_CHARACTER.search(data, i)
+                j = n if m is None else m.start()
+                if j > i:
+                    if not self._skipping:
+                        self._buf += data[i:j]
+                        if len(self._buf) > self.max_bytes:
+                            self._drop(f"an MLLP frame over the {self.max_bytes}-byte limit was dropped")
+                            self._buf.clear()
+                            self._skipping = True
+                    i = j
+                    continue
+            byte = data[i]
+            i += 1
             if byte == 0x0B:  # a new frame begins before the last one ended: that one is cut short
                 if not self._skipping:
                     self._drop(f"an MLLP frame was cut short after {len(self._buf)} bytes by a new start block")
@@ -91,15 +116,11 @@ class FrameReader:
                 self._buf.clear()
                 self._in_frame = self._skipping = False
                 continue
+            # Here the byte is 0x1C: held until the next byte says whether it ends the frame.
             if self._skipping:
-                if byte == 0x1C:
-                    self._buf[:] = END_BLOCK  # watch for the CR that ends the oversized frame
-                continue
-            self._buf.append(byte)
-            if len(self._buf) - (byte == 0x1C) > self.max_bytes:  # the end block byte is not content
-                self._drop(f"an MLLP frame over the {self.max_bytes}-byte limit was dropped")
-                self._buf.clear()
-                self._skipping = True
+                self._buf[:] = END_BLOCK  # watch for the CR that ends the oversized frame
+            else:
+                self._buf.append(byte)
         return frames
 
 
