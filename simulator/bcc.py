@@ -58,7 +58,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from console.clock import Clock, ScaledClock
+from console.clock import Clock
 from simulator import bcc_wire as w
 from simulator.intellivue_source import PumpView
 
@@ -1172,22 +1172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from simulator.engine import Simulation
-    from simulator.intellivue_source import SimulationSource
-    from simulator.scenario import ScenarioError, load_scenario
+    from simulator.emulated import simulated_patient
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.tcp is None and args.serial is None:
         parser.error("give --tcp HOST:PORT and/or --serial pty")
-    if not 0 < args.speed <= 1000:
-        parser.error("--speed must be in (0, 1000]")
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        parser.error(str(exc))
-    clock = ScaledClock(args.speed)
-    source = SimulationSource(Simulation(scenario, seed=args.seed))
+    clock, source = simulated_patient(parser, args)
 
     def new_station() -> SpaceStation:
         # One station per transport (each has its own link), both showing the same simulation.

@@ -17,6 +17,7 @@ simulation, so the pump's ICL/1 bytes and the emulated monitor's values stay one
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import termios
@@ -25,10 +26,11 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from console.clock import Clock
+from console.clock import Clock, ScaledClock
 from simulator.intellivue_source import SimulationSource
 
-__all__ = ["PUMP_EMULATORS", "VITALS_EMULATORS", "EmulatedDevice", "start_pump", "start_vitals"]
+__all__ = ["PUMP_EMULATORS", "VITALS_EMULATORS", "EmulatedDevice", "simulated_patient", "start_pump",
+           "start_vitals"]
 
 # driver name -> the links its emulator serves, the first being the default
 VITALS_EMULATORS: dict[str, tuple[str, ...]] = {"intellivue": ("udp", "pty"), "masimo": ("pty",)}
@@ -67,6 +69,22 @@ class EmulatedDevice:
         if not self._stopped:
             self._stopped = True
             self._close()
+
+
+def simulated_patient(parser: argparse.ArgumentParser,
+                      args: argparse.Namespace) -> tuple[ScaledClock, SimulationSource]:
+    """For an emulator's command line: the session clock at ``args.speed`` and the scenario's
+    patient (``args.scenario``, ``args.seed``); a bad speed or scenario is the parser's error."""
+    from simulator.engine import Simulation
+    from simulator.scenario import ScenarioError, load_scenario
+
+    if not 0 < args.speed <= 1000:
+        parser.error("--speed must be in (0, 1000]")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        parser.error(str(exc))
+    return ScaledClock(args.speed), SimulationSource(Simulation(scenario, seed=args.seed))
 
 
 def _pty() -> tuple[int, int, str]:

@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from console.clock import Clock, ScaledClock
+from console.clock import Clock
 from simulator import intellivue_wire as w
 from simulator.intellivue_primitives import (
     DATA_EXPORT_PROTOCOL_ID,
@@ -1158,21 +1158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from simulator.engine import Simulation
-    from simulator.scenario import ScenarioError, load_scenario
+    from simulator.emulated import simulated_patient
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.udp is None and args.serial is None:
         parser.error("give --udp HOST:PORT and/or --serial pty")
-    if not 0 < args.speed <= 1000:
-        parser.error("--speed must be in (0, 1000]")
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        parser.error(str(exc))
-    clock = ScaledClock(args.speed)
-    source = SimulationSource(Simulation(scenario, seed=args.seed))
+    clock, source = simulated_patient(parser, args)
     servers: list[UdpServer | SerialServer] = []
     fds: list[int] = []
     stop = threading.Event()
