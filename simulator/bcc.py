@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.clock import Clock
 from simulator import bcc_wire as w
+from simulator.fd_server import FdServerThread
 from simulator.intellivue_source import PumpView
 
 if TYPE_CHECKING:
@@ -1012,7 +1013,7 @@ class TcpServer:
         self.stop()
 
 
-class SerialServer:
+class SerialServer(FdServerThread):
     """The station on a byte stream (RS-232, 3.2.1: 8N1, no handshake), e.g. a pty master. The
     caller owns ``fd``; ``stop()`` ends the thread. Output is paced at ``baud`` (10 bits a
     byte) on the station's clock, so a 1 KB block takes about a second at 9600 baud as it
@@ -1020,17 +1021,14 @@ class SerialServer:
     writes at once. A restart leaves the line open: the station just answers nothing."""
 
     def __init__(self, station: SpaceStation, fd: int, *, baud: int | None = DEFAULT_BAUD) -> None:
+        super().__init__(fd)
         self.station = station
-        self.fd = fd
         self.baud = baud
         self._out = bytearray()
         self._line_free_at = station.clock.now()
-        self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
         station.connect(station.clock.now())
         self._epoch = station.epoch
-        self._thread = threading.Thread(target=self._run, name=f"bcc-serial-{fd}", daemon=True)
-        self._thread.start()
+        self._start(f"bcc-serial-{fd}")
 
     def _write_due(self, now: float) -> None:
         if not self._out:
@@ -1069,19 +1067,6 @@ class SerialServer:
                 if self._stop.is_set():
                     return
                 self._stop.wait(_LOOP_S)  # the far end is not open yet / went away
-
-    def stop(self) -> None:
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        self._thread.join()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-    def __enter__(self) -> SerialServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_tcp(station: SpaceStation, host: str = "127.0.0.1", port: int = 0) -> TcpServer:

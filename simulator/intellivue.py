@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 from console.clock import Clock
 from simulator import intellivue_wire as w
+from simulator.fd_server import FdServerThread
 from simulator.intellivue_primitives import (
     DATA_EXPORT_PROTOCOL_ID,
     MSG_TYPE_COMMAND,
@@ -1004,7 +1005,7 @@ class UdpServer:
         self.stop()
 
 
-class SerialServer:
+class SerialServer(FdServerThread):
     """The monitor on a byte stream with the MIB/RS232 fixed-baudrate framing (p.30-32), e.g. a
     pty master. The caller owns ``fd``; ``stop()`` ends the thread (the fd stays open).
 
@@ -1023,9 +1024,9 @@ class SerialServer:
 
     def __init__(self, monitor: IntelliVueMonitor, fd: int, *, timer: Callable[[], float] = time.monotonic,
                  max_queue: int = 256, enforce_input_budget: bool = False) -> None:
+        super().__init__(fd)
         self.monitor = monitor
         monitor.max_mtu = min(monitor.max_mtu, SERIAL_MAX_MTU)  # p.71
-        self.fd = fd
         self.reader = FrameReader()
         self.rejected = 0
         self.ignored = 0
@@ -1037,10 +1038,7 @@ class SerialServer:
         self._documented_input = FrameBudget()  # 4 in 128 ms: what a client must keep (p.30)
         self._tolerated_input = FrameBudget(frames=5)  # what the monitor lets through (p.30)
         self._timer = timer
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"intellivue-serial-{fd}", daemon=True)
-        self._thread.start()
+        self._start(f"intellivue-serial-{fd}")
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -1102,19 +1100,6 @@ class SerialServer:
                 if self._stop.is_set():
                     return
                 self._stop.wait(_LOOP_S)  # the far end is not open yet / went away
-
-    def stop(self) -> None:
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        self._thread.join()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-    def __enter__(self) -> SerialServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_udp(monitor: IntelliVueMonitor, host: str = "127.0.0.1", port: int = 0,
