@@ -298,3 +298,17 @@ def test_the_rack_choice_of_a_url_in_words():
     served = "training simulation (normal): emulated bcc at bcc+tcp://127.0.0.1:5?slot=2"
     assert registry.rack_choice(served) == "slot 2"
     assert registry.rack_choice("/dev/ttyUSB0") is None and registry.rack_choice("") is None
+
+
+@pytest.mark.parametrize("url, words", [
+    ("bcc+tcp://127.0.0.1?sloot=3", "unknown B. Braun option 'sloot'"),
+    ("bcc+tcp://127.0.0.1?slot=99", "slot '99' is not 1-24"),
+    ("/dev/null?slot=2", "the ICL/1 driver takes no options in its URL"),  # would be dropped silently
+])
+def test_a_drivers_options_in_a_url_are_checked_before_anything_opens(url, words):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "console", "record", "--pump", url, "--duration", "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -127,9 +127,27 @@ def check_request(request: ConnectionRequest) -> str | None:
                 return str(exc)
             if role not in serves:
                 return f"a {driver(spec.driver).title} device cannot be the {device} device"
+            options_problem = _options_problem(spec)
+            if options_problem:
+                return f"the {device} device: {options_problem}"
             problem = open_check(spec.url, driver=spec.driver, baudrate=spec.baudrate)
             if problem:
                 return f"cannot open the {device} device {spec.url}: {problem}"
+    return None
+
+
+def _options_problem(spec: DeviceSpec) -> str | None:
+    """A driver's options in the URL (``?slot=3``): its own check, or, for a driver that takes
+    none, a query that would be silently dropped (a path or a ``<driver>+`` URL: the query is
+    the driver's, never the port's)."""
+    from console.drivers import driver
+
+    d = driver(spec.driver)
+    if d.url_problem is not None:
+        return d.url_problem(spec.url)
+    scheme = spec.url.partition("://")[0] if "://" in spec.url else ""
+    if "?" in spec.url and (not scheme or "+" in scheme):
+        return f"{spec.url}: the {d.title} driver takes no options in its URL"
     return None
 
 

@@ -93,6 +93,9 @@ class Driver:
     needs_link: bool = False
     default_udp_port: int | None = None  # "<name>+udp://host" means udp://host:<this port>
     default_tcp_port: int | None = None  # "<name>+tcp://host" means socket://host:<this port>
+    # What is wrong with the driver's own options in a URL (its query: ``?slot=3``), in words, or
+    # None; checked before anything is opened. None here: the driver takes no options.
+    url_problem: Callable[[str], str | None] | None = None
     may_send: tuple[re.Pattern[bytes], ...] = ()  # the whole of what it may ever send
     # Files written before normalized records: the recorded words of this driver's devices
     # turned into today's normalized ones (e.g. a raw status field into a signal-quality word).

@@ -168,6 +168,15 @@ class BccOptions:
         return cls(pillar, slot, serial, stuffing == "on", mode == "cyclic", cycle, words)
 
 
+def url_problem(url: str) -> str | None:
+    """Checked before the link opens (console.sources.check_request): a typo is refused at once."""
+    try:
+        BccOptions.from_url(url)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _options(link: Link | None) -> tuple[BccOptions, str | None]:
     """The link's options, and what is wrong with its URL (then the defaults): the talker keeps
     the link down with that reason, so a typo is seen and never quietly selects no pump."""
@@ -964,6 +973,7 @@ DRIVER = Driver(
     needs_link=True,
     default_tcp_port=BCC_TCP_PORT,
     may_send=MAY_SEND,
+    url_problem=url_problem,
 )
 
 __all__ = ["DRIVER", "MAY_SEND", "BccDecoder", "BccOptions", "BccTalker", "PumpReport", "RackReport",
