@@ -1,5 +1,6 @@
 """An emulated B. Braun SpaceStation (ComDevice of a Space rack) speaking BCC, the device side
-of the console's read-only B. Braun driver, for training and tests.
+of the console's read-only B. Braun driver (``console/drivers/bcc.py`` and its framing and
+checksums in ``console/drivers/bcc_codec.py``), for training and tests.
 
 Written from B. Braun's "Technical Interface Specification BCC" (I0022_000030, Version 4.0;
 "p.N" = the page header's "Page N of 50", "3.x" = its sections), with its own wire format in
