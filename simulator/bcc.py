@@ -1158,7 +1158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from simulator.emulated import simulated_patient
+    from simulator.emulated import shut_down, simulated_patient
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1215,13 +1215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
             stop.wait(0.1)
     finally:
-        for server in servers:
-            server.stop()
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        shut_down(servers, fds, previous)
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import termios
 import threading
 import tty
@@ -85,6 +86,16 @@ def simulated_patient(parser: argparse.ArgumentParser,
     except ScenarioError as exc:
         parser.error(str(exc))
     return ScaledClock(args.speed), SimulationSource(Simulation(scenario, seed=args.seed))
+
+
+def shut_down(servers: list, fds: list[int], handlers: dict) -> None:
+    """An emulator's command line ending: its servers stopped, its ptys closed, the signal
+    handlers it replaced put back."""
+    for server in servers:
+        server.stop()
+    _closing(*fds)()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def _pty() -> tuple[int, int, str]:

@@ -33,7 +33,6 @@ tests/test_intellivue_discovery.py run them against each other over real sockets
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import math
 import os
@@ -1143,7 +1142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from simulator.emulated import simulated_patient
+    from simulator.emulated import shut_down, simulated_patient
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1180,13 +1179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
             stop.wait(0.1)
     finally:
-        for server in servers:
-            server.stop()
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        shut_down(servers, fds, previous)
     return 0
 
 
