@@ -12,7 +12,8 @@ console that crashes, loses nothing (issue 15).
   then handled as AR. AR (or CR): not tried again, kept as rejected with the engine's text.
 - ``backlog_age`` and ``Forwarder.problem`` say, in words, what the technical alarm shows.
 
-The store is SQLite in a 0600 file inside a 0700 directory (console.private_files). Times kept
+The store is two tables of the session file (SQLite, 0600 in a 0700 directory; or a file of its
+own), so the record and what is owed to the hospital are kept, copied and resumed together. Times kept
 in it are wall-clock (``clock.wall()``), since they must mean the same after a restart; back-off
 deadlines are session-clock (``clock.now()``) and kept in memory only (after a restart the backlog
 is tried at once). Qt-free.
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import secrets
 import sqlite3
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +36,14 @@ from typing import Literal, Protocol
 
 from console.clock import Clock
 from console.hl7.mllp import Ack, MllpError, control_id_of
-from console.private_files import open_private_fd, private_dir
+from console.private_files import FILE_MODE, PrivateFileError, open_private_fd, private_dir
 
 log = logging.getLogger(__name__)
 
 Queue = Literal["PCD-01", "PCD-04", "PCD-10"]
 QUEUES: tuple[Queue, ...] = ("PCD-01", "PCD-04", "PCD-10")
 MAX_RETRIES = 3  # AE retries before the message is handled as AR (a site setting; issue 15)
+BUSY_TIMEOUT_MS = 1000  # how long a store waits for the recorder's commit before it counts as failed
 BACKLOG_LIMIT_S = 300.0  # the oldest unsent message older than this raises the alarm (site setting)
 
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -79,15 +83,8 @@ class Outbox:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        private_dir(self.path.parent)
-        # Created (or checked: a regular file, not a link) 0600 before SQLite opens it, so the
-        # database and the -wal/-shm files SQLite gives the same mode are never readable by others.
-        os.close(open_private_fd(self.path, append=True))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a message counts as stored once on the disk
-        self._db.executescript(_SCHEMA)
+        self._db = self._connect()
         with self._lock:
             row = self._db.execute("SELECT value FROM outbox_meta WHERE key='origin'").fetchone()
             if row is None:
@@ -98,6 +95,49 @@ class Outbox:
                 self._db.execute("INSERT INTO outbox_meta VALUES ('origin', ?), ('next_id', '1')", (self.origin,))
             else:
                 self.origin = row[0]
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the store: in normal use the session file itself (its two tables beside the
+        record's), so the record and what is owed to the hospital live and travel together.
+
+        An existing file is never opened outside SQLite: closing any descriptor of a file drops
+        every POSIX lock this process holds on it, the live recorder's included. It is checked by
+        name instead (a regular file, not a link, private). A new file is created 0600 first, so
+        the -wal/-shm files SQLite gives the same mode are never readable by others."""
+        private_dir(self.path.parent)
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            os.close(open_private_fd(self.path))
+        else:
+            if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+                raise PrivateFileError(errno.EINVAL, f"{self.path} is not a regular file; the HL7 outbox is not "
+                                       "written through a link")
+            if stat.S_IMODE(st.st_mode) != FILE_MODE:
+                os.chmod(self.path, FILE_MODE)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # The recorder commits on its own connection once a second: wait for it rather than fail.
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a message counts as stored once on the disk
+        db.executescript(_SCHEMA)
+        self._ino = os.stat(self.path).st_ino
+        return db
+
+    def _reopen_if_replaced(self) -> bool:
+        """The recorder re-creates a session file that was removed (console.recording): the store
+        then follows it to the new file, which holds everything stored so far (the recorder copies
+        the whole database). True when it reopened."""
+        try:
+            ino = os.stat(self.path).st_ino
+        except OSError:
+            return False
+        if ino == self._ino:
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._connect()
+        return True
 
     def close(self) -> None:
         with self._lock:
@@ -123,10 +163,16 @@ class Outbox:
         if queue not in QUEUES:
             raise ValueError(f"no HL7 queue {queue!r} (one of {', '.join(QUEUES)})")
         control_id = control_id_of(message)
+        insert = ("INSERT INTO outbox (queue, control_id, message, queued_wall) VALUES (?, ?, ?, ?)",
+                  (queue, control_id, message, wall))
         try:
             with self._lock:
-                self._db.execute("INSERT INTO outbox (queue, control_id, message, queued_wall) VALUES (?, ?, ?, ?)",
-                                 (queue, control_id, message, wall))
+                try:
+                    self._db.execute(*insert)
+                except sqlite3.OperationalError:
+                    if not self._reopen_if_replaced():
+                        raise
+                    self._db.execute(*insert)
         except sqlite3.IntegrityError:
             raise ValueError(f"a message with control id {control_id!r} is already stored") from None
         return control_id

@@ -122,6 +122,9 @@ def _configure(conn: sqlite3.Connection) -> None:
     # FULL: a committed flush survives power loss, not only a killed process. The commit
     # runs once a second on the writer thread, so its fsync never holds the display.
     conn.execute("PRAGMA synchronous=FULL")
+    # The HL7 outbox (console.hl7.outbox) writes its own two tables of this file on a connection
+    # of its own: a commit that meets one of its writes waits for it instead of failing.
+    conn.execute("PRAGMA busy_timeout=2000")
 
 
 def create(path: str | Path) -> sqlite3.Connection:
