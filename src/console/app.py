@@ -239,7 +239,7 @@ def run_window(args: argparse.Namespace) -> int:
     if not (args.record or resume_path or args.quit_after):  # automated runs never stop to ask
         resume_path = offer_resume(None)
     console = Console(protocol, args.record, resume_path=resume_path, order=order,
-                      users=SiteUsers.from_site(_site))
+                      users=SiteUsers.from_site(_site), site=_site)
     from console.nurse_call import nurse_call_output
 
     console.nurse_call = nurse_call_output(_site.nurse_call)

@@ -26,6 +26,7 @@ from console.users import SiteUsers
 from console.workflow import SessionWorkflow
 
 RECORDING_ALARM = "RECORDING"
+HL7_ALARM = "HL7"  # the interface the site configured cannot run (its queues' own alarm: SINK.HL7 interface)
 
 
 def scenario_order(scenario, protocol: ClinicalProtocol):
@@ -96,7 +97,7 @@ class Console:
     def __init__(self, protocol: ClinicalProtocol, record_path: str | None = None, *,
                  resume_path: str | None = None, session_dir: str | None = None,
                  record: bool = True, order=None, users=None, user: str | None = None,
-                 record_meta: dict | None = None,
+                 record_meta: dict | None = None, site=None,
                  on_recording_failure: Callable[[str], Any] | None = None,
                  on_recording_recovered: Callable[[], Any] | None = None,
                  on_flushed: Callable[[Any], Any] | None = None) -> None:
@@ -108,6 +109,9 @@ class Console:
         self.order = order  # a SessionOrder from --session FILE.json, loaded at connect
         # The site's users (console.users): sign-in and sign-off are checked against them.
         self.users = users if users is not None else SiteUsers()
+        self.site = site  # console.site.SiteConfig: the HL7 interface and the chair's name, when set
+        # Why the site's HL7 interface is not running for this session, in words (devices tab).
+        self.hl7_note: str | None = None
         self.record_meta = dict(record_meta or {})
         self.on_recording_failure = on_recording_failure
         self.on_recording_recovered = on_recording_recovered
@@ -154,6 +158,7 @@ class Console:
         self.monitor = self._new_monitor()
         if self.record:
             self._start_recording()
+        self._start_hl7()
         if request.simulated:
             # Training runs unattended too (--quit-after): the scenario is its own order, and
             # the trainee is signed in as the operating system's user, marked as training.
@@ -210,6 +215,39 @@ class Console:
         self.recorder.attach(self.session, engine, listen=False)  # the monitor hands it each step's data
         self.recorder.attach_workflow(self.workflow)
         self.monitor.add_sink(RecorderSink(self.recorder))
+
+    def _start_hl7(self) -> None:
+        """The hospital interface, when the site has one: its outbox is the session file, so the
+        record must exist. A live session whose interface cannot run is a technical alarm; a
+        training session pointed at a real engine sends nothing, and the devices tab says why."""
+        config = getattr(self.site, "hl7", None)
+        self.hl7_note = None
+        if config is None:
+            return
+        from console.hl7.interface import InterfaceRefused, open_interface
+        from console.hl7.messages import Location
+
+        workflow, session = self.workflow, self.session
+        problem = None
+        if self.recorder is None or self.recorder.error:
+            problem = "no session record to keep its messages in (store and forward needs the session file)"
+        else:
+            try:
+                sink = open_interface(config, session, self.engine, self.recorder.path,
+                                      location=Location(self.site.chair, point_of_care=config.point_of_care),
+                                      confirmed=lambda: workflow.patient is not None and workflow.patient_confirmed,
+                                      workflow=workflow)
+            except (InterfaceRefused, OSError, ValueError) as exc:
+                problem = str(exc)
+            else:
+                self.monitor.add_sink(sink)
+                return
+        self.hl7_note = f"HL7 interface not running: {problem}"
+        if self.recorder is not None:  # the record says why the chart got nothing from this session
+            self.recorder.add_event(session.now(), "note", self.hl7_note, user=None)
+        if not session.simulated:
+            self.engine.set_condition(HL7_ALARM, True, kind="technical", priority="medium", metric="HL7",
+                                      message=self.hl7_note, now=session.now())
 
     def tick(self) -> None:
         """One step of the monitor (tests and tools that drive it by hand)."""

@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
                 "pump_protocol": request.pump.driver if request.pump else None,
                 "other_pumps": [[s.url, s.driver] for s in request.other_pumps]}
     # The same pieces, wired the same way, as the window's (console.bedside, console.monitor).
-    console = Console(protocol, str(out), user=args.user, users=SiteUsers.from_site(_site),
+    console = Console(protocol, str(out), user=args.user, users=SiteUsers.from_site(_site), site=_site,
                       record_meta={"settings": settings}, on_recording_failure=failed,
                       on_recording_recovered=recovered, on_flushed=flushed)
     try:

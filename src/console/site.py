@@ -64,6 +64,74 @@ class NurseCall(_Strict):
         return self
 
 
+HostName = Annotated[str, AfterValidator(_printable), Field(min_length=1, max_length=253)]
+Hl7Name = Annotated[str, AfterValidator(_printable), Field(max_length=20)]  # an HD namespace: 20 (TF-2 C.6)
+FilePath = Annotated[str, AfterValidator(_printable), Field(min_length=1, max_length=4096)]
+Eui64 = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{16}$")]
+
+
+class Hl7Engine(_Strict):
+    """One destination of the HL7 interface: an integration engine (or alert manager) listening
+    for MLLP. ``training_engine``: the site's test engine, the only kind a simulated session
+    sends to (training never reaches a real chart)."""
+
+    host: HostName
+    port: int = Field(ge=1, le=65535)
+    tls: bool = False
+    ca_file: FilePath | None = None  # trust this CA bundle instead of the system's
+    cert_file: FilePath | None = None  # a client certificate, for engines that ask for one
+    key_file: FilePath | None = None
+    training_engine: bool = False
+    receiving_application: Hl7Name = ""  # MSH-5, when the engine routes on it
+    receiving_facility: Hl7Name = ""  # MSH-6
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Hl7Engine:
+        if (self.ca_file or self.cert_file or self.key_file) and not self.tls:
+            raise ValueError("'ca_file', 'cert_file' and 'key_file' need 'tls': true")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("a client certificate needs both 'cert_file' and 'key_file'")
+        return self
+
+
+class Hl7Interface(_Strict):
+    """The outbound HL7 interface (docs/hl7.md): IHE PCD-01 observations, PCD-04 alarms and PCD-10
+    infusion events over MLLP. ``engine`` takes every transaction; ``pcd01``/``pcd04``/``pcd10``
+    send one elsewhere (sites often send alarms to an alert manager)."""
+
+    sending_application: Hl7Name = Field("INFUSION_CONSOLE", min_length=1)  # MSH-3
+    application_eui64: Eui64 | None = None  # MSH-3.2: this console's EUI-64, which IHE prefers
+    sending_facility: Hl7Name = Field(min_length=1)  # MSH-4
+    patient_id_authority: Hl7Name = ""  # PID-3.4: who assigns the patient IDs in the orders
+    patient_class: Literal["O", "I", "E"] = "O"  # PV1-2: outpatient, inpatient, emergency
+    point_of_care: Hl7Name = ""  # PV1-3.1: the unit or clinic
+    engine: Hl7Engine | None = None
+    pcd01: Hl7Engine | None = None
+    pcd04: Hl7Engine | None = None
+    pcd10: Hl7Engine | None = None
+    interval_s: float = Field(60.0, ge=5, le=3600)  # PCD-01 reports of the current values
+    max_retries: int = Field(3, ge=0, le=10)  # AE answers retried before a message counts as rejected
+    retry_s: float = Field(5.0, gt=0, le=600)  # the first back-off; doubled per attempt up to 5 min
+    backlog_limit_s: float = Field(300.0, ge=10, le=86400)  # unsent longer than this: technical alarm
+    timeout_s: float = Field(10.0, gt=0, le=120)  # connecting, and waiting for each ACK
+    # OBX-18 of each device, when the site knows its EUI-64 (production wants them; TF-2 p.134)
+    equipment: dict[Literal["vitals", "pump"], Eui64] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_transaction_has_a_destination(self) -> Hl7Interface:
+        missing = [name for name in ("pcd01", "pcd04", "pcd10") if getattr(self, name) is None and self.engine is None]
+        if missing:
+            raise ValueError(f"no destination for {', '.join(missing)}: give 'engine' (for all) or one per transaction")
+        return self
+
+    def destination(self, transaction: str) -> Hl7Engine:
+        """Where ``PCD-01``, ``PCD-04`` or ``PCD-10`` messages go."""
+        own = getattr(self, transaction.replace("-", "").lower())
+        engine = own or self.engine
+        assert engine is not None  # the validator made sure
+        return engine
+
+
 class User(_Strict):
     name: Name = Field(min_length=1, max_length=80)
     role: Role
@@ -78,11 +146,14 @@ class SiteConfig(_Strict):
     nurse_call: NurseCall | None = None
     users: tuple[User, ...] = ()
     require_users: bool = False  # a live session cannot start without a verified sign-in
+    hl7: Hl7Interface | None = None  # the hospital interface (docs/hl7.md); None: no interface
 
     @model_validator(mode="after")
     def _users_when_required(self) -> SiteConfig:
         if self.require_users and not self.users:
             raise ValueError("'require_users' is true but no 'users' are listed")
+        if self.hl7 is not None and not self.chair:
+            raise ValueError("the HL7 interface names the chair in every message (PV1-3): set 'chair'")
         names = [u.name.casefold() for u in self.users]
         if len(names) != len(set(names)):
             raise ValueError("two users share a name")

@@ -64,6 +64,8 @@ from console.sinks import StepBatch
 
 log = logging.getLogger(__name__)
 
+PROBLEM_EVERY_S = 1.0  # wall seconds between two looks at the outbox for the technical alarm
+DRAIN_S = 5.0  # at the end of a session, how long the forwarders may go on sending what waits
 INTERVAL_S = 60.0  # PCD-01 reporting interval, session seconds (a site setting; issue 15)
 NIBP = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
 # The periodic report: every coded value but the cuff's, which goes once, when it is taken.
@@ -131,7 +133,7 @@ class Hl7Sink:
                  confirmed: Callable[[], bool] | None = None, interval_s: float = INTERVAL_S,
                  equipment: Mapping[str, Equipment] | None = None,
                  titration_reason: Callable[[float], str | None] | None = None, tz: dt.tzinfo | None = None,
-                 name: str = "HL7 interface") -> None:
+                 name: str = "HL7 interface", drain_s: float = DRAIN_S) -> None:
         if session.simulated and not training_engine:
             raise TrainingToRealEngine(
                 "a simulated session sends only to an engine marked as a training engine: "
@@ -152,6 +154,7 @@ class Hl7Sink:
         self.titration_reason = titration_reason
         self.tz = tz
         self.name = name
+        self.drain_s = drain_s
         self._held: list[_Report | _AlarmStep | _PumpStep] = []
         self._next_report: float | None = None
         self._nibp_seen = len(session.nibp_history)  # readings before the sink are not its to send
@@ -167,6 +170,9 @@ class Hl7Sink:
         self._stored_of_item = 0  # how many of them are stored (a store that failed midway)
         self.build_error: str | None = None
         self.store_error: str | None = None
+        self._problem: str | None = None
+        self._problem_at: float | None = None
+        self._problem_key: tuple = ()
 
     # ------------------------------------------------------------------ the monitor's thread
     def publish(self, batch: StepBatch) -> None:
@@ -331,12 +337,12 @@ class Hl7Sink:
         return moment.astimezone(self.tz) if self.tz is not None else moment.astimezone()
 
     def _equipment(self) -> dict[str, Equipment]:
-        if self.equipment is not None:
-            return self.equipment
-        # Without site-set identifiers: the serial number and model each device reported (TF-2
-        # p.134 accepts these in test environments; production wants EUI-64s).
-        return {role: Equipment(dev.serial, dev.model) for role, dev in self.session.devices.items()
-                if dev.primary and dev.serial}
+        # The site's identifiers (EUI-64s) where it set them; for the other devices the serial
+        # number and model each reported (TF-2 p.134 accepts these in test environments only).
+        found = {role: Equipment(dev.serial, dev.model) for role, dev in self.session.devices.items()
+                 if dev.primary and dev.serial}
+        found.update(self.equipment or {})
+        return found
 
     def _build(self, item: _Report | _AlarmStep | _PumpStep) -> tuple[Queue, Sequence[str]]:
         patient = self.session.patient
@@ -381,7 +387,20 @@ class Hl7Sink:
         (each becomes one message or two)."""
         return len(self._held)
 
-    def problem(self, wall: float) -> str | None:
+    def problem(self, wall: float | None = None) -> str | None:
+        """What the technical alarm says, or None. The monitor's ``wall`` is its own monotonic
+        time; the outbox keeps wall-clock times, so the session clock's wall time is used, and
+        the answer (a few SQLite reads) is worked out at most once a second of it."""
+        now = self.session.clock.wall()
+        # What changes the answer other than time: the hold, the stores, the forwarders' results.
+        key = (len(self._held), self.stored, self.build_error, self.store_error,
+               tuple((fw.delivered, fw.last_error, fw.unreachable_since) for fw in self.forwarders.values()))
+        if key == self._problem_key and self._problem_at is not None and 0 <= now - self._problem_at < PROBLEM_EVERY_S:
+            return self._problem
+        self._problem_key, self._problem_at, self._problem = key, now, self._work_out_problem(now)
+        return self._problem
+
+    def _work_out_problem(self, wall: float) -> str | None:
         parts: list[str] = []
         if self._held:
             oldest = self._held[0]
@@ -401,6 +420,30 @@ class Hl7Sink:
                 parts.append(text)
         return "; ".join(parts) if parts else None
 
+    def interface_state(self, wall: float | None = None) -> list[tuple[str, str]]:
+        """(transaction, what to show) for the devices tab: the destination, delivered, backlog,
+        rejected and the last error, per queue; then what is held, if anything."""
+        wall = self.session.clock.wall() if wall is None else wall
+        rows = []
+        for queue, fw in self.forwarders.items():
+            waiting = self.outbox.waiting(queue)
+            age = self.outbox.backlog_age(wall, queue)
+            text = f"to {fw.client.destination}: {self.outbox.delivered(queue)} delivered, {waiting} waiting"
+            if age is not None:
+                text += f" (the oldest {age:.0f} s)"
+            rejected = len(self.outbox.rejected(queue))
+            if rejected:
+                text += f", {rejected} rejected"
+            if fw.unreachable_since is not None:
+                text += ", engine unreachable"
+            if fw.last_error:
+                text += f". Last error: {fw.last_error}"
+            rows.append((queue, text))
+        if self._held:
+            rows.append(("held", f"{len(self._held)} report{'s' if len(self._held) != 1 else ''} held until the "
+                                 "patient is confirmed" if not self.store_error else self.store_error))
+        return rows
+
     def close(self, now: float) -> bool:
         """Stop the forwarders (the outbox keeps what is unsent for a resend). False when reports
         were still held for want of a confirmed patient: they were never stored."""
@@ -409,9 +452,26 @@ class Hl7Sink:
         clean = not self._held
         if not clean:
             log.warning("HL7: %d reports never sent: the patient was not confirmed", len(self._held))
+        self._drain()
         for forwarder in self.forwarders.values():
             forwarder.stop()
         return clean
+
+    def _drain(self) -> None:
+        """Let the forwarders send what waits, for up to ``drain_s`` wall seconds, while their
+        engines answer. What is still unsent stays in the session file (``--resume``,
+        ``send-hl7``)."""
+        import time
+
+        end = time.monotonic() + self.drain_s
+        while time.monotonic() < end:
+            busy = [fw for fw in self.forwarders.values()
+                    if fw.unreachable_since is None and fw.outbox.waiting(fw.queue)]
+            if not busy:
+                return
+            for fw in busy:
+                fw.wake()
+            time.sleep(0.05)
 
 
 __all__ = ["INTERVAL_S", "NO_TITRATION", "Hl7Sink", "TrainingToRealEngine"]
