@@ -38,7 +38,7 @@ from console.hl7.messages import (
 from console.hl7.mllp import FrameReader, MllpClient, MllpError, control_id_of, frame, parse_ack
 from console.hl7.outbox import Forwarder, Outbox
 from console.patient import Patient
-from hl7_engine import Engine, always_aa, running_engine, wait_until
+from hl7_engine import Engine, always_aa, free_port, running_engine, wait_until
 
 CET = dt.timezone(dt.timedelta(hours=1))
 T0 = dt.datetime(2025, 3, 14, 10, 30, 0, 250000, tzinfo=CET)
@@ -443,3 +443,18 @@ def test_a_crash_resends_the_unacknowledged_with_the_same_control_ids(tmp_path, 
     assert engine.received_ids() == [cids[0], cids[0], cids[1], cids[2]]  # at least once, same MSH-10
     assert box.new_control_id() not in cids  # the counter survived too
     box.close()
+
+
+def test_an_engine_briefly_away_is_shown_but_only_an_old_backlog_is_the_alarm(tmp_path):
+    clock = FakeClock()
+    box = Outbox(tmp_path / "outbox.sqlite")
+    fw = Forwarder(box, "PCD-01", MllpClient("127.0.0.1", free_port(), timeout=1), clock=clock, retry_s=1,
+                   backlog_limit_s=300)
+    box.put("PCD-01", numerics(box.new_control_id()), clock.wall())
+    assert fw.step() == "unreachable" and fw.unreachable_since is not None  # the devices tab says so
+    clock.advance(299)
+    assert fw.problem(clock.wall()) is None  # store and forward is for this: no alarm yet
+    clock.advance(2)
+    problem = fw.problem(clock.wall()) or ""
+    assert problem.startswith("HL7 PCD-01: 1 message waiting, the oldest 5 min old (engine 127.0.0.1:")
+    assert "refused the connection" in problem

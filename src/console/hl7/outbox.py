@@ -380,19 +380,24 @@ class Forwarder:
 
     # ------------------------------------------------------------------ the technical alarm
     def problem(self, wall: float) -> str | None:
-        """What the nurse must know about this queue at wall time ``wall``, in words; None if nothing."""
+        """What the nurse must know about this queue at wall time ``wall``, in words; None if nothing.
+
+        An engine that is briefly away is not an alarm: store and forward is for that, and the
+        devices tab shows it at once. The alarm is for a backlog older than ``backlog_limit_s``
+        (with the engine's state, the likely reason) and for messages the engine rejected."""
         parts: list[str] = []
-        if self.unreachable_since is not None:
-            parts.append(f"engine {self.client.destination} unreachable since {_clock_time(self.unreachable_since)} "
-                         f"({self.last_error})")
+        age = self.outbox.backlog_age(wall, self.queue)
+        if age is not None and age > self.backlog_limit_s:
+            waiting = self.outbox.waiting(self.queue)
+            text = f"{waiting} message{'s' if waiting != 1 else ''} waiting, the oldest {_duration(age)} old"
+            if self.unreachable_since is not None:
+                text += (f" (engine {self.client.destination} unreachable since "
+                         f"{_clock_time(self.unreachable_since)}: {self.last_error})")
+            parts.append(text)
         rejected = self.outbox.rejected(self.queue)
         if rejected:
             parts.append(f"{len(rejected)} message{'s' if len(rejected) != 1 else ''} rejected by the engine, "
                          f"the last: {rejected[-1].engine_text}")
-        age = self.outbox.backlog_age(wall, self.queue)
-        if age is not None and age > self.backlog_limit_s:
-            waiting = self.outbox.waiting(self.queue)
-            parts.append(f"{waiting} message{'s' if waiting != 1 else ''} waiting, the oldest {_duration(age)} old")
         if not parts:
             return None
         return f"HL7 {self.queue}: " + "; ".join(parts)

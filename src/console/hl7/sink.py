@@ -126,7 +126,8 @@ class Hl7Sink:
     change at session time ``t``, if any. ``tz``: the zone HL7 times are written in (None: the
     console's local zone)."""
 
-    priority: Priority = "medium"
+    # Low: the bedside monitors and records as before; what the chart misses is kept and resent.
+    priority: Priority = "low"
 
     def __init__(self, session: Session, outbox: Outbox, forwarders: Mapping[Queue, Forwarder], *,
                  sender: Sender, location: Location, training_engine: bool, engine: AlarmEngine | None = None,
@@ -424,7 +425,7 @@ class Hl7Sink:
         """(transaction, what to show) for the devices tab: the destination, delivered, backlog,
         rejected and the last error, per queue; then what is held, if anything."""
         wall = self.session.clock.wall() if wall is None else wall
-        rows = []
+        rows: list[tuple[str, str]] = []
         for queue, fw in self.forwarders.items():
             waiting = self.outbox.waiting(queue)
             age = self.outbox.backlog_age(wall, queue)

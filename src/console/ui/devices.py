@@ -115,6 +115,52 @@ class DeviceCard(QFrame):
         f["noise"].setText(str(stats.noise_bytes) if stats else "\u2013")
 
 
+class InterfaceCard(QFrame):
+    """The hospital interface (HL7): per transaction its engine, what was delivered, what waits
+    (and for how long), what the engine rejected and the last error; or why it is not running.
+    Hidden when the site has no interface."""
+
+    CAPTIONS = (("PCD-01", "Observations (PCD-01)"), ("PCD-04", "Alarms (PCD-04)"),
+                ("PCD-10", "Infusion events (PCD-10)"), ("held", "Held"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        name_widget(self, "interface.hl7", "Hospital interface (HL7) status")
+        self.setStyleSheet(f"InterfaceCard {{ background: {theme.PANEL}; border: 1px solid "
+                           f"{theme.PANEL_EDGE}; border-radius: 4px; }} QLabel {{ background: transparent; }}")
+        heading = QLabel("Hospital interface (HL7)")
+        heading.setStyleSheet("font-size: 18px; font-weight: bold;")
+        self.note = name_widget(QLabel(""), "interface.hl7.note", "Hospital interface state")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("font-size: 15px;")
+        form = QFormLayout()
+        self.rows: dict[str, QLabel] = {}
+        for transaction, spoken in self.CAPTIONS:
+            label = name_widget(QLabel("\u2013"), f"interface.hl7.{transaction}", f"HL7 {spoken}")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(QLabel(spoken), label)
+            self.rows[transaction] = label
+        self._form = form
+        box = QVBoxLayout(self)
+        box.addWidget(heading)
+        box.addWidget(self.note)
+        box.addLayout(form)
+        self.setVisible(False)
+
+    def refresh(self, state: list[tuple[str, str]] | None, note: str | None) -> None:
+        """``state``: the running interface's rows (Hl7Sink.interface_state), None when none runs;
+        ``note``: why the site's interface is not running."""
+        self.setVisible(state is not None or note is not None)
+        self.note.setText(note or ("running: every message is kept in the session file until its engine "
+                                   "acknowledges it" if state is not None else ""))
+        given = dict(state or [])
+        for transaction, label in self.rows.items():
+            text = given.get(transaction)
+            label.setText(text or "\u2013")
+            self._form.setRowVisible(label, text is not None)
+
+
 class DevicesView(QWidget):
     connect_requested = Signal()
 
@@ -130,8 +176,10 @@ class DevicesView(QWidget):
         self._grid = QGridLayout()
         for card in self.cards.values():
             self._place(card)
+        self.interface = InterfaceCard()
         box = QVBoxLayout(self)
         box.addLayout(self._grid, 1)
+        box.addWidget(self.interface)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(self.connect_button)
@@ -145,7 +193,9 @@ class DevicesView(QWidget):
         for column in range(self.COLUMNS):
             self._grid.setColumnStretch(column, 1)
 
-    def refresh(self, session: Session, stats: dict, urls: dict, now: float) -> None:
+    def refresh(self, session: Session, stats: dict, urls: dict, now: float,
+                interface: list[tuple[str, str]] | None = None, interface_note: str | None = None) -> None:
+        self.interface.refresh(interface, interface_note)
         for device in session.devices:
             if device not in self.cards:  # another pump of the rack: a card of its own
                 card = self.cards[device] = DeviceCard(device)
