@@ -221,3 +221,13 @@ def test_a_training_session_never_sends_to_an_engine_not_marked_for_training(tmp
     said = [text for (text,) in db.execute("SELECT text FROM events")]
     assert any("HL7 interface not running: training session" in t and "not marked as a training engine" in t
                for t in said), said
+
+
+def test_the_documented_site_example_is_a_valid_interface():
+    doc = (ROOT / "docs" / "site-configuration.md").read_text()
+    section = doc[doc.index("## The hospital interface (HL7)"):]
+    block = section[section.index("```json\n") + 8:section.index("\n```", section.index("```json"))]
+    site = SiteConfig.model_validate(json.loads("{\"chair\": \"Chair 3\", " + block + "}"))
+    assert site.hl7 is not None
+    assert site.hl7.destination("PCD-04").host == "alerts.hospital.example"
+    assert site.hl7.destination("PCD-10").host == "engine.hospital.example"
