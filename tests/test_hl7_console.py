@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -231,3 +232,71 @@ def test_the_documented_site_example_is_a_valid_interface():
     assert site.hl7 is not None
     assert site.hl7.destination("PCD-04").host == "alerts.hospital.example"
     assert site.hl7.destination("PCD-10").host == "engine.hospital.example"
+
+
+def make_certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    # Made for this run only: no key is committed.
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    return key, cert
+
+
+def test_the_site_file_s_tls_settings_reach_an_engine_that_wants_a_client_certificate(tmp_path):
+    engine_key, engine_cert = make_certificate(tmp_path, "engine")
+    console_key, console_cert = make_certificate(tmp_path, "console")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(engine_cert, engine_key)
+    server.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: the console must show its certificate
+    server.load_verify_locations(console_cert)
+    engine = Engine()
+    try:
+        port = engine.up(ssl_context=server)
+        tls = {"host": "127.0.0.1", "port": port, "training_engine": True, "tls": True, "ca_file": str(engine_cert),
+               "cert_file": str(console_cert), "key_file": str(console_key)}
+        site = site_file(tmp_path, port, engine=tls)
+        run = record(tmp_path, site, tmp_path / "session.sqlite", 240)
+        _stdout, stderr = run.communicate(timeout=60)
+        assert run.returncode == 0, stderr
+        assert engine.received and {parse_back(m).processing_id for m in engine.received} == {"T"}
+        assert {s for _q, s, _c in outbox_rows(tmp_path / "session.sqlite")} == {"delivered"}
+    finally:
+        engine.stop()
+
+
+def test_tls_files_that_cannot_be_used_are_refused_in_words(tmp_path):
+    from console.hl7.interface import InterfaceRefused, ssl_context
+    from console.site import Hl7Engine
+
+    missing = Hl7Engine(host="engine", port=6661, tls=True, ca_file=str(tmp_path / "nowhere.pem"))
+    with pytest.raises(InterfaceRefused, match=r"the TLS files for engine:6661 cannot be used"):
+        ssl_context(missing)
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    junk = Hl7Engine(host="engine", port=6661, tls=True, ca_file=str(tmp_path / "junk.pem"))
+    with pytest.raises(InterfaceRefused, match="cannot be used"):
+        ssl_context(junk)
+    assert ssl_context(Hl7Engine(host="engine", port=6661)) is None
+
+
+def test_a_live_session_whose_interface_cannot_start_is_a_technical_alarm(tmp_path):
+    from console.bedside import Console
+    from console.clinical import load_protocol
+    from console.sources import ConnectionRequest, DeviceSpec
+
+    site = SiteConfig.model_validate({"chair": "Chair 3", "hl7": {
+        "sending_facility": "KETAMINE_CLINIC",
+        "engine": {"host": "127.0.0.1", "port": 6661, "tls": True, "ca_file": str(tmp_path / "gone.pem")}}})
+    device, monitor_end = os.openpty()  # a real pty stands in for the monitor's cable
+    console = Console(load_protocol(), str(tmp_path / "live.sqlite"), site=site)
+    try:
+        console.connect(ConnectionRequest(vitals=DeviceSpec(os.ttyname(monitor_end), "icl")))
+        console.tick()
+        alarm = console.engine.alarms["HL7"]
+        assert (alarm.kind, alarm.priority) == ("technical", "medium")
+        assert alarm.message.startswith("HL7 interface not running: the TLS files for 127.0.0.1:6661 cannot be used")
+        assert console.hl7_note == alarm.message
+    finally:
+        console.stop()
+        os.close(device)
+        os.close(monitor_end)
