@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import ssl
+import stat
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -300,3 +301,32 @@ def test_a_live_session_whose_interface_cannot_start_is_a_technical_alarm(tmp_pa
         console.stop()
         os.close(device)
         os.close(monitor_end)
+
+
+def test_the_outbox_shares_the_session_file_and_follows_it_when_the_recorder_restores_it(tmp_path):
+    from console.clock import FakeClock
+    from console.hl7.outbox import Outbox
+    from test_hl7_mllp import alarm
+    from test_recording_recorder import _feed, make
+
+    clock = FakeClock()
+    rec = make(tmp_path, clock)
+    seq = _feed(rec, clock, 2, 0)
+    box = Outbox(rec.path)  # the recorder's own file, opened beside it
+    first = box.put("PCD-04", alarm("A-1"), clock.wall())
+    seq = _feed(rec, clock, 2, seq)  # both write the one file: neither is refused (busy timeouts)
+    os.unlink(rec.path)  # someone removes the session file; the recorder restores it at its next flush
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(f"{rec.path}{suffix}"):
+            os.unlink(f"{rec.path}{suffix}")
+    with pytest.raises(OSError, match="was removed; the HL7 messages wait until it is restored"):
+        box.put("PCD-04", alarm("A-LOST"), clock.wall())  # never into the removed file: the sink holds it
+    seq = _feed(rec, clock, 2, seq)
+    second = box.put("PCD-04", alarm("A-2"), clock.wall())  # written into the restored file
+    rec.close()
+    box.close()
+    rows = outbox_rows(rec.path)
+    assert [c for _q, _s, c in rows] == [first, second]
+    db = sqlite3.connect(rec.path)
+    assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == 2 * seq  # the record kept everything
+    assert stat.S_IMODE(os.stat(rec.path).st_mode) == 0o600

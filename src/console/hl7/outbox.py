@@ -124,20 +124,22 @@ class Outbox:
         self._ino = os.stat(self.path).st_ino
         return db
 
-    def _reopen_if_replaced(self) -> bool:
-        """The recorder re-creates a session file that was removed (console.recording): the store
-        then follows it to the new file, which holds everything stored so far (the recorder copies
-        the whole database). True when it reopened."""
+    def _follow_file(self) -> None:
+        """Make sure the connection writes to the file now at ``path`` (called under the lock
+        before every write). The recorder re-creates a session file that was removed
+        (console.recording), copying the whole database, outbox included: the store then reopens
+        on the new file. While the file is missing, writes fail (a removed file still takes
+        writes, which would be lost), so the sink keeps its reports held until the file is back."""
         try:
             ino = os.stat(self.path).st_ino
-        except OSError:
-            return False
+        except FileNotFoundError:
+            raise OSError(errno.ENOENT, f"the session file {self.path} was removed; the HL7 messages wait until "
+                          "it is restored") from None
         if ino == self._ino:
-            return False
+            return
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         self._db = self._connect()
-        return True
 
     def close(self) -> None:
         with self._lock:
@@ -150,6 +152,7 @@ class Outbox:
         18 characters: PCD-01 also uses it as OBR-3, which IHE limits to 20 (TF-2 C.5), and PCD-10
         appends ".1"/".2" for a rate change's two messages."""
         with self._lock:
+            self._follow_file()
             self._db.execute("BEGIN IMMEDIATE")
             (n,) = self._db.execute("SELECT CAST(value AS INTEGER) FROM outbox_meta WHERE key='next_id'").fetchone()
             self._db.execute("UPDATE outbox_meta SET value=? WHERE key='next_id'", (str(n + 1),))
@@ -167,12 +170,8 @@ class Outbox:
                   (queue, control_id, message, wall))
         try:
             with self._lock:
-                try:
-                    self._db.execute(*insert)
-                except sqlite3.OperationalError:
-                    if not self._reopen_if_replaced():
-                        raise
-                    self._db.execute(*insert)
+                self._follow_file()
+                self._db.execute(*insert)
         except sqlite3.IntegrityError:
             raise ValueError(f"a message with control id {control_id!r} is already stored") from None
         return control_id
@@ -191,6 +190,7 @@ class Outbox:
 
     def _update(self, sql: str, args: tuple) -> None:
         with self._lock:
+            self._follow_file()
             self._db.execute(f"UPDATE outbox SET {sql}", args)
 
     def mark_sent(self, seq: int) -> None:
