@@ -18,7 +18,10 @@ EXIT_USAGE = 2  # refused input: bad arguments, a damaged or taken file, a devic
 SUBCOMMAND_HELP = {
     "decode": "decode PATH [--protocol NAME] [--normalized] [--show-sent]: a device capture as JSON Lines",
     "record": "record --vitals URL [--pump URL] | --simulate SCENARIO [--out PATH]: record headless, no window",
-    "export": "export SESSION_FILE --out DIR [--force]: a session file as CSV files",
+    "export": "export SESSION_FILE --out DIR [--force]: a session file as CSV files; --format hl7 --out FILE: "
+              "its HL7 messages as an HL7 batch file",
+    "send-hl7": "send-hl7 SESSION_FILE --to HOST:PORT [--tls ...]: send a session's waiting HL7 messages to the "
+                "engine (exit 3: some still waiting)",
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
 }
 EXIT_CODES_HELP = ("exit status: 0 ok; 1 partial: data that could not be written to the record was saved "
@@ -31,6 +34,7 @@ HEADLESS_COMMANDS = {
     "decode": "console.decode_cmd",
     "record": "console.record_cmd",
     "export": "console.export_cmd",
+    "send-hl7": "console.send_hl7_cmd",  # the HL7 backlog of a session that ended while the engine was down
     "hash-pin": "console.users",  # a user's pin_hash for the site file (PIN read without echo)
 }
 
