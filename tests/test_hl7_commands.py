@@ -363,3 +363,18 @@ def test_help_names_both_commands():
     proc = subprocess.run([sys.executable, "-m", "console", "send-hl7", "--help"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "3 messages still waiting" in " ".join(proc.stdout.split())
+
+
+def test_a_message_a_batch_file_cannot_carry_is_skipped_there_and_sent_over_mllp(tmp_path, engine, capsys):
+    path = session(tmp_path / "s.sqlite")
+    box = Outbox(path)
+    odd = box.put("PCD-01", numerics(box.new_control_id()).replace("Zoë", "Zo\u2028ë"), WALL0)
+    plain = box.put("PCD-01", numerics(box.new_control_id(), 1), WALL0)
+    box.close()
+    out = tmp_path / "out.hl7"
+    code, _out, err = run(capsys, "export", str(path), "--format", "hl7", "--out", str(out))
+    assert code == 1 and "a line-break character that a batch file cannot carry" in err
+    assert [parse_back(str(m)).control_id for m in hl7.parse_file(out.read_bytes().decode("utf-8"))[0]] == [plain]
+    code, _out, err = run(capsys, "send-hl7", str(path), "--to", f"127.0.0.1:{engine.port}")
+    assert code == 0, err
+    assert engine.received_ids() == [odd, plain]

@@ -65,8 +65,8 @@ class OutboxContents:
         return sum(1 for r in self.rows if (state is None or r.state == state) and (queue is None or r.queue == queue))
 
 
-def _row_problem(row: tuple) -> str | None:
-    """Why a row of the outbox cannot be exported (None: it can)."""
+def _row_problem(row: tuple, for_batch: bool) -> str | None:
+    """Why a row of the outbox cannot be used (None: it can); ``for_batch``: in a batch file."""
     _seq, queue, control_id, message, state, _text = row
     if not isinstance(message, str) or not message.startswith("MSH"):
         return "not an HL7 message"
@@ -80,23 +80,24 @@ def _row_problem(row: tuple) -> str | None:
         return str(exc)
     if written != control_id:
         return f"its MSH-10 {written[:40]!r} is not the stored control id {str(control_id)[:40]!r}"
-    if any(ch in message for ch in _LINE_BREAKS):
+    if for_batch and any(ch in message for ch in _LINE_BREAKS):
         return "it holds a line-break character that a batch file cannot carry"
     return None
 
 
-def read_outbox(session_file: str | Path) -> OutboxContents:
+def read_outbox(session_file: str | Path, *, for_batch: bool = False) -> OutboxContents:
     """Every message of the session's outbox, oldest first (the order of storing, which is each
-    queue's order of sending). Reads only. Raises store.NotASessionFile (not a session) and
+    queue's order of sending); ``for_batch``: only those a batch file can carry. Reads only.
+    Raises store.NotASessionFile (not a session) and
     NoHl7Messages (no outbox table, or nothing readable in it and nothing skipped)."""
     conn = store.connect_readonly(session_file)
     try:
-        return _read(conn, session_file)
+        return _read(conn, session_file, for_batch)
     finally:
         conn.close()
 
 
-def _read(conn: sqlite3.Connection, session_file: str | Path) -> OutboxContents:
+def _read(conn: sqlite3.Connection, session_file: str | Path, for_batch: bool) -> OutboxContents:
     contents = OutboxContents()
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'simulated'").fetchone()
@@ -120,7 +121,7 @@ def _read(conn: sqlite3.Connection, session_file: str | Path) -> OutboxContents:
     try:
         cursor = conn.execute("SELECT seq, queue, control_id, message, state, engine_text FROM outbox ORDER BY seq")
         for r in cursor:
-            problem = _row_problem(r)
+            problem = _row_problem(r, for_batch)
             if problem is None:
                 contents.rows.append(OutboxRow(*r))
             else:
@@ -183,7 +184,7 @@ def export_hl7(session_file: str | Path, out_file: str | Path, *, force: bool = 
     (0600, never through a link, never over an existing file unless ``force``; nothing is left
     behind when nothing can be written). Raises store.NotASessionFile, NoHl7Messages (then no file
     is made) and Hl7ExportRefused."""
-    contents = read_outbox(session_file)
+    contents = read_outbox(session_file, for_batch=True)
     if not contents.rows:
         raise NoHl7Messages(f"{session_file}: no HL7 message of its outbox could be read ("
                             + "; ".join(contents.skipped) + "); nothing exported")

@@ -109,6 +109,10 @@ def send_backlog(session_file: str | Path, host: str, port: int, *, ssl_context:
     Raises store.NotASessionFile, NoHl7Messages, SendRefused (nothing sent, nothing marked)."""
     path = Path(session_file)
     conn = store.connect_readonly(path)
+    if store.is_in_use(path):
+        conn.close()
+        raise SendRefused(f"{path} is being recorded by a running console, which sends its messages itself; "
+                          "send-hl7 is for a session that has ended")
     try:
         damage = store.damage(conn)
     finally:
@@ -122,9 +126,6 @@ def send_backlog(session_file: str | Path, host: str, port: int, *, ssl_context:
         raise SendRefused(f"{path}: its outbox is damaged ({'; '.join(contents.skipped)}); nothing is sent "
                           "from it: export what is readable with --format hl7")
     check_training(contents, training_engine)
-    if store.is_in_use(path):
-        raise SendRefused(f"{path} is being recorded by a running console, which sends its messages itself; "
-                          "send-hl7 is for a session that has ended")
     try:
         lock = store.hold_lock(path)  # no console resumes into it while its backlog is sent
     except OSError as exc:
