@@ -318,6 +318,9 @@ def main(argv: list[str]) -> int:
         print(f"send-hl7: cannot send from {args.session_file}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
         return EXIT_REFUSED
+    except KeyboardInterrupt:  # before the first send or after the last: what waits still waits
+        print(f"send-hl7: interrupted; what was waiting in {args.session_file} still waits", file=sys.stderr)
+        return EXIT_WAITING
     for line in summary(args.session_file, report):
         print(line)
     if report.stopped:
