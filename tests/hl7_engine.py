@@ -29,6 +29,7 @@ class Engine:
     def __init__(self, answer: Answer = always_aa) -> None:
         self.answer = answer
         self.received: list[str] = []
+        self._seen: dict[str, int] = {}  # control id -> times received
         self._lock = threading.Lock()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -81,7 +82,8 @@ class Engine:
                 text = str(message)
                 with self._lock:
                     self.received.append(text)
-                    seen = sum(parse_back(m).control_id == parse_back(text).control_id for m in self.received)
+                    control_id = parse_back(text).control_id
+                    self._seen[control_id] = seen = self._seen.get(control_id, 0) + 1
                 code, reason = self.answer(text, seen)
                 if code is None:
                     continue
@@ -117,3 +119,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_until_stdin_closes() -> None:
+    """A separate process for benches: prints its port, serves, and when its standard input
+    closes prints how many messages it received and how many distinct control ids."""
+    import sys
+
+    engine = Engine()
+    print(engine.up(), flush=True)
+    sys.stdin.read()
+    ids = engine.received_ids()
+    print(len(ids), len(set(ids)), flush=True)
+    engine.stop()
+
+
+if __name__ == "__main__":
+    serve_until_stdin_closes()

@@ -47,7 +47,7 @@ class Bed:
         self.titrations: dict[float, str] = {}
         self.sink = Hl7Sink(self.session, self.outbox, self.forwarders, sender=SENDER, location=CHAIR,
                             training_engine=training_engine, engine=self.alarms, tz=CET,
-                            titration_reason=self.titrations.get)
+                            titration_reason=self.titrations.get, background=False)
         self.logged = 0
         self.readings: dict[float, dict[str, tuple[float | None, float | None]]] = {}  # the session at each step
         self.records: list = [LinkEvent("vitals", "up", "test", 0.0), LinkEvent("pump", "up", "test", 0.0)]
@@ -298,7 +298,7 @@ def test_a_confirmation_the_workflow_withholds_keeps_everything_held(tmp_path, e
     fws: dict[str, Forwarder] = forwarders(box, engine.port, clock)
     confirmed = False
     sink = Hl7Sink(session, box, fws, sender=SENDER, location=CHAIR, training_engine=False, tz=CET,
-                   confirmed=lambda: confirmed)
+                   confirmed=lambda: confirmed, background=False)
     try:
         session.ingest(LinkEvent("vitals", "up", "test", 0.0))
         for t in range(1, 62):

@@ -289,7 +289,18 @@ class Forwarder:
         self._failures = 0  # consecutive attempts the engine did not answer
         self.unreachable_since: float | None = None  # wall time of the first of them
         self.last_error: str | None = None
-        self.delivered = 0
+        self.delivered = 0  # by this forwarder
+        # What the queue holds, kept in memory so the display thread (the technical alarm, the
+        # devices tab) never waits for the file: read once here, then kept by the forwarder's own
+        # thread after each attempt and by the producer's ``note_stored``.
+        self._picture = threading.Lock()
+        self.waiting = outbox.waiting(queue)
+        self.delivered_total = outbox.delivered(queue)
+        rejected = outbox.rejected(queue)
+        self.rejected_count = len(rejected)
+        self.last_rejection = rejected[-1].engine_text if rejected else None
+        first = outbox.next_waiting(queue)
+        self.oldest_wall: float | None = first.queued_wall if first is not None else None
         self._wake = threading.Condition()
         self._woken = False
         self._stop = False
@@ -299,6 +310,21 @@ class Forwarder:
         return min(self.retry_s * 2 ** max(attempts - 1, 0), self.max_retry_s)
 
     # ------------------------------------------------------------------ one attempt
+    def note_stored(self, wall: float) -> None:
+        """A producer stored a message in this queue at wall time ``wall`` (then wakes us)."""
+        with self._picture:
+            self.waiting += 1
+            if self.oldest_wall is None:
+                self.oldest_wall = wall
+
+    def _look(self) -> None:
+        """Bring the in-memory picture up to date with the file (the forwarder's thread)."""
+        waiting = self.outbox.waiting(self.queue)
+        first = self.outbox.next_waiting(self.queue)
+        with self._picture:
+            self.waiting = waiting
+            self.oldest_wall = first.queued_wall if first is not None else None
+
     def step(self) -> Outcome | None:
         """Send the oldest waiting message if an attempt is due; None when there was nothing to do."""
         if self.clock.now() < self._due:
@@ -306,6 +332,12 @@ class Forwarder:
         item = self.outbox.next_waiting(self.queue)
         if item is None:
             return None
+        try:
+            return self._attempt(item)
+        finally:
+            self._look()
+
+    def _attempt(self, item: Stored) -> Outcome:
         self.outbox.mark_sent(item.seq)
         try:
             ack = self.client.send(item.message)
@@ -322,6 +354,7 @@ class Forwarder:
         if ack.accepted:
             self.outbox.mark_delivered(item.seq, wall)
             self.delivered += 1
+            self.delivered_total += 1
             self.last_error = None
             return "delivered"
         text = ack.text or f"the engine answered {ack.code} without a reason"
@@ -333,6 +366,8 @@ class Forwarder:
                 return "error"
             text = f"{text} (still {ack.code} after {self.max_retries} retries)"
         self.outbox.mark_rejected(item.seq, text, wall)
+        self.rejected_count += 1
+        self.last_rejection = text
         self.last_error = f"{item.control_id} rejected: {text}"
         log.warning("HL7 %s message %s rejected by %s: %s", self.queue, item.control_id, self.client.destination, text)
         return "rejected"
@@ -379,25 +414,31 @@ class Forwarder:
         return self._thread is None or not self._thread.is_alive()
 
     # ------------------------------------------------------------------ the technical alarm
+    def backlog_age(self, wall: float) -> float | None:
+        """Seconds the oldest waiting message has waited at wall time ``wall`` (None: none waits)."""
+        with self._picture:
+            oldest = self.oldest_wall
+        return None if oldest is None else max(0.0, wall - oldest)
+
     def problem(self, wall: float) -> str | None:
         """What the nurse must know about this queue at wall time ``wall``, in words; None if nothing.
+        From memory only: it runs on the display thread.
 
         An engine that is briefly away is not an alarm: store and forward is for that, and the
         devices tab shows it at once. The alarm is for a backlog older than ``backlog_limit_s``
         (with the engine's state, the likely reason) and for messages the engine rejected."""
         parts: list[str] = []
-        age = self.outbox.backlog_age(wall, self.queue)
+        age = self.backlog_age(wall)
         if age is not None and age > self.backlog_limit_s:
-            waiting = self.outbox.waiting(self.queue)
+            waiting = self.waiting
             text = f"{waiting} message{'s' if waiting != 1 else ''} waiting, the oldest {_duration(age)} old"
             if self.unreachable_since is not None:
                 text += (f" (engine {self.client.destination} unreachable since "
                          f"{_clock_time(self.unreachable_since)}: {self.last_error})")
             parts.append(text)
-        rejected = self.outbox.rejected(self.queue)
-        if rejected:
-            parts.append(f"{len(rejected)} message{'s' if len(rejected) != 1 else ''} rejected by the engine, "
-                         f"the last: {rejected[-1].engine_text}")
+        if self.rejected_count:
+            parts.append(f"{self.rejected_count} message{'s' if self.rejected_count != 1 else ''} rejected by the "
+                         f"engine, the last: {self.last_rejection}")
         if not parts:
             return None
         return f"HL7 {self.queue}: " + "; ".join(parts)

@@ -25,15 +25,20 @@ on, every message is on the disk before it is sent (console.hl7.outbox).
 sink refuses to be built for a simulated session unless its destination is marked as a training
 engine (``training_engine``).
 
-``publish`` runs on the monitor's thread: it builds and stores (one SQLite write per message) and
-wakes the forwarders, which send on their own threads. Qt-free; every time comes from the
-session's clock.
+``publish`` and ``problem`` run on the monitor's thread and touch no file: ``publish`` collects what
+is to be reported and, once the patient is confirmed, hands it (with what its messages need from
+the session) to the sink's storer thread, which builds and stores the messages in order (one
+SQLite write with fsync each) and wakes the forwarders, which send on their own threads. The
+technical alarm and the devices tab read counters kept in memory. Qt-free; every time comes from
+the session's clock.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -45,6 +50,7 @@ from console.hl7.messages import (
     Equipment,
     InfusionEvent,
     InfusionEventKind,
+    Limits,
     Location,
     Observation,
     PumpProgram,
@@ -58,13 +64,14 @@ from console.hl7.messages import (
 )
 from console.hl7.outbox import Forwarder, Outbox, Queue
 from console.metrics import METRICS, PUMP_NUMBERS, VITALS_METRICS
+from console.patient import Patient
 from console.records import Observations, Received
 from console.session import Session
 from console.sinks import StepBatch
 
 log = logging.getLogger(__name__)
 
-PROBLEM_EVERY_S = 1.0  # wall seconds between two looks at the outbox for the technical alarm
+STORE_RETRY_S = 1.0  # real seconds between two tries of a store that failed
 DRAIN_S = 5.0  # at the end of a session, how long the forwarders may go on sending what waits
 INTERVAL_S = 60.0  # PCD-01 reporting interval, session seconds (a site setting; issue 15)
 NIBP = ("NIBP_SYS", "NIBP_DIA", "NIBP_MEAN")
@@ -109,6 +116,18 @@ class _PumpStep:
     flowing: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A released report with what its messages need from the session at its release."""
+
+    item: _Report | _AlarmStep | _PumpStep
+    patient: Patient
+    equipment: dict[str, Equipment]
+    limits: dict[str, Limits | None]  # the limits in force, per metric of the report
+    offset: float  # wall-clock minus session time at the release
+    released: float  # session time of the release: the messages' MSH-7
+
+
 @dataclass(slots=True)
 class _Episode:
     number: int
@@ -134,7 +153,7 @@ class Hl7Sink:
                  confirmed: Callable[[], bool] | None = None, interval_s: float = INTERVAL_S,
                  equipment: Mapping[str, Equipment] | None = None,
                  titration_reason: Callable[[float], str | None] | None = None, tz: dt.tzinfo | None = None,
-                 name: str = "HL7 interface", drain_s: float = DRAIN_S) -> None:
+                 name: str = "HL7 interface", drain_s: float = DRAIN_S, background: bool = True) -> None:
         if session.simulated and not training_engine:
             raise TrainingToRealEngine(
                 "a simulated session sends only to an engine marked as a training engine: "
@@ -167,13 +186,19 @@ class Hl7Sink:
         self._infusion_ids: dict[int, str] = {}
         self._infusion_count = 0
         self.stored = 0
-        self._built: tuple[Queue, Sequence[str]] | None = None  # the oldest held item's messages, once built
+        # Released reports, in order, for the storer: building (a control id from the file) and
+        # storing (an fsync) never run on the monitor's thread, which decides the alarms.
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._jobs_ready = threading.Condition()
+        self._stopping = False
+        self._built: tuple[Queue, Sequence[str]] | None = None  # the oldest job's messages, once built
         self._stored_of_item = 0  # how many of them are stored (a store that failed midway)
         self.build_error: str | None = None
         self.store_error: str | None = None
-        self._problem: str | None = None
-        self._problem_at: float | None = None
-        self._problem_key: tuple = ()
+        self._storer: threading.Thread | None = None
+        if background:
+            self._storer = threading.Thread(target=self._store_loop, name="hl7-store", daemon=True)
+            self._storer.start()
 
     # ------------------------------------------------------------------ the monitor's thread
     def publish(self, batch: StepBatch) -> None:
@@ -194,36 +219,89 @@ class Hl7Sink:
                 self._next_report += self.interval_s
         if self._held and self.confirmed():
             self._release()
+        if self._storer is None and self._jobs:  # no thread (tests): store, or retry a failed store, now
+            self._store_pending()
 
     def _release(self) -> None:
-        """Build and store what is held, oldest first. An item leaves the hold only once stored:
-        when the store fails (disk full, a closed file) it and everything after it stay held, in
-        order, and the next step tries again (the failure is the sink's problem meanwhile)."""
-        while self._held:
-            item = self._held[0]
+        """Hand what is held to the storer, oldest first, each with what its messages need from
+        the session now (the patient, the devices' identifiers, the limits in force, the clock's
+        wall-time offset): the storer's thread reads nothing the monitor's thread changes."""
+        patient = self.session.patient
+        if patient is None:
+            return
+        equipment = self._equipment()
+        clock = self.session.clock
+        offset = clock.wall() - clock.now()
+        jobs = [_Job(item, patient, equipment, self._limits_for(item), offset, clock.now()) for item in self._held]
+        self._held.clear()
+        with self._jobs_ready:
+            self._jobs.extend(jobs)
+            self._jobs_ready.notify()
+
+    def _limits_for(self, item: _Report | _AlarmStep | _PumpStep) -> dict[str, Limits | None]:
+        if self.engine is None:
+            return {}
+        if isinstance(item, _Report):
+            metrics = [metric for metric, _value, _t in item.values]
+        elif isinstance(item, _AlarmStep):
+            metrics = [item.entry.metric] if item.entry.metric in METRICS else []
+        else:
+            return {}
+        return {metric: limits_in_force(self.engine.limits, metric) for metric in metrics}
+
+    # ------------------------------------------------------------------ the storer's thread
+    def _store_loop(self) -> None:
+        while True:
+            with self._jobs_ready:
+                while not self._jobs and not self._stopping:
+                    self._jobs_ready.wait()
+                if self._stopping and not self._jobs:
+                    return
+            if not self._store_pending():
+                with self._jobs_ready:  # the store failed: try again in a second (or at close)
+                    if not self._stopping:
+                        self._jobs_ready.wait(STORE_RETRY_S)
+                    elif self._jobs:
+                        return  # closing with a store that still fails: the problem said so
+
+    def _store_pending(self) -> bool:
+        """Build and store the released jobs, oldest first. A job leaves the queue only once
+        stored: when the store fails (disk full, the session file removed) it and everything after
+        it wait, in order, and are tried again (the failure is the sink's problem meanwhile).
+        False when a store failed."""
+        while True:
+            with self._jobs_ready:
+                if not self._jobs:
+                    return True
+                job = self._jobs[0]
             if self._built is None:  # built once: a retried store sends the same MSH-10s
                 try:
-                    self._built = self._build(item)
-                except ValueError as exc:  # a builder's refusal: said in problem(), the rest still goes
+                    self._built = self._build(job)
+                except Exception as exc:  # a builder's refusal: said in problem(), the rest still goes
                     log.exception("HL7 message not built")
-                    self.build_error = f"a {type(item).__name__.strip('_')} could not be built: {exc}"
-                    self._held.pop(0)
+                    self.build_error = f"a {type(job.item).__name__.strip('_')} could not be built: {exc}"
+                    with self._jobs_ready:
+                        self._jobs.popleft()
                     continue
             queue, messages = self._built
-            wall = self.session.clock.wall()
+            wall = job.offset + self.session.clock.now()
             try:
                 for n, message in enumerate(messages):
                     if n >= self._stored_of_item:  # a rate change's first message may be in already
                         self.outbox.put(queue, message, wall)
                         self._stored_of_item += 1
                         self.stored += 1
+                        forwarder = self.forwarders.get(queue)
+                        if forwarder is not None:
+                            forwarder.note_stored(wall)
             except Exception as exc:
                 log.exception("HL7 outbox failed")
                 self.store_error = f"the outbox could not store a message: {type(exc).__name__}: {exc}"
-                return
+                return False
             self.store_error = None
             self._stored_of_item, self._built = 0, None
-            self._held.pop(0)
+            with self._jobs_ready:
+                self._jobs.popleft()
             forwarder = self.forwarders.get(queue)
             if forwarder is not None:
                 forwarder.wake()
@@ -330,11 +408,13 @@ class Hl7Sink:
                            weight_kg=self._num("PUMP_WEIGHT"), drug=drug if isinstance(drug, str) else "")
 
     # ------------------------------------------------------------------ building
-    def time(self, t: float) -> dt.datetime:
-        """Session time ``t`` as the aware wall-clock time HL7 needs (to the millisecond)."""
-        clock = self.session.clock
-        wall = round(clock.wall() - clock.now() + t, 3)
-        moment = dt.datetime.fromtimestamp(wall, tz=dt.UTC)
+    def time(self, t: float, offset: float | None = None) -> dt.datetime:
+        """Session time ``t`` as the aware wall-clock time HL7 needs (to the millisecond);
+        ``offset``: wall minus session time (default: the clock's now)."""
+        if offset is None:
+            clock = self.session.clock
+            offset = clock.wall() - clock.now()
+        moment = dt.datetime.fromtimestamp(round(offset + t, 3), tz=dt.UTC)
         return moment.astimezone(self.tz) if self.tz is not None else moment.astimezone()
 
     def _equipment(self) -> dict[str, Equipment]:
@@ -345,36 +425,34 @@ class Hl7Sink:
         found.update(self.equipment or {})
         return found
 
-    def _build(self, item: _Report | _AlarmStep | _PumpStep) -> tuple[Queue, Sequence[str]]:
-        patient = self.session.patient
-        if patient is None:
-            raise ValueError("no patient to name in PID")
-        created = self.time(self.session.clock.now())
+    def _build(self, job: _Job) -> tuple[Queue, Sequence[str]]:
+        item, patient, equipment = job.item, job.patient, job.equipment
+
+        def when(t: float) -> dt.datetime:
+            return self.time(t, job.offset)
+
+        created = when(job.released)
         control_id = self.outbox.new_control_id()
-        equipment = self._equipment()
         if isinstance(item, _Report):
-            patient_limits = self.engine.limits if self.engine is not None else None
-            observations = [Observation(metric, value, self.time(t),
-                                        limits_in_force(patient_limits, metric) if patient_limits is not None else None,
+            observations = [Observation(metric, value, when(t), job.limits.get(metric),
                                         "valid" if value is not None else "unavailable")
                             for metric, value, t in item.values]
             return "PCD-01", [pcd01(self.sender, control_id=control_id, created=created, patient=patient,
-                                    location=self.location, observed_at=self.time(item.at),
+                                    location=self.location, observed_at=when(item.at),
                                     observations=observations, equipment=equipment, training=self.training)]
         if isinstance(item, _AlarmStep):
             alarm_id = self._episode_ids.setdefault(item.episode, control_id)
             metric = item.entry.metric
-            in_force = (limits_in_force(self.engine.limits, metric)
-                      if self.engine is not None and metric in METRICS else None)
-            indication = AlarmIndication.from_log(item.entry, item.alarm, time=self.time(item.entry.time),
-                                                  alarm_id=alarm_id, indication_id=control_id, limits=in_force)
+            indication = AlarmIndication.from_log(item.entry, item.alarm, time=when(item.entry.time),
+                                                  alarm_id=alarm_id, indication_id=control_id,
+                                                  limits=job.limits.get(metric))
             device = METRICS[metric].role if metric in METRICS else ("pump" if metric.upper().startswith("PUMP")
                                                                      else "vitals")
             return "PCD-04", [pcd04(self.sender, control_id=control_id, created=created, patient=patient,
                                     location=self.location, alarm=indication, equipment=equipment.get(device),
                                     training=self.training)]
         infusion_id = self._infusion_ids.setdefault(item.infusion, control_id)
-        event = InfusionEvent(item.kind, self.time(item.time), infusion_id, item.program,
+        event = InfusionEvent(item.kind, when(item.time), infusion_id, item.program,
                               previous_rate_ml_h=item.previous_rate, previous_dose_rate_mg_kg_h=item.previous_dose_rate,
                               reason=item.reason, stop_reason=item.stop_reason, flowing_ml_h=item.flowing)
         return "PCD-10", pcd10(self.sender, control_id=control_id, created=created, patient=patient,
@@ -384,65 +462,64 @@ class Hl7Sink:
     # ------------------------------------------------------------------ the technical alarm
     @property
     def held(self) -> int:
-        """Reports not yet stored: waiting for the patient's confirmation, or for a store that failed
-        (each becomes one message or two)."""
-        return len(self._held)
+        """Reports not yet stored: waiting for the patient's confirmation, or for the storer (a
+        store that failed keeps them); each becomes one message or two."""
+        return len(self._held) + len(self._jobs)
+
+    def _oldest_unstored(self) -> float | None:
+        items = [job.item for job in list(self._jobs)[:1]] or self._held[:1]
+        if not items:
+            return None
+        oldest = items[0]
+        return oldest.at if isinstance(oldest, _Report) else (
+            oldest.entry.time if isinstance(oldest, _AlarmStep) else oldest.time)
 
     def problem(self, wall: float | None = None) -> str | None:
-        """What the technical alarm says, or None. The monitor's ``wall`` is its own monotonic
-        time; the outbox keeps wall-clock times, so the session clock's wall time is used, and
-        the answer (a few SQLite reads) is worked out at most once a second of it."""
+        """What the technical alarm says, or None; from memory only (it runs on the monitor's
+        thread every step). The monitor's ``wall`` is its own monotonic time; the outbox keeps
+        wall-clock times, so the session clock's wall time is used."""
         now = self.session.clock.wall()
-        # What changes the answer other than time: the hold, the stores, the forwarders' results.
-        key = (len(self._held), self.stored, self.build_error, self.store_error,
-               tuple((fw.delivered, fw.last_error, fw.unreachable_since) for fw in self.forwarders.values()))
-        if key == self._problem_key and self._problem_at is not None and 0 <= now - self._problem_at < PROBLEM_EVERY_S:
-            return self._problem
-        self._problem_key, self._problem_at, self._problem = key, now, self._work_out_problem(now)
-        return self._problem
-
-    def _work_out_problem(self, wall: float) -> str | None:
         parts: list[str] = []
-        if self._held:
-            oldest = self._held[0]
-            t = oldest.at if isinstance(oldest, _Report) else (
-                oldest.entry.time if isinstance(oldest, _AlarmStep) else oldest.time)
+        held = self.held
+        if held:
+            t = self._oldest_unstored()
             why = ("the outbox cannot store them" if self.store_error else
-                   "nothing is sent to the hospital before the patient is confirmed")
-            parts.append(f"HL7: {len(self._held)} report{'s' if len(self._held) != 1 else ''} held, the oldest "
-                         f"from {self.time(t):%H:%M:%S}: {why}")
+                   "nothing is sent to the hospital before the patient is confirmed" if self._held else
+                   "being stored")
+            if self.store_error or self._held:
+                since = f", the oldest from {self.time(t):%H:%M:%S}" if t is not None else ""
+                parts.append(f"HL7: {held} report{'s' if held != 1 else ''} held{since}: {why}")
             if self.store_error:
                 parts.append(f"HL7: {self.store_error}")
         if self.build_error:
             parts.append(f"HL7: {self.build_error}")
         for forwarder in self.forwarders.values():
-            text = forwarder.problem(wall)
+            text = forwarder.problem(now)
             if text:
                 parts.append(text)
         return "; ".join(parts) if parts else None
 
     def interface_state(self, wall: float | None = None) -> list[tuple[str, str]]:
         """(transaction, what to show) for the devices tab: the destination, delivered, backlog,
-        rejected and the last error, per queue; then what is held, if anything."""
+        rejected and the last error, per queue; then what is held, if anything. From memory only."""
         wall = self.session.clock.wall() if wall is None else wall
         rows: list[tuple[str, str]] = []
         for queue, fw in self.forwarders.items():
-            waiting = self.outbox.waiting(queue)
-            age = self.outbox.backlog_age(wall, queue)
-            text = f"to {fw.client.destination}: {self.outbox.delivered(queue)} delivered, {waiting} waiting"
+            age = fw.backlog_age(wall)
+            text = f"to {fw.client.destination}: {fw.delivered_total} delivered, {fw.waiting} waiting"
             if age is not None:
                 text += f" (the oldest {age:.0f} s)"
-            rejected = len(self.outbox.rejected(queue))
-            if rejected:
-                text += f", {rejected} rejected"
+            if fw.rejected_count:
+                text += f", {fw.rejected_count} rejected"
             if fw.unreachable_since is not None:
                 text += ", engine unreachable"
             if fw.last_error:
                 text += f". Last error: {fw.last_error}"
             rows.append((queue, text))
-        if self._held:
-            rows.append(("held", f"{len(self._held)} report{'s' if len(self._held) != 1 else ''} held until the "
-                                 "patient is confirmed" if not self.store_error else self.store_error))
+        if self._held or self.store_error:
+            held = self.held
+            rows.append(("held", self.store_error or f"{held} report{'s' if held != 1 else ''} held until the "
+                                                     "patient is confirmed"))
         return rows
 
     def close(self, now: float) -> bool:
@@ -450,13 +527,26 @@ class Hl7Sink:
         were still held for want of a confirmed patient: they were never stored."""
         if self._held and self.confirmed():
             self._release()
-        clean = not self._held
+        self._stop_storer()
+        clean = not self._held and not self._jobs
         if not clean:
             log.warning("HL7: %d reports never sent: the patient was not confirmed", len(self._held))
         self._drain()
         for forwarder in self.forwarders.values():
             forwarder.stop()
         return clean
+
+    def _stop_storer(self) -> None:
+        """Let the storer store what was released (it ends when its queue is empty, or at once
+        when a store keeps failing: what is unstored is then lost with the process, and close()
+        says False)."""
+        if self._storer is None:
+            self._store_pending()
+            return
+        with self._jobs_ready:
+            self._stopping = True
+            self._jobs_ready.notify()
+        self._storer.join(self.drain_s + 5.0)
 
     def _drain(self) -> None:
         """Let the forwarders send what waits, for up to ``drain_s`` wall seconds, while their
