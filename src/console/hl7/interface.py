@@ -88,7 +88,7 @@ def open_interface(config: Hl7Interface, session: Session, engine: AlarmEngine, 
         forwarders[queue] = Forwarder(outbox, queue, client, clock=session.clock, max_retries=config.max_retries,
                                       retry_s=config.retry_s if retry_s is None else retry_s,
                                       backlog_limit_s=config.backlog_limit_s)
-    equipment = {role: Equipment.eui64(eui) for role, eui in config.equipment.items()} or None
+    equipment: dict[str, Equipment] = {role: Equipment.eui64(eui) for role, eui in config.equipment.items()}
     # One Sender per message kind would be needed only if engines differed in MSH-5/6: the sink
     # has one, so MSH-5/6 come from the PCD-01 engine (the chart's), the usual routing key.
     sink = Hl7Sink(session, outbox, forwarders, sender=sender(config, destinations["PCD-01"]), location=location,
