@@ -38,6 +38,7 @@ DRIVER_MODULES: list[str] = [
     "masimo",
     "intellivue",
     "bcc",
+    "hl7_inbound",
 ]
 DEFAULT_DRIVER = "icl"  # what a device speaks unless told otherwise (the simulator's dialect)
 
