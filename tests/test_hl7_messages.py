@@ -338,7 +338,9 @@ NASTY = "O'Brien | Smith ^ Jr & Co ~ back\\slash"
 def test_hl7_special_characters_are_escaped_in_names_and_texts():
     patient = Patient(patient_id="ID|^~\\&1", name=NASTY, date_of_birth=None)
     location = Location("Chair ^3 & 4", point_of_care="Unit|A")
-    reason = "dizzy & nauseous | rate ^ down ~ halved \\ now\r\nsecond line"
+    # Line breaks of every kind a text may hold: CR/LF, NEL (U+0085), the Unicode line and paragraph
+    # separators (python-hl7's batch reader splits on them), a C1 control.
+    reason = "dizzy & nauseous | rate ^ down ~ halved \\ now\r\nsecond line\u0085third\u2028fourth\u2029\u009b end"
     messages = all_three(False, patient, location, message="SpO2 ~ low | check ^probe & \\line", reason=reason,
                          drug="KET|AMINE^&~")
     for m in messages:
@@ -346,6 +348,7 @@ def test_hl7_special_characters_are_escaped_in_names_and_texts():
         # Nothing leaked into the structure: the same segments, and PID/PV1 field counts, as plain text.
         assert read.segment_names[:4] == ("MSH", "PID", "PV1", "OBR")
         assert m.count("\r") == len(read.segment_names) - 1
+        assert not set(m) & {"\n", "\u0085", "\u2028", "\u2029", "\u009b"}  # every break hex-escaped
         pid = m.split("\r")[1]
         assert pid.count("|") == 5 and pid.count("~") == 0 and pid.count("&") == 0  # PID-5 is the last field
         assert read.patient_id[0] == "ID|^~\\&1"

@@ -42,8 +42,11 @@ def escape(text: str) -> str:
     for ch in text:
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\X{ord(ch):02X}\\")
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
+            # Controls, C1 controls (U+0085 is a line break to many readers) and the Unicode line
+            # and paragraph separators: hex-escaped as their UTF-8 bytes (MSH-18), so no reader
+            # can take them for the end of a segment or of a message in a batch file.
+            out.append(f"\\X{ch.encode('utf-8').hex().upper()}\\")
         else:
             out.append(ch)
     return "".join(out)
@@ -772,6 +775,28 @@ class ReadMessage:
         return found
 
 
+def _decode_hex_escapes(message: str) -> str:
+    """``\\Xhh..\\`` sequences whose bytes are a non-ASCII UTF-8 character (MSH-18: escape()
+    writes line separators and C1 controls so) turned back into the character before parsing:
+    python-hl7 reads hex escapes one byte per character. Escape sequences are taken from the left,
+    so ``\\E\\`` is never mistaken for the start of one; ASCII bytes are left to python-hl7."""
+    esc = message[6] if message.startswith("MSH") and len(message) > 7 else "\\"
+    sequence = re.compile(re.escape(esc) + "([^" + re.escape(esc) + "\r]*)" + re.escape(esc))
+
+    def decoded(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if not body.startswith("X") or len(body) < 5 or len(body) % 2 == 0:
+            return match.group(0)
+        try:
+            data = bytes.fromhex(body[1:])
+            text = data.decode("utf-8")
+        except ValueError:
+            return match.group(0)
+        return match.group(0) if data.isascii() else text
+
+    return sequence.sub(decoded, message)
+
+
 def _field(seg: hl7.Segment, f: int, c: int = 1, r: int = 1, s: int = 1) -> str:
     try:
         return str(seg.extract_field(1, f, r, c, s))
@@ -796,7 +821,7 @@ def _repetitions(seg: hl7.Segment, f: int) -> tuple[str, ...]:
 
 def parse_back(message: str) -> ReadMessage:
     """Reads one message with python-hl7 (hl7.parse) into plain values: what a receiver sees."""
-    msg = hl7.parse(message)
+    msg = hl7.parse(_decode_hex_escapes(message))
     names = tuple(str(seg[0][0]) for seg in msg)
     msh = msg.segment("MSH")
     pid = msg.segment("PID") if "PID" in names else None
