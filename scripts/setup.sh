@@ -34,7 +34,8 @@ qt_wayland="libwayland-client0 libwayland-cursor0 libwayland-egl1"
 need=()
 if command -v dpkg-query >/dev/null 2>&1; then
   # shellcheck disable=SC2086  # the lists are words on purpose
-  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth; do
+  # openssl makes the TLS certificates the HL7 tests generate for each run (none is committed).
+  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
 fi

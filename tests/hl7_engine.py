@@ -99,6 +99,19 @@ class Engine:
             writer.close()
 
 
+def make_certificate(directory, name: str = "engine"):
+    """A key and self-signed certificate for 127.0.0.1, made for this run only (no key is
+    committed); returns (key, certificate) paths. Needs the openssl command (scripts/setup.sh)."""
+    import subprocess
+    from pathlib import Path
+
+    key, cert = Path(directory) / f"{name}.key", Path(directory) / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    return key, cert
+
+
 def running_engine():
     """For a fixture: ``yield from running_engine()`` (an engine up on a free port, stopped after)."""
     e = Engine()

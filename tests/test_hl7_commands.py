@@ -28,7 +28,7 @@ from console.hl7.messages import parse_back
 from console.hl7.outbox import Outbox
 from console.recording import store
 from console.recording.recorder import Recorder
-from hl7_engine import Engine, always_aa, free_port, running_engine
+from hl7_engine import Engine, always_aa, free_port, make_certificate, running_engine
 from test_hl7_mllp import alarm, infusion_events, numerics
 
 WALL0 = 1_767_225_600.0
@@ -256,12 +256,8 @@ def test_training_goes_only_to_a_training_engine_and_a_real_patient_never_to_one
     assert code == 2 and "real patient" in err and len(engine.received) == len(stored)
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_over_tls_with_a_certificate_made_for_the_test(tmp_path, capsys):
-    key, cert = tmp_path / "engine.key", tmp_path / "engine.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    key, cert = make_certificate(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     path = tmp_path / "s.sqlite"

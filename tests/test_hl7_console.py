@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from console.hl7.messages import parse_back
 from console.site import SiteConfig
-from hl7_engine import Engine, free_port, running_engine, wait_until
+from hl7_engine import Engine, free_port, make_certificate, running_engine, wait_until
 from test_hl7_messages import table_problems, validate_v26
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,15 +233,6 @@ def test_the_documented_site_example_is_a_valid_interface():
     assert site.hl7 is not None
     assert site.hl7.destination("PCD-04").host == "alerts.hospital.example"
     assert site.hl7.destination("PCD-10").host == "engine.hospital.example"
-
-
-def make_certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    # Made for this run only: no key is committed.
-    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
-    return key, cert
 
 
 def test_the_site_file_s_tls_settings_reach_an_engine_that_wants_a_client_certificate(tmp_path):

@@ -9,11 +9,9 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import threading
 import time
 
@@ -38,7 +36,7 @@ from console.hl7.messages import (
 from console.hl7.mllp import FrameReader, MllpClient, MllpError, control_id_of, frame, parse_ack
 from console.hl7.outbox import Forwarder, Outbox
 from console.patient import Patient
-from hl7_engine import Engine, always_aa, free_port, running_engine, wait_until
+from hl7_engine import Engine, always_aa, free_port, make_certificate, running_engine, wait_until
 
 CET = dt.timezone(dt.timedelta(hours=1))
 T0 = dt.datetime(2025, 3, 14, 10, 30, 0, 250000, tzinfo=CET)
@@ -230,13 +228,9 @@ def test_client_refuses_what_is_not_the_ack_in_words_and_in_bounded_time(reply, 
         t.join(5)
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_client_over_tls_with_a_certificate_made_for_the_test(tmp_path):
     # The key and certificate are made here, for this run only: none is committed.
-    key, cert = tmp_path / "engine.key", tmp_path / "engine.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    key, cert = make_certificate(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     tls_engine = Engine()
