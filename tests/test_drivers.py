@@ -50,11 +50,11 @@ def device():
 
 
 def test_the_registry_lists_the_built_in_drivers_by_role():
-    assert registry.driver_names() == ("icl", "masimo", "intellivue", "bcc")
+    assert registry.driver_names() == ("icl", "masimo", "intellivue", "bcc", "hl7")
     assert registry.driver_names("pump") == ("icl", "bcc")
-    assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo", "intellivue"}
+    assert {d.name for d in registry.for_role("vitals")} == {"icl", "masimo", "intellivue", "hl7"}
     for d in registry.all_drivers():
-        if d.name in ("intellivue", "bcc"):  # a talking driver: it may send exactly its allow-list
+        if d.name in ("intellivue", "bcc", "hl7"):  # a talking driver (hl7: ACKs only): exactly its allow-list
             assert d.talker is not None and d.may_send, f"{d.name} talks within an allow-list"
             continue
         assert d.talker is None and d.may_send == (), f"{d.name} is read-only: it may send nothing"
@@ -141,7 +141,7 @@ def test_a_toy_driver_is_offered_by_the_device_picker(toy, qtbot, tmp_path, monk
     picker = DevicePicker([], [("normal", "a routine session")])
     qtbot.addWidget(picker)
     vitals = picker.vitals_protocol
-    assert [vitals.itemData(i) for i in range(vitals.count())] == ["icl", "masimo", "intellivue", "toy"]
+    assert [vitals.itemData(i) for i in range(vitals.count())] == ["icl", "masimo", "intellivue", "hl7", "toy"]
     pump = picker.pump_protocol
     assert "toy" not in [pump.itemData(i) for i in range(pump.count())]
     vitals.setCurrentIndex(vitals.findData("toy"))
