@@ -64,7 +64,7 @@ def test_record_refuses_an_existing_file_and_resume_needs_a_session_file(tmp_pat
         (("--simulate", "normal", "--vitals", "socket://127.0.0.1:9"), "cannot be combined"),
         (("--speed", "fast",), "speed must be a number"),
         (("--no-such-flag",), "unrecognized arguments"),
-        (("--vitals-protocol", "hl7"), "invalid choice"),
+        (("--vitals-protocol", "fhir"), "invalid choice"),  # no such driver
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message):

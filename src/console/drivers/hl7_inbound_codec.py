@@ -361,7 +361,6 @@ class Hl7Decoder:
         self._frames = FrameReader(self.options.max_bytes)
         self._plain: bytearray | None = None if link is not None else bytearray()  # file mode, undecided
         self._mode: str | None = "mllp" if link is not None else None
-        self._seen_discards = 0
         self._first_equipment: str | None = None
 
     def feed(self, data: bytes) -> list[Decoded]:
@@ -375,19 +374,15 @@ class Hl7Decoder:
             data, self._plain = bytes(self._plain), bytearray()
         if self._mode == "plain":
             return self._feed_plain(data)
-        out = [self._one(f) for f in self._frames.feed(data)]
-        self._frame_problems(out)
+        out = [self._one(e) if isinstance(e, bytes) else self._refused_frame(e.why)
+               for e in self._frames.feed_events(data)]
+        self.stats.noise_bytes = self._frames.garbage_bytes
         return out
 
-    def _frame_problems(self, out: list[Decoded]) -> None:
-        fr = self._frames
-        self.stats.noise_bytes = fr.garbage_bytes
-        while self._seen_discards < fr.discarded:
-            self._seen_discards += 1
-            why = fr.last_problem or "an MLLP frame was dropped"
-            reason = "too_long" if "limit" in why else "truncated"
-            self.stats.rejected[reason] += 1
-            out.append(Pcd01Refused("", "AR" if reason == "too_long" else "AE", reason, why, b""))
+    def _refused_frame(self, why: str) -> Pcd01Refused:
+        reason = "too_long" if "limit" in why else "truncated"
+        self.stats.rejected[reason] += 1
+        return Pcd01Refused("", "AR" if reason == "too_long" else "AE", reason, why, b"")
 
     def _one(self, raw: bytes) -> Decoded:
         record = read_message(raw, self.options, expected_patient(self.url) if self.url else None)

@@ -806,7 +806,15 @@ def _field(seg: hl7.Segment, f: int, c: int = 1, r: int = 1, s: int = 1) -> str:
 
 def _parts(seg: hl7.Segment, f: int, r: int = 1, upto: int = 12) -> tuple[str, ...]:
     """A field's components, unescaped, trailing empty ones dropped."""
-    items = [_field(seg, f, c, r) for c in range(1, upto + 1)]
+    if f >= len(seg):
+        return ()
+    # Only the components the field has are asked for: each missing one costs python-hl7 an
+    # exception, and twelve lookups per field were most of the time of reading a message.
+    repetitions = str(seg[f]).split("~") if f != 2 or str(seg[0]) != "MSH" else [str(seg[f])]
+    if r > len(repetitions):
+        return ()
+    count = min(upto, repetitions[r - 1].count("^") + 1)
+    items = [_field(seg, f, c, r) for c in range(1, count + 1)]
     while items and items[-1] == "":
         items.pop()
     return tuple(items)

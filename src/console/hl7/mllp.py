@@ -45,11 +45,20 @@ def frame(message: str | bytes) -> bytes:
 _BLOCK_CHARACTER = re.compile(b"[\x0b\x1c]")
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A frame the reader dropped, and why in words."""
+
+    why: str
+
+
 class FrameReader:
     """Streaming MLLP reader: ``feed(data)`` returns the complete frames' contents so far.
 
-    ``discarded`` counts what was dropped and ``last_problem`` says the latest reason; a
-    partial frame waits for the rest (``pending`` bytes of it are held)."""
+    ``discarded`` counts what was dropped and ``last_problem`` says the latest problem;
+    ``feed_events`` gives each drop in its place among the frames (``Dropped``, with its reason),
+    whatever pieces the bytes came in. A partial frame waits for the rest (``pending`` bytes of it
+    are held)."""
 
     def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -59,6 +68,7 @@ class FrameReader:
         self.discarded = 0
         self.garbage_bytes = 0
         self.last_problem: str | None = None
+        self._events: list[bytes | Dropped] = []
 
     @property
     def pending(self) -> int:
@@ -67,9 +77,14 @@ class FrameReader:
     def _drop(self, why: str) -> None:
         self.discarded += 1
         self.last_problem = why
+        self._events.append(Dropped(why))
 
     def feed(self, data: bytes) -> list[bytes]:
-        frames: list[bytes] = []
+        return [e for e in self.feed_events(data) if isinstance(e, bytes)]
+
+    def feed_events(self, data: bytes) -> list[bytes | Dropped]:
+        """The complete frames' contents and the drops, in the order they happened."""
+        frames = self._events = []
         i, n = 0, len(data)
         while i < n:
             if not self._in_frame:
