@@ -176,3 +176,30 @@ def test_masimo_probe_problem_bits_mean_probe_off(session, clock):
     session.ingest(Received("vitals", rec, clock.now(), clock.wall()))
     assert session.reading("SPO2").value == 97
     assert session.devices["vitals"].signal_quality_low
+
+
+def test_a_gateway_reporting_each_minute_stays_current_for_one_and_a_half_intervals(session, clock):
+    """A batch source (an HL7 gateway, once a minute): its values and link are current until the
+    usual tolerance plus 1.5 intervals have passed; a streaming monitor's are not stretched."""
+    session.set_report_interval("vitals", 60.0)
+    stale_s, lost_s = session.stale_s + 90.0, session.link_timeout_s + 90.0
+    assert session.stale_after("vitals") == stale_s and session.link_timeout("vitals") == lost_s
+    vs(session, clock, 1, HR=72, SPO2=98)
+    clock.advance(60.0)  # the next report is due now: the value is still the current one
+    assert session.reading("HR").available and session.link_shown("vitals") == "up"
+    clock.advance(lost_s - 60.0)
+    assert session.reading("HR").available and session.link_shown("vitals") == "up"  # at the limit
+    clock.advance(0.1)
+    assert session.link_shown("vitals") == "lost" and session.reading("HR").reason == "vitals link lost"
+    # The gateway reports again each minute, but without SpO2: stale after its own stretched time.
+    vs(session, clock, 2, HR=70, SPO2=97)
+    for seq in (3, 4):
+        clock.advance(stale_s / 2)
+        vs(session, clock, seq, HR=70)
+    assert session.reading("SPO2").available  # exactly stale_s: not yet
+    clock.advance(1.0)
+    vs(session, clock, 5, HR=70)
+    r = session.reading("SPO2")
+    assert not r.available and r.reason.startswith(f"no data for {stale_s + 1:.0f}")
+    session.set_report_interval("vitals", None)  # a streaming source: the usual times again
+    assert session.stale_after("vitals") == session.stale_s

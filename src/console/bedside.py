@@ -16,6 +16,7 @@ from console import __version__
 from console.alarms.engine import AlarmEngine
 from console.clinical import ClinicalProtocol
 from console.dose import DosePlan
+from console.drivers import driver
 from console.monitor import Monitor
 from console.patient import Patient
 from console.recording import Recorder, default_session_dir, new_session_path, resume
@@ -139,13 +140,43 @@ class Console:
         names = ["vitals", "pump", *(name for name, _role, _spec in sources.request.devices())]
         for device in dict.fromkeys(names):
             session.set_device_url(device, sources.url(device))
+        for device, _role, spec in sources.request.devices():
+            reports = driver(spec.driver).report_interval
+            if reports is not None:  # a gateway's batches: stale and link-lost times follow them
+                session.set_report_interval(device, reports(spec.url))
         return session
+
+    def _tell_devices_the_patient(self, patient_id: str | None) -> None:
+        """Each device whose data names a patient (HL7's PID) is told the session's patient, and
+        then refuses another one's data; None at the end of the session."""
+        if self.sources is None or self.sources.request.simulated:
+            return
+        for _device, _role, spec in self.sources.request.devices():
+            hook = driver(spec.driver).patient_hook
+            if hook is not None:
+                hook(spec.url, patient_id)
+
+    def _patient_for_devices(self) -> Callable[[float], None]:
+        told: list[str | None] = [None]
+
+        def tick(_now: float) -> None:
+            # The session's patient as soon as it is known (entered or from the order), confirmed
+            # or not: a gateway's message for someone else is refused from the start.
+            patient = self.workflow.patient
+            patient_id = patient.patient_id if patient is not None else None
+            if patient_id != told[0]:
+                told[0] = patient_id
+                self._tell_devices_the_patient(patient_id)
+
+        return tick
 
     def _new_monitor(self) -> Monitor:
         monitor = Monitor(self.session, self.engine, self.workflow, self.sources)
         # The nurse call follows the escalated alarms (looked up each step: a site may set it later).
         monitor.add_output("nurse call", lambda now: self.nurse_call is not None and self.nurse_call.update(
             self.engine, now), lambda now: self.nurse_call is not None and self.nurse_call.close(now))
+        monitor.add_output("patient for the devices", self._patient_for_devices(),
+                           lambda now: self._tell_devices_the_patient(None), priority="high")
         return monitor
 
     def connect(self, request: ConnectionRequest) -> Session:

@@ -122,6 +122,10 @@ class DeviceState:
     # The device the link was opened for is not behind it (the selected pump is not in the
     # rack): why, in words, until it reports again.
     missing: str | None = None
+    # A source that reports in batches (an HL7 gateway, once a minute): its interval, which the
+    # stale and link-lost times stretch by (Session.link_timeout, Session.stale_after); None: a
+    # device that streams.
+    report_interval_s: float | None = None
 
     @property
     def role(self) -> Role:
@@ -449,9 +453,26 @@ class Session:
             if dev.transport_state == "connecting":
                 return "connecting"
             return "waiting"
-        if now - self.heard_since(dev.last_valid_rx) > self.link_timeout_s:
+        if now - self.heard_since(dev.last_valid_rx) > self.link_timeout(device):
             return "lost"
         return "up"
+
+    # A batch source's value is current until one and a half intervals have passed on top of the
+    # usual tolerance (one late report is jitter, not silence: the MQTT keep-alive rule, too).
+    INTERVAL_GRACE = 1.5
+
+    def link_timeout(self, device: str) -> float:
+        """Seconds without a valid sentence before the link counts as lost."""
+        interval = self.device(device).report_interval_s
+        return self.link_timeout_s + (self.INTERVAL_GRACE * interval if interval else 0.0)
+
+    def stale_after(self, device: str) -> float:
+        """Seconds after which a streamed value of ``device`` is no longer shown as current."""
+        interval = self.device(device).report_interval_s
+        return self.stale_s + (self.INTERVAL_GRACE * interval if interval else 0.0)
+
+    def set_report_interval(self, device: str, seconds: float | None) -> None:
+        self.device(device).report_interval_s = seconds
 
     def heard_since(self, rx: float) -> float:
         """A receive time, or the end of the last span the console was deaf if later: link
@@ -484,7 +505,7 @@ class Session:
         if self.protocol.limits.get(metric, None) is not None and self.protocol.limits[metric].episodic:
             return Reading(float(latest.value), latest.time)  # episodic: age shown, never stale
         age = now - self.heard_since(latest.rx_time)
-        if age > self.stale_s:
+        if age > self.stale_after(device):
             return Reading(None, latest.time, f"no data for {age:.0f} s")
         return Reading(float(latest.value), latest.time)
 
@@ -501,7 +522,8 @@ class Session:
         if not isinstance(latest.value, (int, float)):
             return None
         limits = self.protocol.limits.get(metric, None)
-        if not (limits is not None and limits.episodic) and now - self.heard_since(latest.rx_time) > self.stale_s:
+        if not (limits is not None and limits.episodic) and \
+                now - self.heard_since(latest.rx_time) > self.stale_after(device):
             return None
         return Reading(float(latest.value), latest.time)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from console.session import DOSE_SERIES, NibpReading, Session
+from console.session import DOSE_SERIES, METRIC_DEVICE, NibpReading, Session
 
 EVERY_S = 300.0  # a row every five minutes of session time, as nurses chart a sedation
 # (column heading, metric) in the order a sedation chart lists them
@@ -65,7 +65,7 @@ def _current(session: Session, metric: str, t: float) -> float | None:
         return None
     times, values = series.data()
     i = int(np.searchsorted(times, t, side="right")) - 1
-    if i < 0 or t - float(times[i]) > session.stale_s:
+    if i < 0 or t - float(times[i]) > session.stale_after(METRIC_DEVICE.get(metric, "vitals")):
         return None
     v = float(values[i])
     return None if math.isnan(v) else v

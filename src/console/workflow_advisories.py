@@ -38,7 +38,7 @@ class AdvisoryRaiser:
         if b.fixed:
             found.append(adv.rise_over_baseline(b.nibp, s.nibp, p))
         found.append(adv.cuff_due(cuff_due_since(wf), now))
-        found.append(no_vitals_data(s, wf.created, tech.link_lost_s, wf.infusion_started is not None, now)
+        found.append(no_vitals_data(s, wf.created, s.link_timeout("vitals"), wf.infusion_started is not None, now)
                      if wf.phase != Phase.DISCHARGED else None)
         if wf.phase == Phase.INFUSION:
             found.append(no_current_baseline(b.nibp, wf.infusion_started, p.phases.baseline_cuff_max_age_min))

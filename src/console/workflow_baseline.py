@@ -50,7 +50,7 @@ def mean_window(session: Session, metric: str, t_end: float, window_s: float) ->
     if not len(v):
         return None, False
     gaps = np.diff(np.concatenate(([t_end - window_s], t, [t_end])))
-    covered = bool(t[0] <= t_end - window_s + 2.0 and gaps.max() <= session.stale_s)
+    covered = bool(t[0] <= t_end - window_s + 2.0 and gaps.max() <= session.stale_after("vitals"))
     return float(v.mean()), covered
 
 

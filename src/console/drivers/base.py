@@ -97,6 +97,12 @@ class Driver:
     # None; checked before anything is opened. None here: the driver takes no options.
     url_problem: Callable[[str], str | None] | None = None
     may_send: tuple[re.Pattern[bytes], ...] = ()  # the whole of what it may ever send
+    # A source that reports in batches (a gateway, once a minute): its interval in seconds, from
+    # the URL; the session stretches its stale and link-lost times by it, and tiles show ages.
+    report_interval: Callable[[str], float | None] | None = None
+    # Told the confirmed patient's ID (None: none, or the session ended) with the device's URL:
+    # a source that carries a patient ID (HL7's PID) refuses another patient's data.
+    patient_hook: Callable[[str, str | None], None] | None = None
     # Files written before normalized records: the recorded words of this driver's devices
     # turned into today's normalized ones (e.g. a raw status field into a signal-quality word).
     upgrade_recorded: Callable[[dict[str, Any]], dict[str, Any]] | None = None

@@ -132,4 +132,6 @@ DRIVER = Driver(
     default_tcp_port=DEFAULT_PORT,
     url_problem=url_problem,
     may_send=(ACK_PATTERN,),
+    report_interval=lambda url: parse_options(url)[0].interval_s,
+    patient_hook=expect_patient,
 )

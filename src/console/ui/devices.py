@@ -95,7 +95,7 @@ class DeviceCard(QFrame):
                 "down": "DISCONNECTED", "connecting": "CONNECTING", "waiting": "WAITING FOR DATA"}[shown]
         reason = dev.transport_reason if shown in ("down", "connecting") else ""
         if shown == "lost":
-            reason = f"no valid sentence for {session.link_timeout_s:g} s"
+            reason = f"no valid sentence for {session.link_timeout(self.device):g} s"
         if dev.unsupported_protocol is not None:
             text, shown = "UNSUPPORTED PROTOCOL", "down"
             reason = f"device announced protocol version {dev.unsupported_protocol}; its data is ignored"

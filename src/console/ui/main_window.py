@@ -34,7 +34,7 @@ from console.alarms.signalling import AudioScheduler, flash_lit
 from console.clinical import ClinicalProtocol
 from console.monitor import Guarded, Monitor
 from console.plan_file import read_number
-from console.session import Session
+from console.session import METRIC_DEVICE, Session
 from console.sources import Sources
 from console.ui import theme
 from console.ui.alarm_bar import AlarmBar
@@ -248,7 +248,11 @@ class MonitorView(QWidget):
     def _show(tile: NumericTile, session: Session, metric: str, now: float, fmt: str) -> None:
         r = session.reading(metric, now)
         if r.available:
-            tile.show_value(fmt.format(r.value))
+            # A source that reports in batches (an HL7 gateway, once a minute): the value's age
+            # beside it, since a value a minute old is normal there and must look its age.
+            source = session.devices.get(METRIC_DEVICE.get(metric, "vitals"))
+            aged = source is not None and source.report_interval_s and r.time is not None
+            tile.show_value(fmt.format(r.value), f"{_minutes(max(0.0, now - r.time))} old" if aged else "")
         elif (demo := session.demo_reading(metric, now)) is not None:
             tile.show_demo(fmt.format(demo.value))  # the monitor's demo mode: marked, never the patient's
         else:
