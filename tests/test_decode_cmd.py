@@ -148,3 +148,23 @@ def test_runs_in_a_fresh_process_without_qt(tmp_path):
     assert "console.decode_cmd" in imported
     assert not [m for m in imported if m.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6")]
     assert result.stderr.splitlines()[-1].startswith("accepted 4, rejected 2")
+
+
+def test_decodes_a_file_of_hl7_gateway_messages(tmp_path, capsys):
+    """decode --protocol hl7: a file of PCD-01 messages (as a gateway sent them, or a batch file),
+    one line per message, the normalized values in the console's metrics."""
+    from simulator.hl7_gateway import GatewayEmulator
+    from simulator.intellivue_source import FixedSource
+
+    from console.patient import Patient
+
+    gateway = GatewayEmulator(FixedSource(), Patient(patient_id="MRN1", name="A Patient"), interval_s=60)
+    path = tmp_path / "gateway.hl7"
+    path.write_text("\r".join(gateway.conversation(120)) + "\r")
+    assert main([str(path), "--protocol", "hl7"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["control_id"] for line in lines] == ["GW000001", "GW000002", "GW000003"]
+    assert lines[0]["patient_id"] == "MRN1" and lines[0]["groups"][0]["values"]["HR"] == FixedSource().numerics(0).hr
+    assert main([str(path), "--protocol", "hl7", "--normalized"]) == 0
+    out, err = capsys.readouterr()
+    assert '"type": "observations"' in out and "accepted 3, rejected 0" in err
