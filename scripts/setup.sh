@@ -34,8 +34,11 @@ qt_wayland="libwayland-client0 libwayland-cursor0 libwayland-egl1"
 need=()
 if command -v dpkg-query >/dev/null 2>&1; then
   # shellcheck disable=SC2086  # the lists are words on purpose
-  # openssl makes the TLS certificates the HL7 tests generate for each run (none is committed).
-  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth openssl; do
+  # openssl makes the TLS certificates the HL7 and central-station tests generate for each run
+  # (none is committed). mosquitto is the MQTT broker the central-station tests start privately
+  # (tests/mqtt_broker.py, its own config on a free loopback port): only the binaries are used;
+  # no system mosquitto service is enabled or started here (a clinic runs its own broker).
+  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth openssl mosquitto; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
 fi

@@ -132,6 +132,76 @@ class Hl7Interface(_Strict):
         return engine
 
 
+def _broker_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "mqtts":
+        raise ValueError("must be mqtts://HOST:PORT (TLS: the console never sends patient data in clear)")
+    if not parts.hostname:
+        raise ValueError("has no host: write mqtts://HOST:PORT")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:
+        raise ValueError(f"has a bad port: {exc}") from None
+    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+        raise ValueError("must be only mqtts://HOST:PORT (the user and password have fields of their own)")
+    return url
+
+
+def _topic_level(name: str) -> str:
+    from console.central.topics import name_problem
+
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"cannot be a topic level: it {problem}")
+    return name
+
+
+BrokerUrl = Annotated[str, AfterValidator(_printable), AfterValidator(_broker_url), Field(max_length=300)]
+TopicLevel = Annotated[str, AfterValidator(_topic_level)]
+
+
+class CentralStation(_Strict):
+    """The central station's broker (docs/central.md): the bedside publishes its state, alarm
+    events and numerics to ``infusion/<site>/<bed>/...`` on the clinic's MQTT broker over TLS,
+    as ``username``. ``bed`` is the site file's ``chair``; ``site`` defaults to ``site_name``."""
+
+    broker: BrokerUrl  # mqtts://HOST:PORT (8883 when no port is given)
+    site: TopicLevel | None = None  # the topic's site level; default: site_name
+    username: Name = Field(min_length=1, max_length=128)
+    password: str | None = Field(None, min_length=1, max_length=1024)
+    password_file: FilePath | None = None  # a file holding the password (first line), readable by the user only
+    ca_file: FilePath | None = None  # trust this CA bundle instead of the system's
+    cert_file: FilePath | None = None  # a client certificate, for brokers that ask for one
+    key_file: FilePath | None = None
+    keepalive_s: int = Field(10, ge=2, le=600)  # the broker declares the bed offline after 1.5 x this
+    patient_display: Literal["initials", "none", "full"] = "initials"
+    waveforms: bool = False  # not published yet: must stay false
+
+    @model_validator(mode="after")
+    def _complete(self) -> CentralStation:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("give exactly one of 'password' and 'password_file'")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("a client certificate needs both 'cert_file' and 'key_file'")
+        if self.waveforms:
+            raise ValueError("'waveforms': true is not supported yet (numerics only); set it false")
+        return self
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).hostname or ""
+
+    @property
+    def port(self) -> int:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).port or 8883
+
+
 class User(_Strict):
     name: Name = Field(min_length=1, max_length=80)
     role: Role
@@ -147,6 +217,7 @@ class SiteConfig(_Strict):
     users: tuple[User, ...] = ()
     require_users: bool = False  # a live session cannot start without a verified sign-in
     hl7: Hl7Interface | None = None  # the hospital interface (docs/hl7.md); None: no interface
+    central: CentralStation | None = None  # the central station's broker (docs/central.md); None: alone
 
     @model_validator(mode="after")
     def _users_when_required(self) -> SiteConfig:
@@ -154,6 +225,17 @@ class SiteConfig(_Strict):
             raise ValueError("'require_users' is true but no 'users' are listed")
         if self.hl7 is not None and not self.chair:
             raise ValueError("the HL7 interface names the chair in every message (PV1-3): set 'chair'")
+        if self.central is not None:
+            from console.central.topics import name_problem
+
+            if not self.chair:
+                raise ValueError("the central station names the bed by the chair (infusion/SITE/BED): set 'chair'")
+            if self.central.site is None and not self.site_name:
+                raise ValueError("the central station needs a site level: set 'central.site' or 'site_name'")
+            for what, value in (("chair", self.chair), ("site_name", self.central.site or self.site_name)):
+                problem = name_problem(value)
+                if problem:
+                    raise ValueError(f"the central station's topic uses '{what}' {value!r}, which {problem}")
         names = [u.name.casefold() for u in self.users]
         if len(names) != len(set(names)):
             raise ValueError("two users share a name")
