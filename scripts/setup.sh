@@ -38,7 +38,9 @@ if command -v dpkg-query >/dev/null 2>&1; then
   # (none is committed). mosquitto is the MQTT broker the central-station tests start privately
   # (tests/mqtt_broker.py, its own config on a free loopback port): only the binaries are used;
   # no system mosquitto service is enabled or started here (a clinic runs its own broker).
-  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth openssl mosquitto; do
+  # poppler-utils gives pdftotext and pdftoppm: the report tests read the PDF chart's text
+  # and draw its pages to PNG for people to look at (docs/report.md).
+  for pkg in $qt_base $qt_xcb $qt_wayland xvfb xauth openssl mosquitto poppler-utils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
 fi
