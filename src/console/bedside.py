@@ -28,6 +28,8 @@ from console.workflow import SessionWorkflow
 
 RECORDING_ALARM = "RECORDING"
 HL7_ALARM = "HL7"  # the interface the site configured cannot run (its queues' own alarm: SINK.HL7 interface)
+# The central station the site configured cannot run (its link's own alarm: SINK.central station).
+CENTRAL_ALARM = "CENTRAL"
 
 
 def scenario_order(scenario, protocol: ClinicalProtocol):
@@ -113,6 +115,7 @@ class Console:
         self.site = site  # console.site.SiteConfig: the HL7 interface and the chair's name, when set
         # Why the site's HL7 interface is not running for this session, in words (devices tab).
         self.hl7_note: str | None = None
+        self.central_note: str | None = None  # why the site's central station is not served (devices tab)
         self.record_meta = dict(record_meta or {})
         self.on_recording_failure = on_recording_failure
         self.on_recording_recovered = on_recording_recovered
@@ -190,6 +193,7 @@ class Console:
         if self.record:
             self._start_recording()
         self._start_hl7()
+        self._start_central()
         if request.simulated:
             # Training runs unattended too (--quit-after): the scenario is its own order, and
             # the trainee is signed in as the operating system's user, marked as training.
@@ -279,6 +283,29 @@ class Console:
         if not session.simulated:
             self.engine.set_condition(HL7_ALARM, True, kind="technical", priority="medium", metric="HL7",
                                       message=self.hl7_note, now=session.now())
+
+    def _start_central(self) -> None:
+        """The central station's publisher, when the site has a broker (docs/central.md); a
+        training session publishes too, marked simulated. One that cannot start is a low
+        technical alarm (the central is a second screen: this console stays the alarm source)."""
+        config = getattr(self.site, "central", None)
+        self.central_note = None
+        if config is None:
+            return
+        from console.central.publisher import CentralRefused, open_publisher
+
+        assert self.sources is not None
+        try:
+            self.monitor.add_sink(open_publisher(self.site, self.session, self.engine, self.workflow,
+                                                 self.sources.clock))
+            return
+        except (CentralRefused, ValueError) as exc:
+            self.central_note = f"central station not served: {exc}"
+        session = self.session
+        if self.recorder is not None:
+            self.recorder.add_event(session.now(), "note", self.central_note, user=None)
+        self.engine.set_condition(CENTRAL_ALARM, True, kind="technical", priority="low", metric="CENTRAL",
+                                  message=self.central_note, now=session.now())
 
     def tick(self) -> None:
         """One step of the monitor (tests and tools that drive it by hand)."""

@@ -57,19 +57,19 @@ def _client_id(site: str, bed: str) -> str:
 
 
 def connection_words(exc: BaseException, host: str, port: int) -> str:
-    """Why a connection to the broker failed, for the nurse and the biomedical engineer."""
-    where = f"{host}:{port}"
+    """Why a connection to the broker failed, for the nurse and the biomedical engineer: short
+    enough for the alarm bar (the broker's address is on the devices tab)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"the broker {where}'s TLS certificate is not trusted ({exc.verify_message})"
+        return f"its TLS certificate is not trusted ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS with the broker {where} failed ({exc.reason or exc})"
+        return f"TLS with the broker failed ({exc.reason or exc})"
     if isinstance(exc, ConnectionRefusedError):
-        return f"the broker {where} refused the connection (not running?)"
+        return "the broker refused the connection (not running?)"
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return f"no answer from the broker {where}"
+        return "no answer from the broker"
     if isinstance(exc, socket.gaierror):
         return f"the broker's name {host!r} cannot be resolved"
-    return f"the broker {where}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{where}: {exc}"
+    return f"the broker {host}:{port}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{host}:{port}: {exc}"
 
 
 class CentralPublisher:
@@ -191,6 +191,23 @@ class CentralPublisher:
             return f"central station: {self.dropped_alarm_events} alarm events were dropped while it was away"
         return None
 
+    def station_state(self, wall: float | None = None) -> list[tuple[str, str]]:
+        """The devices tab's rows: where it publishes, whether the broker has it, what waits."""
+        wall = self._wall() if wall is None else wall
+        down = self._down_since
+        if self.connected:
+            link = "connected"
+        elif down is None:
+            link = "connecting"
+        else:
+            link = f"cannot be reached for {wall - down:.0f} s: {self.reason}"
+        waiting = self.waiting_alarm_events
+        alarms = f"{self.acknowledged_alarm_events} taken by the broker, {waiting} waiting"
+        if self.dropped_alarm_events:
+            alarms += f", {self.dropped_alarm_events} dropped (the oldest, while it was away)"
+        return [("broker", f"mqtts://{self.host}:{self.port} as {self.username}"), ("link", link),
+                ("topics", topics.bed_filter(self.site, self.bed)), ("alarms", alarms)]
+
     @property
     def waiting_alarm_events(self) -> int:
         with self._lock:
@@ -238,7 +255,7 @@ class CentralPublisher:
         # the latest state goes again at the next flush (a new central needs it, retained)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
-        self._went_down(f"the connection to the broker {self.host}:{self.port} was lost ({reason_code})"
+        self._went_down(f"the connection to the broker was lost ({reason_code})"
                         if self.connected else self.reason or f"disconnected ({reason_code})")
 
     def _went_down(self, reason: str) -> None:
@@ -304,7 +321,7 @@ class CentralPublisher:
             rc = self._client.loop(timeout=0.05)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._went_down(self.reason if not self.connected and self.reason else
-                                f"the connection to the broker {self.host}:{self.port} was lost ({rc.name})")
+                                f"the connection to the broker was lost ({rc.name})")
                 next_attempt = time.monotonic() + retry
                 retry = min(retry * 2, RETRY_MAX_S)
                 continue

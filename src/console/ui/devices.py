@@ -116,31 +116,30 @@ class DeviceCard(QFrame):
 
 
 class InterfaceCard(QFrame):
-    """The hospital interface (HL7): per transaction its engine, what was delivered, what waits
-    (and for how long), what the engine rejected and the last error; or why it is not running.
-    Hidden when the site has no interface."""
+    """An outgoing interface's state on the devices tab: the hospital interface (HL7: per
+    transaction its engine, what was delivered, what waits and for how long, what the engine
+    rejected, the last error) or the central station (its broker, the link, the alarm events
+    waiting); or why it is not running. Hidden when the site has none."""
 
-    CAPTIONS = (("PCD-01", "Observations (PCD-01)"), ("PCD-04", "Alarms (PCD-04)"),
-                ("PCD-10", "Infusion events (PCD-10)"), ("held", "Held"))
-
-    def __init__(self) -> None:
+    def __init__(self, key: str, title: str, captions: tuple[tuple[str, str], ...], running: str) -> None:
         super().__init__()
-        name_widget(self, "interface.hl7", "Hospital interface (HL7) status")
+        name_widget(self, f"interface.{key}", f"{title} status")
+        self.running = running
         self.setStyleSheet(f"InterfaceCard {{ background: {theme.PANEL}; border: 1px solid "
                            f"{theme.PANEL_EDGE}; border-radius: 4px; }} QLabel {{ background: transparent; }}")
-        heading = QLabel("Hospital interface (HL7)")
+        heading = QLabel(title)
         heading.setStyleSheet("font-size: 18px; font-weight: bold;")
-        self.note = name_widget(QLabel(""), "interface.hl7.note", "Hospital interface state")
+        self.note = name_widget(QLabel(""), f"interface.{key}.note", f"{title} state")
         self.note.setWordWrap(True)
         self.note.setStyleSheet("font-size: 15px;")
         form = QFormLayout()
         self.rows: dict[str, QLabel] = {}
-        for transaction, spoken in self.CAPTIONS:
-            label = name_widget(QLabel("\u2013"), f"interface.hl7.{transaction}", f"HL7 {spoken}")
+        for row, spoken in captions:
+            label = name_widget(QLabel("\u2013"), f"interface.{key}.{row}", f"{title}: {spoken}")
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(QLabel(spoken), label)
-            self.rows[transaction] = label
+            self.rows[row] = label
         self._form = form
         box = QVBoxLayout(self)
         box.addWidget(heading)
@@ -149,16 +148,29 @@ class InterfaceCard(QFrame):
         self.setVisible(False)
 
     def refresh(self, state: list[tuple[str, str]] | None, note: str | None) -> None:
-        """``state``: the running interface's rows (Hl7Sink.interface_state), None when none runs;
-        ``note``: why the site's interface is not running."""
+        """``state``: the running interface's rows (Hl7Sink.interface_state,
+        CentralPublisher.station_state), None when none runs; ``note``: why it is not running."""
         self.setVisible(state is not None or note is not None)
-        self.note.setText(note or ("running: every message is kept in the session file until its engine "
-                                   "acknowledges it" if state is not None else ""))
+        self.note.setText(note or (self.running if state is not None else ""))
         given = dict(state or [])
-        for transaction, label in self.rows.items():
-            text = given.get(transaction)
+        for row, label in self.rows.items():
+            text = given.get(row)
             label.setText(text or "\u2013")
             self._form.setRowVisible(label, text is not None)
+
+
+def hl7_card() -> InterfaceCard:
+    return InterfaceCard("hl7", "Hospital interface (HL7)",
+                         (("PCD-01", "Observations (PCD-01)"), ("PCD-04", "Alarms (PCD-04)"),
+                          ("PCD-10", "Infusion events (PCD-10)"), ("held", "Held")),
+                         "running: every message is kept in the session file until its engine acknowledges it")
+
+
+def central_card() -> InterfaceCard:
+    return InterfaceCard("central", "Central station",
+                         (("broker", "Broker"), ("link", "Link"), ("topics", "Topics"), ("alarms", "Alarm events")),
+                         "publishing this chair to the central station (a second screen: this console stays "
+                         "the alarm source and the record)")
 
 
 class DevicesView(QWidget):
@@ -176,10 +188,12 @@ class DevicesView(QWidget):
         self._grid = QGridLayout()
         for card in self.cards.values():
             self._place(card)
-        self.interface = InterfaceCard()
+        self.interface = hl7_card()
+        self.central = central_card()
         box = QVBoxLayout(self)
         box.addLayout(self._grid, 1)
         box.addWidget(self.interface)
+        box.addWidget(self.central)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(self.connect_button)
@@ -194,8 +208,10 @@ class DevicesView(QWidget):
             self._grid.setColumnStretch(column, 1)
 
     def refresh(self, session: Session, stats: dict, urls: dict, now: float,
-                interface: list[tuple[str, str]] | None = None, interface_note: str | None = None) -> None:
+                interface: list[tuple[str, str]] | None = None, interface_note: str | None = None,
+                central: list[tuple[str, str]] | None = None, central_note: str | None = None) -> None:
         self.interface.refresh(interface, interface_note)
+        self.central.refresh(central, central_note)
         for device in session.devices:
             if device not in self.cards:  # another pump of the rack: a card of its own
                 card = self.cards[device] = DeviceCard(device)

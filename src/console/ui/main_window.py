@@ -587,8 +587,11 @@ class MainWindow(QMainWindow):
             stats = self.sources.stats() if self.sources else {}
             urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in session.devices}
             hl7 = next((sink for sink in self.loop.sinks if hasattr(sink, "interface_state")), None)
+            central = next((sink for sink in self.loop.sinks if hasattr(sink, "station_state")), None)
             self.devices.refresh(session, stats, urls, now, hl7.interface_state() if hl7 is not None else None,
-                                 getattr(self.console, "hl7_note", None))
+                                 getattr(self.console, "hl7_note", None),
+                                 central.station_state() if central is not None else None,
+                                 getattr(self.console, "central_note", None))
         if current is self.alarm_log:
             self.alarm_log.refresh(engine.log)
         if current is self.session_panel and (force or wall >= self._next["session"]):
