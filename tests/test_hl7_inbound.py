@@ -6,6 +6,8 @@ IHE_PCD_TF_Rev9-0_Vol2_FT.pdf), typed from the PDF text with its line wraps join
 
 from __future__ import annotations
 
+import logging
+
 from console.drivers import driver
 from console.drivers.hl7_inbound import ACK_PATTERN, Hl7Talker, ack_message
 from console.drivers.hl7_inbound_codec import Hl7Decoder, Pcd01Refused, Pcd01Report, expect_patient
@@ -157,3 +159,12 @@ def test_url_options_are_checked_in_words():
     assert check("tcp-listen://127.0.0.1:2575?facility=GW&interval=60&max_bytes=65536") is None
     assert "takes no option" in check("tcp-listen://127.0.0.1:2575?slot=3")
     assert "interval" in check("tcp-listen://127.0.0.1:2575?interval=0")
+
+
+def test_a_bad_escape_is_read_quietly(caplog):
+    """python-hl7 would log a line per unreadable escape (on stderr, with no handler set up)."""
+    damaged = E12.replace("MDC_PRESS_BLD_NONINV_DIA", "MDC_PRESS_BLD\\QQ\\NONINV_DIA")
+    assert damaged != E12
+    with caplog.at_level(logging.DEBUG):
+        _decode(damaged)
+    assert not [r for r in caplog.records if "Error decoding" in r.getMessage()]

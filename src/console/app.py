@@ -110,7 +110,8 @@ class PickerFlow:
     def _chosen(self, picker) -> None:
         if picker.request is None:
             return
-        problem = request_url_problem(picker.request) or check_request(picker.request)
+        problem = request_url_problem(picker.request) or check_request(
+            picker.request, getattr(self.console.site, "listen_addresses", ()))
         if problem:
             picker.error.setText(problem)  # say why, and let the nurse correct it
             picker.show()
@@ -203,7 +204,7 @@ def run_window(args: argparse.Namespace) -> int:
         print(f"infusion-console: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if request is not None:
-        problem = check_request(request)
+        problem = check_request(request, _site.listen_addresses)
         if problem:
             print(f"infusion-console: {problem}", file=sys.stderr)
             return EXIT_USAGE

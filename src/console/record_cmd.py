@@ -81,14 +81,14 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
-    problem = check_request(request)
-    if problem:
-        print(f"record: {problem}", file=sys.stderr)
-        return 2
     try:
         _site, protocol = settings_in_force()  # site file and protocol, whole or refused
     except SettingsFileError as exc:
         print(f"record: {exc}", file=sys.stderr)
+        return 2
+    problem = check_request(request, _site.listen_addresses)
+    if problem:
+        print(f"record: {problem}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else store.new_session_path(store.default_session_dir(), time.time())
     if out.exists():

@@ -202,6 +202,19 @@ class CentralStation(_Strict):
         return urlsplit(self.broker).port or 8883
 
 
+def _listen_address(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError("must be an IP address of this computer (e.g. 192.168.20.5), or 0.0.0.0 or :: "
+                         "for all") from None
+
+
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+
+
 class User(_Strict):
     name: Name = Field(min_length=1, max_length=80)
     role: Role
@@ -218,6 +231,11 @@ class SiteConfig(_Strict):
     require_users: bool = False  # a live session cannot start without a verified sign-in
     hl7: Hl7Interface | None = None  # the hospital interface (docs/hl7.md); None: no interface
     central: CentralStation | None = None  # the central station's broker (docs/central.md); None: alone
+    # Where a device or gateway may reach the console (udp-listen://, tcp-listen://) besides
+    # loopback: the addresses of this computer's network cards the site opens ("0.0.0.0" or "::"
+    # for all). Empty: the console listens on loopback only, so a patient's data never arrives
+    # from a network no one chose.
+    listen_addresses: tuple[ListenAddress, ...] = ()
 
     @model_validator(mode="after")
     def _users_when_required(self) -> SiteConfig:

@@ -103,10 +103,33 @@ class ConnectionRequest:
         return [(name, role, spec) for name, role, spec in named if spec is not None]
 
 
-def check_request(request: ConnectionRequest) -> str | None:
+def listen_problem(url: str, allowed: tuple[str, ...] = ()) -> str | None:
+    """A ``udp-listen://`` or ``tcp-listen://`` URL on an address the site has not opened: the
+    console listens on loopback only unless the site file lists the address (``listen_addresses``)."""
+    import ipaddress
+    import urllib.parse
+
+    scheme, sep, _rest = url.partition("://")
+    if not sep or scheme not in ("udp-listen", "tcp-listen"):
+        return None
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{url}: a listening port names an IP address of this computer, not {host!r}"
+    if address.is_loopback or str(address) in allowed:
+        return None
+    return (f"{url}: the console listens on loopback only unless the site file opens the address: add "
+            f"\"{address}\" to its \"listen_addresses\" (docs/site-configuration.md)")
+
+
+def check_request(request: ConnectionRequest, listen_addresses: tuple[str, ...] = ()) -> str | None:
     """Why the request cannot work at all (the commands exit 2 with this), or None: an unknown
-    training scenario, a serial device that cannot be opened once, or a network URL that
-    is malformed or names an unknown host (checked without connecting: see open_check)."""
+    training scenario, a serial device that cannot be opened once, a network URL that is
+    malformed or names an unknown host (checked without connecting: see open_check), or a
+    listening port on an address the site has not opened (``listen_addresses``)."""
     if request.simulate:
         from simulator.engine import list_scenarios
 
@@ -127,7 +150,7 @@ def check_request(request: ConnectionRequest) -> str | None:
                 return str(exc)
             if role not in serves:
                 return f"a {driver(spec.driver).title} device cannot be the {device} device"
-            options_problem = _options_problem(spec)
+            options_problem = _options_problem(spec) or listen_problem(spec.url, listen_addresses)
             if options_problem:
                 return f"the {device} device: {options_problem}"
             problem = open_check(spec.url, driver=spec.driver, baudrate=spec.baudrate)

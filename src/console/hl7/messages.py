@@ -11,6 +11,7 @@ each. ``parse_back`` reads a message with python-hl7 so tests and tools can chec
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import hl7
+import hl7.util
 
 from console.alarms.limits import PatientLimits
 from console.alarms.model import RANK, Alarm, Kind, LogEntry, Priority
@@ -25,6 +27,12 @@ from console.hl7 import codes
 from console.hl7.codes import Code, MetricCode
 from console.metrics import METRICS
 from console.patient import Patient
+
+# python-hl7 logs each escape it cannot read with a stack-less "exception" line on stderr (its
+# logger is named by its file): a gateway's damaged message would print one per field. It keeps
+# such text as it came, and the console judges the value read from it (hl7_inbound_codec:
+# a refused value or message is answered and counted); the log line adds nothing a nurse can use.
+logging.getLogger(hl7.util.__file__).setLevel(logging.CRITICAL)
 
 VERSION = "2.6"  # TF-2 B.1 MSH-12 (p.84): the PCD TF is based on HL7 v2.6
 CHARACTER_SET = "UNICODE UTF-8"  # MSH-18 as TF-2 p.175/p.179 write it: names may be any script
