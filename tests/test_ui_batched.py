@@ -43,3 +43,33 @@ def test_a_gateways_values_show_their_age_and_a_streams_do_not(qtbot, interval):
         assert status.text() == ("1 min old" if interval else "")
     finally:
         window.close()
+
+
+@pytest.mark.integration
+def test_a_gateways_pcd01_over_mllp_drives_the_tiles(qtbot):
+    """The real HL7 listener, the gateway emulator over TCP on loopback, the real window."""
+    from simulator.hl7_gateway import GatewayEmulator
+    from simulator.intellivue_source import FixedSource
+
+    from console.bedside import Console
+    from console.patient import Patient
+    from console.sources import ConnectionRequest, DeviceSpec
+    from hl7_engine import free_port
+    from test_hl7_gateway import send_in_background
+    from test_ui_hl7 import text, window
+
+    port = free_port()
+    console = Console(load_protocol(), record=False)
+    console.connect(ConnectionRequest(vitals=DeviceSpec(f"tcp-listen://127.0.0.1:{port}?interval=30", "hl7")))
+    try:
+        w = window(qtbot, console)
+        w.tabs.setCurrentIndex(0)
+        gateway = GatewayEmulator(FixedSource(), Patient(patient_id="MRN1", name="A Patient"), interval_s=30)
+        sender = send_in_background(gateway, port, 0.0)
+        qtbot.waitUntil(lambda: text(w, "tile.HR.value") == f"{FixedSource().numerics(0).hr}", timeout=15000)
+        sender.join(5)
+        assert [a.code for a in gateway.acks] == ["AA"]
+        assert text(w, "tile.HR.status").endswith(" old")  # a gateway's value shows its age
+        assert text(w, "tile.SPO2.value") == f"{FixedSource().numerics(0).spo2}"
+    finally:
+        console.stop()
