@@ -1,0 +1,219 @@
+"""One bed's tile on the central station (docs/central.md): its name, the patient's initials, the
+big numbers, phase and timer, pump state and dose progress, and its most urgent alarm in the
+priority's colour, flashing at the priority's rate (console.alarms.signalling.flash_lit).
+
+A bed with no data shows ``---`` for every number and "NO DATA" with the reason: never an old
+value as current (the model, console.central.station, gives no value then). Sizes follow the
+grid: ``set_scale`` is called when the number of beds changes. Clicking the tile (or Enter
+when it has the focus) asks for the bed's detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout
+
+from console.central.station import Bed
+from console.ui import theme
+from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
+from console.ui.trends import clock_text
+
+# (metric shown, caption, parameter colour, spoken)
+NUMBERS = (("HR", "HR", theme.PARAMETER["HR"], "heart rate"),
+           ("SPO2", "SpO\u2082", theme.PARAMETER["SPO2"], "SpO2"),
+           ("NIBP", "NIBP", theme.PARAMETER["NIBP"], "blood pressure"),
+           ("RR", "RR", theme.PARAMETER["RR"], "respiratory rate"),
+           ("ETCO2", "EtCO\u2082", theme.PARAMETER["ETCO2"], "end-tidal CO2"))
+CONDITION_TEXT = {"live": "", "waiting": "WAITING FOR DATA", "no data": "NO DATA", "idle": "NO SESSION"}
+
+
+def number_text(bed: Bed, metric: str) -> str:
+    if metric == "NIBP":
+        sys_, dia = bed.value("NIBP_SYS"), bed.value("NIBP_DIA")
+        return f"{sys_:.0f}/{dia:.0f}" if sys_ is not None and dia is not None else UNAVAILABLE_TEXT
+    value = bed.value(metric)
+    if value is None and metric == "HR":
+        value = bed.value("PR")  # PR stands in for HR without an ECG, as at the bedside
+    return UNAVAILABLE_TEXT if value is None else f"{value:.0f}"
+
+
+def phase_text(bed: Bed, now: float) -> str:
+    phase = bed.part("phase")
+    if phase is None:
+        return ""
+    elapsed = phase.get("elapsed_s")
+    if isinstance(elapsed, (int, float)) and bed.state_at is not None:
+        elapsed += max(0.0, now - bed.state_at)  # the timer runs on between two states
+        return f"{str(phase.get('name', '')).capitalize()} {clock_text(elapsed)}"
+    return str(phase.get("name", "")).capitalize()
+
+
+def pump_text(bed: Bed) -> tuple[str, int | None]:
+    """("Pump RUNNING 12.3/35 mg", progress per mille or None)."""
+    pump = bed.part("pump")
+    if pump is None:
+        return "", None
+    words = f"Pump {pump.get('state') or '?'}"
+    delivered, planned = pump.get("delivered_mg"), pump.get("planned_mg")
+    if isinstance(delivered, (int, float)) and isinstance(planned, (int, float)):
+        words += f" {delivered:.1f}/{planned:g} mg"
+    progress = pump.get("progress")
+    return words, round(min(1.0, float(progress)) * 1000) if isinstance(progress, (int, float)) else None
+
+
+class BedTile(QFrame):
+    opened = Signal(str, str)  # site, bed
+
+    def __init__(self, site: str, bed_name: str, label: str) -> None:
+        super().__init__()
+        self.site, self.bed_name, self.label_text = site, bed_name, label
+        prefix = f"central.bed.{label}"
+        self.prefix = prefix
+        name_widget(self, prefix, f"Bed {label}")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip(f"Bed {label}: click for its trends and alarm list")
+
+        def label_named(key: str, spoken: str, text: str = "") -> QLabel:
+            widget = name_widget(QLabel(text), f"{prefix}.{key}", f"Bed {label} {spoken}")
+            widget.setTextFormat(Qt.TextFormat.PlainText)
+            return widget
+
+        self.title = label_named("name", "name", label)
+        self.initials = label_named("patient", "patient initials")
+        self.simulation = label_named("simulation", "simulation mark", "SIMULATION")
+        self.state_word = label_named("condition", "data state")
+        self.captions: list[QLabel] = []
+        self.numbers: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(0)
+        for i, (metric, caption, _colour, spoken) in enumerate(NUMBERS):
+            cap = QLabel(caption)
+            self.captions.append(cap)
+            self.numbers[metric] = label_named(metric, spoken, UNAVAILABLE_TEXT)
+            self.numbers[metric].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            row, column = divmod(i, 3)
+            grid.addWidget(cap, row * 2, column)
+            grid.addWidget(self.numbers[metric], row * 2 + 1, column)
+        self.phase_label = label_named("phase", "phase and timer")
+        self.pump_label = label_named("pump", "pump state and dose")
+        self.progress = name_widget(QProgressBar(), f"{prefix}.progress", f"Bed {label} dose progress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.alarm_label = label_named("alarm", "most urgent alarm")
+        for widget in (self.phase_label, self.pump_label, self.alarm_label, self.initials):
+            # a long text is cut, never widens the tile (the grid keeps every tile the same)
+            widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            widget.setMinimumWidth(0)
+
+        head = QHBoxLayout()
+        head.setSpacing(6)
+        head.addWidget(self.title)
+        head.addWidget(self.initials, 1)
+        head.addWidget(self.simulation)
+        status_row = QHBoxLayout()  # the phase when live; else what the bed's state is, and why
+        status_row.setSpacing(6)
+        status_row.addWidget(self.state_word)
+        status_row.addWidget(self.phase_label, 1)
+        grid.addWidget(self.pump_label, 2, 2)
+        grid.setColumnStretch(2, 1)  # the pump's words and bar take the room left, live or not
+        grid.addWidget(self.progress, 3, 2)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(6, 4, 6, 4)
+        box.setSpacing(1)
+        box.addLayout(head)
+        box.addLayout(grid)
+        box.addLayout(status_row)
+        box.addStretch(1)
+        box.addWidget(self.alarm_label)
+        self._px = 0
+        self._look: tuple = ()
+        self.set_scale(1)
+        self.simulation.setVisible(False)
+
+    # ------------------------------------------------------------ look
+    def set_scale(self, rows: int) -> None:
+        """Font sizes for a grid of ``rows`` rows (1-4) at the window's usual 1280 x 800."""
+        self._px = {1: 80, 2: 56, 3: 34}.get(rows, 26)
+        self._look = ()
+        self.progress.setFixedHeight(max(6, self._px // 3))
+
+    def _restyle(self, alarm_bg: str | None, alarm_fg: str, live: bool, frame: str) -> None:
+        look = (alarm_bg, alarm_fg, live, frame, self._px)
+        if look == self._look:
+            return  # setStyleSheet re-polishes: only when the look changes
+        self._look = look
+        px = self._px
+        small = max(12, px // 2)
+        self.setStyleSheet(f"BedTile {{ background: {theme.PANEL}; border: 2px solid {frame}; border-radius: 4px; }}"
+                           " QLabel { background: transparent; }")
+        self.title.setStyleSheet(f"color: {theme.TEXT}; font-size: {small + 2}px; font-weight: bold;")
+        self.initials.setStyleSheet(f"color: {theme.TEXT}; font-size: {small}px;")
+        self.simulation.setStyleSheet(f"background: {theme.SIMULATION}; color: #000; font-size: {max(11, small - 3)}px;"
+                                      " font-weight: bold; padding: 0 4px; border-radius: 2px;")
+        self.state_word.setStyleSheet(f"color: {theme.ALARM_BG['medium'] if not live else theme.TEXT_DIM};"
+                                      f" font-size: {small}px; font-weight: bold;")
+        for cap in self.captions:
+            cap.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: {max(11, small - 2)}px;")
+        for metric, _caption, colour, _spoken in NUMBERS:
+            self.numbers[metric].setStyleSheet(
+                f"color: {colour if live else theme.UNAVAILABLE}; font-size: {px}px; font-weight: bold;"
+                f" font-family: '{theme.DIGIT_FAMILY}';")
+        for widget in (self.phase_label, self.pump_label):
+            widget.setStyleSheet(f"color: {theme.TEXT}; font-size: {max(11, small - 1)}px;")
+        background = f"background: {alarm_bg};" if alarm_bg else "background: transparent;"
+        self.alarm_label.setStyleSheet(f"{background} color: {alarm_fg}; font-size: {small}px; font-weight: bold;"
+                                       " padding: 1px 4px; border-radius: 2px;")
+
+    # ------------------------------------------------------------ content
+    def refresh(self, bed: Bed, now: float, lit: Callable[[str], bool]) -> None:
+        live = bed.fresh
+        self.initials.setText(bed.patient_initials)
+        self.simulation.setVisible(bed.simulated)
+        words = CONDITION_TEXT[bed.condition]
+        self.state_word.setText(words)
+        self.state_word.setVisible(bool(words))
+        self.state_word.setToolTip(bed.no_data_reason)
+        for metric, *_rest in NUMBERS:
+            self.numbers[metric].setText(number_text(bed, metric))
+        # without live data, the reason takes the phase's place: why the numbers are gone
+        self.phase_label.setText(phase_text(bed, now) if live else bed.no_data_reason)
+        pump, progress = pump_text(bed)
+        self.pump_label.setText(pump)
+        self.progress.setVisible(progress is not None)
+        if progress is not None:
+            self.progress.setValue(progress)
+        urgent = bed.most_urgent
+        alarm_bg, alarm_fg, frame = None, theme.TEXT_DIM, theme.PANEL_EDGE
+        if urgent is None:
+            text = "no alarm" if live else ""
+        else:
+            more = len(bed.alarms) - 1
+            text = urgent.message + (" (acknowledged at the bedside)" if urgent.acknowledged else "")
+            text += f"  +{more}" if more > 0 else ""
+            if lit(urgent.priority):
+                alarm_bg, alarm_fg = theme.ALARM_BG[urgent.priority], theme.ALARM_FG[urgent.priority]
+                frame = alarm_bg
+            else:
+                alarm_fg = theme.TEXT
+        self.alarm_label.setText(text)
+        self.alarm_label.setToolTip("\n".join(f"{a.priority}: {a.message}" for a in bed.alarms))
+        self._restyle(alarm_bg, alarm_fg, live, frame)
+        spoken = ", ".join(f"{spoken} {self.numbers[m].text()}" for m, _c, _k, spoken in NUMBERS)
+        self.setAccessibleDescription(f"Bed {self.label_text} {words or 'live'}; {spoken}; "
+                                      f"{urgent.priority + ' alarm ' + urgent.message if urgent else 'no alarm'}")
+
+    # ------------------------------------------------------------ opening the detail
+    def mouseReleaseEvent(self, e) -> None:
+        if e.button() == Qt.MouseButton.LeftButton:
+            self.opened.emit(self.site, self.bed_name)
+        super().mouseReleaseEvent(e)
+
+    def keyPressEvent(self, e) -> None:
+        if e.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.opened.emit(self.site, self.bed_name)
+            return
+        super().keyPressEvent(e)
