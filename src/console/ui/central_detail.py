@@ -61,6 +61,7 @@ class BedDetail(QDialog):
         for row, (title, series, (lo, hi)) in enumerate(PLOTS):
             plot = self.plots.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
             plot.setLabel("left", title)
+            plot.getAxis("left").setWidth(56)  # every plot's time axis starts at the same x
             plot.setYRange(lo, hi, padding=0)
             plot.setMouseEnabled(x=True, y=False)
             plot.showGrid(x=True, y=True, alpha=0.2)

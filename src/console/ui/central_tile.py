@@ -130,7 +130,9 @@ class BedTile(QFrame):
         box.addStretch(1)
         box.addWidget(self.alarm_label)
         self._px = 0
+        self._small = 12
         self._look: tuple = ()
+        self._alarm_look: tuple = ()
         self.set_scale(1)
         self.simulation.setVisible(False)
 
@@ -141,21 +143,31 @@ class BedTile(QFrame):
         self._look = ()
         self.progress.setFixedHeight(max(6, self._px // 3))
 
-    def _restyle(self, alarm_bg: str | None, alarm_fg: str, live: bool, frame: str) -> None:
-        look = (alarm_bg, alarm_fg, live, frame, self._px)
+    def _restyle(self, live: bool, condition: str) -> None:
+        """The tile's fonts and colours: when the grid's scale or the bed's liveness changes.
+        setStyleSheet re-polishes the widget and its children (the cost of a frame here), so
+        the flashing never goes through it: see ``_flash``."""
+        look = (live, condition, self._px)
         if look == self._look:
-            return  # setStyleSheet re-polishes: only when the look changes
+            return
         self._look = look
+        self._alarm_look = ()
         px = self._px
         small = max(12, px // 2)
-        self.setStyleSheet(f"BedTile {{ background: {theme.PANEL}; border: 2px solid {frame}; border-radius: 4px; }}"
-                           " QLabel { background: transparent; }")
+        self._small = small
+        # One sheet for every flash state, chosen by the "flash" property (polishing the tile
+        # alone when it changes, not its children).
+        frames = " ".join(f'BedTile[flash="{name}"] {{ border-color: {colour}; }}'
+                          for name, colour in (("none", theme.PANEL_EDGE), *theme.ALARM_BG.items()))
+        self.setStyleSheet(f"BedTile {{ background: {theme.PANEL}; border: 2px solid {theme.PANEL_EDGE};"
+                           f" border-radius: 4px; }} {frames} QLabel {{ background: transparent; }}")
         self.title.setStyleSheet(f"color: {theme.TEXT}; font-size: {small + 2}px; font-weight: bold;")
         self.initials.setStyleSheet(f"color: {theme.TEXT}; font-size: {small}px;")
         self.simulation.setStyleSheet(f"background: {theme.SIMULATION}; color: #000; font-size: {max(11, small - 3)}px;"
                                       " font-weight: bold; padding: 0 4px; border-radius: 2px;")
-        self.state_word.setStyleSheet(f"color: {theme.ALARM_BG['medium'] if not live else theme.TEXT_DIM};"
-                                      f" font-size: {small}px; font-weight: bold;")
+        word_colour = theme.ALARM_BG["medium"] if condition == "no data" else theme.TEXT_DIM
+        self.state_word.setStyleSheet(f"color: {word_colour}; font-size: {max(11, small - 1)}px;"
+                                      " font-weight: bold;")
         for cap in self.captions:
             cap.setStyleSheet(f"color: {theme.TEXT_DIM}; font-size: {max(11, small - 2)}px;")
         for metric, _caption, colour, _spoken in NUMBERS:
@@ -164,9 +176,24 @@ class BedTile(QFrame):
                 f" font-family: '{theme.DIGIT_FAMILY}';")
         for widget in (self.phase_label, self.pump_label):
             widget.setStyleSheet(f"color: {theme.TEXT}; font-size: {max(11, small - 1)}px;")
-        background = f"background: {alarm_bg};" if alarm_bg else "background: transparent;"
-        self.alarm_label.setStyleSheet(f"{background} color: {alarm_fg}; font-size: {small}px; font-weight: bold;"
-                                       " padding: 1px 4px; border-radius: 2px;")
+
+    def _flash(self, priority: str | None, lit: bool) -> None:
+        """The alarm strip and the frame in the priority's colour while lit (flash_lit)."""
+        look = (priority, lit)
+        if look == self._alarm_look:
+            return
+        self._alarm_look = look
+        on = priority is not None and lit
+        if on:
+            assert priority is not None
+            background, colour = f"background: {theme.ALARM_BG[priority]};", theme.ALARM_FG[priority]
+        else:
+            background, colour = "background: transparent;", theme.TEXT if priority else theme.TEXT_DIM
+        self.alarm_label.setStyleSheet(f"{background} color: {colour}; font-size: {self._small}px;"
+                                       " font-weight: bold; padding: 1px 4px; border-radius: 2px;")
+        self.setProperty("flash", priority if on else "none")
+        self.style().unpolish(self)
+        self.style().polish(self)
 
     # ------------------------------------------------------------ content
     def refresh(self, bed: Bed, now: float, lit: Callable[[str], bool]) -> None:
@@ -187,21 +214,16 @@ class BedTile(QFrame):
         if progress is not None:
             self.progress.setValue(progress)
         urgent = bed.most_urgent
-        alarm_bg, alarm_fg, frame = None, theme.TEXT_DIM, theme.PANEL_EDGE
         if urgent is None:
             text = "no alarm" if live else ""
         else:
             more = len(bed.alarms) - 1
             text = urgent.message + (" (acknowledged at the bedside)" if urgent.acknowledged else "")
             text += f"  +{more}" if more > 0 else ""
-            if lit(urgent.priority):
-                alarm_bg, alarm_fg = theme.ALARM_BG[urgent.priority], theme.ALARM_FG[urgent.priority]
-                frame = alarm_bg
-            else:
-                alarm_fg = theme.TEXT
         self.alarm_label.setText(text)
         self.alarm_label.setToolTip("\n".join(f"{a.priority}: {a.message}" for a in bed.alarms))
-        self._restyle(alarm_bg, alarm_fg, live, frame)
+        self._restyle(live, bed.condition)
+        self._flash(urgent.priority if urgent else None, lit(urgent.priority) if urgent else False)
         spoken = ", ".join(f"{spoken} {self.numbers[m].text()}" for m, _c, _k, spoken in NUMBERS)
         self.setAccessibleDescription(f"Bed {self.label_text} {words or 'live'}; {spoken}; "
                                       f"{urgent.priority + ' alarm ' + urgent.message if urgent else 'no alarm'}")
