@@ -9,10 +9,12 @@ writes a note, presses a marker; the clinician signs the discharge off.
 
 ``crashed_and_resumed`` records the same session into the infusion, "crashes" (the last flush is
 all the file holds, the file stays open), then resumes into the same file for two minutes and
-closes it with no discharge."""
+closes it with no discharge (or, ``resumed=False``, leaves it as the crash left it)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from console.plan_file import parse_session_order
 from console.recording import Recorder, resume
 from console.records import LinkEvent, Received
 from console.session import Session
+from console.vitals_table import session_time
 from console.workflow import Phase, SessionWorkflow
 
 WALL0 = 1_767_258_000.0  # 2026-01-01 09:00 UTC
@@ -136,14 +139,17 @@ def whole_session(path: Path) -> Path:
     return path
 
 
-def crashed_and_resumed(path: Path) -> Path:
-    """Into the infusion, a crash, then two more minutes in a resumed run; never discharged."""
+def crashed_and_resumed(path: Path, *, resumed: bool = True) -> Path:
+    """Into the infusion, a crash, then two more minutes in a resumed run; never discharged.
+    ``resumed`` False: the file as the crash left it (never closed)."""
     b = _open(path, FakeClock(0.0, wall0=WALL0))
     _run(b, 900)
     b.rec.flush()
     b.rec._writer.abandon()  # the process died: nothing more reaches the file
     if b.rec.lock_file is not None:
         b.rec.lock_file.close()  # the lock dies with the process
+    if not resumed:
+        return path
     # The console comes back three minutes later (wall time), on a fresh session clock.
     clock = FakeClock(0.0, wall0=WALL0 + 900 + 180)
     rec = resume(path, clock, background=False)
@@ -151,3 +157,15 @@ def crashed_and_resumed(path: Path) -> Path:
     _run(again, 120, t0=-1080.0)
     _close(again)
     return path
+
+
+def at(t: float) -> str:
+    """A file time as the chart writes it: local clock time (session time)."""
+    return f"{dt.datetime.fromtimestamp(WALL0 + t).strftime('%H:%M:%S')} ({session_time(t)})"
+
+
+def shared(tmp_path_factory, name: str, make: Callable[[Path], Path]) -> Path:
+    """One file per test run for the report tests that read the same session (it takes seconds
+    to record): made in the run's base temporary directory the first time it is asked for."""
+    path = tmp_path_factory.getbasetemp() / f"report-{name}.sqlite"
+    return path if path.exists() else make(path)

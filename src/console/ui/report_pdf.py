@@ -50,6 +50,16 @@ PHASE_LABELS = {"infusion": "infusion start", "recovery": "infusion end", "disch
                 "discharged": "discharged"}
 
 
+def _font(point_size: float) -> QFont:
+    """The chart's font, without ligatures: "fi" stays two letters, so the PDF's text is found by
+    a search and reads back (pdftotext, copy and paste, screen readers) as written."""
+    font = QFont(FONT)
+    font.setPointSizeF(point_size)
+    for tag in ("liga", "clig"):
+        font.setFeature(QFont.Tag(tag), 0)
+    return font
+
+
 def _e(text: object) -> str:
     return html.escape(str(text))
 
@@ -275,9 +285,7 @@ def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | No
 
     doc = QTextDocument()
     doc.documentLayout().setPaintDevice(writer)
-    font = QFont(FONT)
-    font.setPointSizeF(BODY_PT)
-    doc.setDefaultFont(font)
+    doc.setDefaultFont(_font(BODY_PT))
     doc.setPageSize(QSizeF(w, body_h))
     doc.setDocumentMargin(0)
     plot_h = int(PLOT_HEIGHT_MM / 25.4 * DPI)
@@ -290,8 +298,7 @@ def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | No
     running = report.header[0].value if report.header else report.title
 
     p = QPainter(writer)
-    small = QFont(FONT)
-    small.setPointSizeF(SMALL_PT + 0.5)
+    small = _font(SMALL_PT + 0.5)
     for i in range(pages):
         if i:
             writer.newPage()

@@ -1,0 +1,149 @@
+"""The session chart's content (console.report, no Qt), computed from real session files: a whole
+simulated session documented as a nurse would, one that crashed and was resumed, and one the
+crash left open. Every figure is checked against what the session did, and what is missing is
+said."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from console.recording.replay import RecordedEvent, load_review
+from console.report import build_report
+from console.report.dosing import dose_summary
+from console.report.sessions import session_times
+from console.vitals_table import row_cells, vitals_rows
+from report_bed import CLINICIAN, NOTE, NURSE, OVERRIDE_REASON, at, crashed_and_resumed, shared, whole_session
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    return load_review(shared(tmp_path_factory, "whole", whole_session))
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    return load_review(shared(tmp_path_factory, "resumed", crashed_and_resumed))
+
+
+def facts(section) -> dict[str, str]:
+    return {f.label: f.value for f in section.facts}
+
+
+def test_session_times_are_the_phases_the_workflow_recorded(whole):
+    times = session_times(whole)
+    # normal scenario: pump at 5 min, complete at 45 min, 60 min recovery; signed off 100 s later
+    assert (times.infusion_start, times.infusion_end, times.discharge_check, times.discharged) == \
+        (300.0, 2700.0, 6300.0, 6400.0)
+    assert times.baseline_fixed == 300.0 and times.monitoring == pytest.approx(1.0)
+    assert times.infusion_s == 2400.0
+    shown = facts(build_report(whole).section("times"))
+    assert shown["Infusion started"] == at(300) and at(300).endswith(" (0:05:00)")
+    assert shown["Discharged (signed off)"] == at(6400)
+    assert shown["Infusion lasted"] == "40:00"
+
+
+def test_dose_delivered_against_the_plan(whole):
+    dose = dose_summary(whole)
+    assert dose.planned_mg == pytest.approx(35.0) and dose.planned_mg_per_kg == 0.5
+    assert dose.figure.mg == pytest.approx(35.0, abs=0.05)  # VI 17.5 mL x 2 mg/mL, from the pump
+    assert dose.figure.source == "pump"
+    assert dose.delivered_mg_per_kg == pytest.approx(0.5, abs=0.001)
+    shown = facts(build_report(whole).section("dose"))
+    assert shown["Delivered"] == "35.0 mg = 0.50 mg/kg (17.5 mL x 2 mg/mL)"
+    assert shown["Planned"] == "35 mg = 0.5 mg/kg" and shown["Delivered of planned"] == "100 %"
+
+
+def test_plan_pump_programme_and_the_override_with_its_reason(whole):
+    plan = build_report(whole).section("plan")
+    shown = facts(plan)
+    assert shown["Bag"] == "100 mg in 50 mL (2 mg/mL)"
+    assert shown["Volume and rate"] == "17.5 mL at 26.25 mL/h"
+    assert shown["Concentration"] == "2 mg/mL" and shown["Volume to be infused"] == "17.5 mL"
+    assert shown["Programme checked by (second person)"] == "not recorded by this console version"
+    overrides = plan.tables[0]
+    assert len(overrides.rows) == 1
+    _when, finding, reason, by = overrides.rows[0]
+    assert "The bag holds 100 mg for a dose of 35 mg" in finding
+    assert (reason, by) == (OVERRIDE_REASON, CLINICIAN)
+
+
+def test_the_vitals_table_is_the_one_vitals_table_computes(whole):
+    table = build_report(whole).section("vitals").tables[0]
+    assert table.rows == tuple(row_cells(r) for r in vitals_rows(whole.session, whole.end))
+    cuffs = [r for r in table.rows if r[2] == "cuff"]
+    assert len(cuffs) == len(whole.session.nibp_history) >= 9  # every cuff reading has its row
+    assert len(table.rows) - len(cuffs) == 6400 // 300  # and a row every 5 minutes
+
+
+def test_charting_alarms_discharge_and_people(whole):
+    report = build_report(whole)
+    scores = report.section("charting").tables[0].rows
+    by_score = {}
+    for _when, label, value, _words, phase, who in scores:
+        by_score.setdefault(label, []).append((value, phase))
+        assert who == NURSE
+    assert by_score["GAD-7"] == [("13", "baseline"), ("6", "discharge check")]
+    assert by_score["CADSS"] == [("18", "recovery"), ("1", "recovery")]
+    assert ("4", "infusion") in by_score["MOAA/S"] and ("5", "recovery") in by_score["MOAA/S"]
+    notes = report.section("charting").tables[1].rows
+    assert [n[1] for n in notes] == ["[marker] patient anxious", NOTE]
+    assert not report.section("charting").notes  # nothing lacking
+
+    alarms = {row[3]: row for row in report.section("alarms").tables[0].rows}
+    spo2 = alarms["SpO2 low"]
+    assert spo2[1:3] == ("high", "physiological")  # the highest priority it reached
+    assert spo2[5].startswith(f"{NURSE} at ") and spo2[5].endswith("(after 00:20)")
+    assert "Cuff pressure due" in alarms and "Pump near end of infusion" in alarms
+
+    discharge = report.section("discharge")
+    assert facts(discharge)["Signed off by"].startswith(CLINICIAN)
+    criteria = {row[0]: row[1] for row in discharge.tables[0].rows}
+    assert set(criteria.values()) == {"met"} and "MOAA/S = 5" in criteria
+
+    people = {row[0]: row for row in report.section("people").tables[0].rows}
+    assert set(people) == {NURSE, CLINICIAN}
+    assert "acknowledged alarms" in people[NURSE][2] and "charted (13)" in people[NURSE][2]
+    assert "signed the discharge off" in people[CLINICIAN][2]
+
+
+def test_a_complete_session_misses_only_what_this_console_version_does_not_record(whole):
+    report = build_report(whole)
+    assert report.simulated and report.title.startswith("TRAINING SIMULATION")
+    assert report.missing and all("not recorded by this console version" in m for m in report.missing)
+    for key in ("checklist", "side_effects", "discharge_score"):
+        assert "not recorded by this console version (infusion-console 0.1.0)" in report.section(key).absent
+    assert [p.key for p in report.trends] == ["hr", "spo2", "bp", "resp", "pump"]
+    assert all(p.series for p in report.trends)
+
+
+def test_documentation_recorded_by_a_later_version_is_listed_in_its_section(whole):
+    # The sections are ready for the nurse's documentation: events of its kind are shown, not
+    # "not recorded".
+    event = RecordedEvent(3000.0, "side_effect", "Nausea, mild", NURSE, {"kind": "nausea", "severity": "mild"})
+    report = build_report(dataclasses.replace(whole, events=[*whole.events, event]))
+    section = report.section("side_effects")
+    assert section.absent is None
+    assert section.tables[0].rows == ((at(3000), "Nausea, mild", NURSE),)
+    assert not any(m.startswith("Side effects") for m in report.missing)
+
+
+def test_a_crashed_and_resumed_session_says_what_is_missing(resumed):
+    report = build_report(resumed)
+    missing = " | ".join(report.missing)
+    assert "Recording resumed (run 2): console stopped unexpectedly." in missing
+    assert f"Not recorded from {at(900)} to {at(1080)} (03:00): console stopped unexpectedly." in missing
+    assert "No discharge: the clinician's sign-off is not in the record." in missing
+    assert "The infusion's end is not in the record" in missing and "CADSS not charted." in missing
+    assert report.section("discharge").absent.startswith("Not signed off")
+    assert report.gaps == ((900.0, 1080.0),)
+    dose = dose_summary(resumed)
+    assert dose.figure.mg is not None and dose.fraction < 0.6  # a part of the dose, as the pump said
+
+
+def test_a_file_the_crash_left_open_is_said_to_be_never_closed(tmp_path):
+    review = load_review(crashed_and_resumed(tmp_path / "open.sqlite", resumed=False))
+    report = build_report(review)
+    assert report.missing[0].startswith("The record was never closed")
+    assert session_times(review).infusion_end is None
