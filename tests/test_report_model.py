@@ -60,9 +60,13 @@ def test_plan_pump_programme_and_the_override_with_its_reason(whole):
     shown = facts(plan)
     assert shown["Bag"] == "100 mg in 50 mL (2 mg/mL)"
     assert shown["Volume and rate"] == "17.5 mL at 26.25 mL/h"
-    assert shown["Concentration"] == "2 mg/mL" and shown["Volume to be infused"] == "17.5 mL"
     assert shown["Programme checked by (second person)"] == "not recorded by this console version"
-    overrides = plan.tables[0]
+    programme = {row[0]: row[1:] for row in plan.tables[0].rows}
+    assert programme["Rate"] == ("26.25 mL/h", "26.2 mL/h")  # the pump reports one decimal
+    assert programme["Concentration"] == ("2 mg/mL", "2 mg/mL")
+    assert programme["Volume to be infused"] == ("17.5 mL", "17.5 mL")
+    assert programme["Drug"] == ("KETAMINE", "KETAMINE")
+    overrides = plan.tables[1]
     assert len(overrides.rows) == 1
     _when, finding, reason, by = overrides.rows[0]
     assert "The bag holds 100 mg for a dose of 35 mg" in finding

@@ -16,10 +16,12 @@ from console.report.chart import Fact, Section, Table
 from console.report.sessions import NOT_RECORDED, SessionTimes, first, of_kind
 from console.report.when import stamp
 
-# What the pump reported of its programme, as the chart names each value.
-PUMP_PROGRAMME = (("PUMP_RATE", "Rate", "mL/h"), ("PUMP_CONC", "Concentration", "mg/mL"),
-                  ("PUMP_VTBI", "Volume to be infused", "mL"), ("PUMP_WEIGHT", "Weight", "kg"),
-                  ("PUMP_DOSE_RATE", "Dose rate", "mg/kg/h"))
+# What the pump reported of its programme, each beside the plan's value for it.
+PUMP_PROGRAMME = (("PUMP_RATE", "Rate", "mL/h", lambda p: p.rate_ml_per_h),
+                  ("PUMP_CONC", "Concentration", "mg/mL", lambda p: p.concentration_mg_per_ml),
+                  ("PUMP_VTBI", "Volume to be infused", "mL", lambda p: p.volume_ml),
+                  ("PUMP_WEIGHT", "Weight", "kg", lambda p: p.dosing_weight_kg),
+                  ("PUMP_DOSE_RATE", "Dose rate", "mg/kg/h", lambda p: p.dose_rate_mg_per_kg_per_h))
 
 
 @dataclass(frozen=True)
@@ -72,27 +74,30 @@ def plan_facts(plan: DosePlan) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
-def pump_programme(review: Review, start: float | None) -> tuple[Fact, ...]:
-    """What the pump said it was running with: its first report with a rate above 0 from the
-    infusion's start (a pump reports its programme; the console only reads it)."""
+def pump_programme(review: Review, plan: DosePlan, start: float | None) -> tuple[Table, tuple[Fact, ...]]:
+    """What the pump said it was running with, beside the plan: its first report with a rate
+    above 0 from the infusion's start (a pump reports its programme; the console only reads it)."""
+    checked = (Fact("Programme checked by (second person)", NOT_RECORDED),)
+    headings = ("Programme", "Plan", "Pump reported")
     trends = review.session.trends
     rate = trends.get("PUMP_RATE")
-    if start is None or rate is None or rate.count == 0:
-        return (Fact("Pump programme", "no pump report of a running infusion in the record"),)
-    times, values = rate.data()
-    running = np.flatnonzero((times >= start) & (values > 0))
-    if running.size == 0:
-        return (Fact("Pump programme", "the pump reported no rate above 0 after the start"),)
-    t = float(times[running[0]])
-    facts = [Fact("Pump reported at", stamp(review, t))]
-    for metric, label, unit in PUMP_PROGRAMME:
+    t = None
+    if start is not None and rate is not None and rate.count:
+        times, values = rate.data()
+        running = np.flatnonzero((times >= start) & (values > 0))
+        t = float(times[running[0]]) if running.size else None
+    if t is None:
+        return Table(headings, (), "Pump programme",
+                     empty="no pump report of a running infusion in the record"), checked
+    rows = []
+    for metric, label, unit, planned in PUMP_PROGRAMME:
         series = trends.get(metric)
         value = series.value_at(t) if series is not None else None
-        facts.append(Fact(label, f"{value:.4g} {unit}" if value is not None else "not reported"))
+        said = f"{value:.4g} {unit}" if value is not None else "not reported"
+        rows.append((label, f"{planned(plan):.4g} {unit}", said))
     drug = review.session.word("PUMP_DRUG")
-    facts.append(Fact("Drug (pump)", str(drug) if drug is not None else "not reported"))
-    facts.append(Fact("Programme checked by (second person)", NOT_RECORDED))
-    return tuple(facts)
+    rows.append(("Drug", plan.drug, str(drug) if drug is not None else "not reported"))
+    return Table(headings, tuple(rows), f"Pump programme as the pump reported it at {stamp(review, t)}"), checked
 
 
 def overrides_table(review: Review) -> Table:
@@ -112,8 +117,9 @@ def plan_section(review: Review, times: SessionTimes) -> Section:
     changes = Table(("Time", "What was recorded", "By"),
                     tuple((stamp(review, e.time), e.text, e.user or "") for e in of_kind(review, "plan", "titration")),
                     "Plan set, replaced and titrated")
-    return Section("plan", "Plan and pump programme", plan_facts(plan) + pump_programme(review, times.infusion_start),
-                   (overrides_table(review), changes))
+    programme, checked = pump_programme(review, plan, times.infusion_start)
+    return Section("plan", "Plan and pump programme", plan_facts(plan) + checked,
+                   (programme, overrides_table(review), changes))
 
 
 def dose_section(review: Review, dose: DoseSummary) -> Section:
