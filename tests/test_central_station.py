@@ -134,7 +134,7 @@ def test_a_retained_state_is_not_live_data_and_an_idle_bed_is_no_alarm():
     assert bed.condition == "waiting" and bed.value("HR") is None and bed.alarms == []
     bed = feed.at(11.5).beds[0]
     assert bed.condition == "no data" and bed.alarms[0].priority == "high"
-    assert "nothing live received" in bed.no_data_reason
+    assert "no live data for 10 s" in bed.no_data_reason
     # a session that ended: the idle state, then offline; the bed is idle, nothing alarms
     feed.send("state", state(active=False), retained=True)
     feed.send("status", status(online=False), retained=True)

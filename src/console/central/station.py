@@ -307,11 +307,11 @@ class Station:
     def _no_data(self, bed: Bed, now: float) -> str | None:
         """Why the bed has no data now, or None when its data is live."""
         if bed.status == "offline":
-            return "offline (the bedside or its link is gone)"
+            return "bedside offline"  # its goodbye without an idle state, or its last will
         since = bed.last_live if bed.last_live is not None else bed.first_seen
         if now - since > self.stale_after_s:
             if bed.last_live is None:
-                return f"nothing live received in {self.stale_after_s:g} s"
+                return f"no live data for {self.stale_after_s:g} s"
             return f"nothing received for {now - bed.last_live:.0f} s"
         return None
 

@@ -43,11 +43,14 @@ def phase_text(bed: Bed, now: float) -> str:
     phase = bed.part("phase")
     if phase is None:
         return ""
-    elapsed = phase.get("elapsed_s")
+    words = str(phase.get("name", "")).capitalize()
+    elapsed, length = phase.get("elapsed_s"), phase.get("length_s")
     if isinstance(elapsed, (int, float)) and bed.state_at is not None:
         elapsed += max(0.0, now - bed.state_at)  # the timer runs on between two states
-        return f"{str(phase.get('name', '')).capitalize()} {clock_text(elapsed)}"
-    return str(phase.get("name", "")).capitalize()
+        words += f" {clock_text(elapsed)}"
+        if isinstance(length, (int, float)):
+            words += f" of {clock_text(length)}"
+    return words
 
 
 def pump_text(bed: Bed) -> tuple[str, int | None]:
@@ -104,7 +107,11 @@ class BedTile(QFrame):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.alarm_label = label_named("alarm", "most urgent alarm")
-        for widget in (self.phase_label, self.pump_label, self.alarm_label, self.initials):
+        # the pump's words take their width before the bar, yet never widen the tile (minimum 1 px)
+        self.pump_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.pump_label.setMinimumWidth(1)
+        self.progress.setMinimumWidth(24)
+        for widget in (self.phase_label, self.alarm_label, self.initials):
             # a long text is cut, never widens the tile (the grid keeps every tile the same)
             widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             widget.setMinimumWidth(0)
@@ -118,14 +125,18 @@ class BedTile(QFrame):
         status_row.setSpacing(6)
         status_row.addWidget(self.state_word)
         status_row.addWidget(self.phase_label, 1)
-        grid.addWidget(self.pump_label, 2, 2)
-        grid.setColumnStretch(2, 1)  # the pump's words and bar take the room left, live or not
-        grid.addWidget(self.progress, 3, 2)
+        grid.setColumnStretch(3, 1)  # the numbers keep their natural widths, live or not
+        # the pump on a row of its own: its words need the tile's width ("COMPLETE 42.0/42 mg")
+        pump_row = QHBoxLayout()
+        pump_row.setSpacing(6)
+        pump_row.addWidget(self.pump_label)
+        pump_row.addWidget(self.progress, 1)
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 4, 6, 4)
         box.setSpacing(1)
         box.addLayout(head)
         box.addLayout(grid)
+        box.addLayout(pump_row)
         box.addLayout(status_row)
         box.addStretch(1)
         box.addWidget(self.alarm_label)
@@ -137,9 +148,10 @@ class BedTile(QFrame):
         self.simulation.setVisible(False)
 
     # ------------------------------------------------------------ look
-    def set_scale(self, rows: int) -> None:
-        """Font sizes for a grid of ``rows`` rows (1-4) at the window's usual 1280 x 800."""
-        self._px = {1: 80, 2: 56, 3: 34}.get(rows, 26)
+    def set_scale(self, rows: int, columns: int = 1) -> None:
+        """Font sizes for a grid of ``rows`` x ``columns`` (1-4 each) at the window's usual
+        1280 x 800: the tighter of the two decides, so nothing is cut."""
+        self._px = min({1: 80, 2: 56, 3: 34}.get(rows, 26), {1: 80, 2: 56, 3: 40}.get(columns, 26))
         self._look = ()
         self.progress.setFixedHeight(max(6, self._px // 3))
 

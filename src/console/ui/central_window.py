@@ -41,13 +41,17 @@ def grid_shape(count: int) -> tuple[int, int]:
 
 
 class CentralWindow(QMainWindow):
-    def __init__(self, station: Station, signalling: Signalling, *, clock: Callable[[], float] = time.monotonic,
-                 flash_clock: Callable[[], float] | None = None, broker: str = "",
-                 wall_offset: float | None = None) -> None:
+    def __init__(self, station: Station, signalling: Signalling | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, flash_clock: Callable[[], float] | None = None,
+                 broker: str = "", wall_offset: float | None = None) -> None:
         super().__init__()
         name_widget(self, "central", "Central station")
         title = "Central station" + (f" \u2013 {station.site}" if station.site else "")
         self.setWindowTitle(title)
+        if signalling is None:  # the site's protocol file: its flash rates, sounds and pause time
+            from console.clinical import site_protocol
+
+            signalling = site_protocol().signalling
         self.station, self.signalling = station, signalling
         self.clock = clock
         self.flash_clock = flash_clock or clock
@@ -104,7 +108,7 @@ class CentralWindow(QMainWindow):
         self.setStyleSheet(theme.STYLE_SHEET)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(lambda: self.refresh())
         self.refresh()
 
     def start(self) -> None:
@@ -159,12 +163,13 @@ class CentralWindow(QMainWindow):
             self.bed_grid.setRowStretch(i, 1 if i < rows else 0)
             self.bed_grid.setColumnStretch(i, 1 if i < columns else 0)
         for i, tile in enumerate(self.tiles.values()):
-            tile.set_scale(rows)
+            tile.set_scale(rows, columns)
             self.bed_grid.addWidget(tile, i // columns, i % columns)
 
     # ------------------------------------------------------------ one frame
-    def refresh(self) -> None:
-        now = self.clock()
+    def refresh(self, now: float | None = None) -> None:
+        """One frame at ``now`` (the central's clock; default: ``clock()``)."""
+        now = self.clock() if now is None else now
         self.station.step(now)
         self._arrange()
         for key, tile in self.tiles.items():
