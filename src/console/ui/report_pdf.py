@@ -66,18 +66,21 @@ def _e(text: object) -> str:
 
 def _table_html(t: Table, small: bool = False) -> str:
     size = f"font-size:{SMALL_PT}pt;" if small else ""
-    out = [f"<p style='margin-top:6px;margin-bottom:2px;'><b>{_e(t.caption)}</b></p>" if t.caption else ""]
     if not t.rows:
-        out.append(f"<p style='margin:0 0 4px 0;'><i>{_e(t.empty)}</i></p>")
-        return "".join(out)
-    out.append(f"<table width='100%' border='1' cellspacing='0' cellpadding='3' "
-               f"style='border-collapse:collapse;border-color:#888;{size}'>")
+        caption = f"<b>{_e(t.caption)}</b><br>" if t.caption else ""
+        return f"<p style='margin:6px 0 4px 0;'>{caption}<i>{_e(t.empty)}</i></p>"
+    out = [f"<table width='100%' border='1' cellspacing='0' cellpadding='3' "
+           f"style='margin-top:6px;border-collapse:collapse;border-color:#888;{size}'>"]
     # A wide table's last, wordy column (the vitals table's events) goes on a line of its own
     # under its row, so the numbers keep their columns: the same cells, laid out to be read.
     below = t.last_column_below
     heads = t.headings[:-1] if below else t.headings
-    out.append("<thead><tr>" + "".join(f"<th bgcolor='#e8e8e8' align='left'>{_e(h)}</th>" for h in heads)
-               + "</tr></thead>")
+    # The caption is a heading row: it repeats with the headings on every page the table
+    # spans, and is never left alone at the foot of a page.
+    caption = (f"<tr><th colspan='{len(heads)}' align='left' style='font-size:{BODY_PT}pt;'>{_e(t.caption)}</th></tr>"
+               if t.caption else "")
+    out.append("<thead>" + caption + "<tr>"
+               + "".join(f"<th bgcolor='#e8e8e8' align='left'>{_e(h)}</th>" for h in heads) + "</tr></thead>")
     for row in t.rows:
         cells = row[:-1] if below else row
         out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
