@@ -121,7 +121,9 @@ def chart_html(report: ChartReport, plot_width_px: int, plot_height_px: int) -> 
     at = next((i + 1 for i, s in enumerate(sections) if s.key == "vitals"), len(sections))
     for s in sections[:at]:
         out.append(_section_html(s))
-    out.append(f"<h2 style='font-size:{BODY_PT + 2.5}pt;margin-top:12px;margin-bottom:3px;'>Trends</h2>")
+    out.append(f"<h2 style='font-size:{BODY_PT + 2.5}pt;margin-top:12px;margin-bottom:3px;'>Trends</h2>"
+               "<p style='margin:0 0 4px 0;'>Session time (h:mm) across; dashed lines mark the phase changes; "
+               "a grey span was not recorded; cuff readings are circles.</p>")
     for plot in report.trends:
         out.append(f"<p style='margin:0 0 4px 0;'><img src='plot:{plot.key}' width='{plot_width_px}' "
                    f"height='{plot_height_px}'></p>")
