@@ -23,7 +23,8 @@ from console.central.settings import CentralSettingsError, load_settings, passwo
 from console.central.station import Incoming, LinkNote, Station
 from console.central.subscriber import Subscriber
 from console.central.trend import Trend
-from mqtt_broker import CENTRAL_USER, running_broker
+from hl7_engine import free_port, make_certificate
+from mqtt_broker import CENTRAL_USER, Broker, binaries, running_broker
 
 SITE = "clinic"
 HERE = Path(__file__).resolve().parent
@@ -141,6 +142,16 @@ def test_a_retained_state_is_not_live_data_and_an_idle_bed_is_no_alarm():
     bed = feed.at(12.0).beds[0]
     assert bed.condition == "idle" and bed.alarms == [] and bed.patient_initials == ""
     assert feed.station.sounding(12.0) == []
+
+
+def test_an_empty_retained_state_retires_the_bed():
+    feed = Feed()
+    feed.live(1.0)
+    feed.live(1.0, bed="bed-2")
+    feed.send("state", b"", retained=False)  # the broker relays a cleared retained message
+    station = feed.at(2.0)
+    assert [b.name for b in station.beds] == ["bed-2"] and station.rejected_total == 0
+    assert any("retired" in words for _t, _bed, words in station.alarm_log)
 
 
 def test_rogue_messages_are_counted_per_reason_and_change_no_bed():
@@ -354,3 +365,94 @@ def test_a_wrong_central_password_is_refused_and_said_in_words(broker):
         assert "password" in central.station.broker_problem(time.monotonic())
     finally:
         central.stop()
+
+
+def _block(doc: str, first_line: str) -> str:
+    """The fenced code block of docs/central.md whose first line is ``first_line``."""
+    blocks, inside = [], None
+    for line in doc.splitlines(keepends=True):
+        if line.lstrip().startswith("```"):
+            if inside is None:
+                inside = []
+            else:
+                blocks.append("".join(inside))
+                inside = None
+        elif inside is not None:
+            inside.append(line.strip() + "\n")  # blocks inside a list are indented
+    for block in blocks:
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"no block starting {first_line!r} in docs/central.md")
+
+
+def _connects(broker, user: str | None, password: str | None) -> str:
+    """What the broker says to a client: "ok" or its refusal."""
+    said: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{user}", protocol=mqtt.MQTTv311)
+    if user is not None:
+        client.username_pw_set(user, password)
+    client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
+    client.on_connect = lambda _c, _u, _f, rc, _p: said.append("ok" if not rc.is_failure else str(rc))
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        wait_until(lambda: said, what=f"the broker's answer to {user}")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return said[0]
+
+
+@pytest.mark.integration
+def test_the_documented_mosquitto_configuration_runs_and_lets_each_chair_write_only_its_own(tmp_path):
+    """docs/central.md's configuration and ACL, as written (paths and port put here): no
+    anonymous access, TLS, passwords; a chair writes only its own topics; clearing a chair's
+    retained messages retires it at the central."""
+    _mosquitto, passwd_bin = binaries()
+    doc = (HERE.parent / "docs" / "central.md").read_text(encoding="utf-8")
+    key, cert = make_certificate(tmp_path, "broker")
+    port = free_port()
+    (tmp_path / "data").mkdir()
+    users = {CENTRAL_USER: "pw-central", "chair-1": "pw-1", "chair-2": "pw-2"}
+    passwd = tmp_path / "passwd"
+    passwd.touch(mode=0o600)
+    for user, pw in users.items():
+        subprocess.run([passwd_bin, "-b", str(passwd), user, pw], check=True, capture_output=True, timeout=30)
+    (tmp_path / "acl").write_text(_block(doc, "user central"))
+    conf = _block(doc, "# /etc/mosquitto/conf.d/infusion.conf")
+    for old, new in (("/etc/mosquitto/infusion.passwd", str(passwd)), ("/etc/mosquitto/infusion.acl",
+                     str(tmp_path / "acl")), ("/var/lib/mosquitto/", f"{tmp_path / 'data'}/"),
+                     ("listener 8883", f"listener {port} 127.0.0.1"), ("/etc/mosquitto/certs/clinic-ca.pem", str(cert)),
+                     ("/etc/mosquitto/certs/broker.pem", str(cert)), ("/etc/mosquitto/certs/broker.key", str(key))):
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    import pwd
+
+    # as in tests/mqtt_broker.py: run as root, mosquitto would drop to a user who cannot read tmp_path
+    (tmp_path / "mosquitto.conf").write_text(f"user {pwd.getpwuid(os.getuid()).pw_name}\n{conf}")
+    broker = Broker("127.0.0.1", port, str(cert), users, SITE, ("chair-1", "chair-2"), tmp_path,
+                    tmp_path / "mosquitto.conf")
+    broker.start()
+    central = None
+    chair = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="chair-1", protocol=mqtt.MQTTv311)
+    try:
+        assert _connects(broker, None, None) != "ok"  # no anonymous access
+        assert _connects(broker, "chair-1", "wrong") != "ok"
+        central = Central(broker)
+        chair.username_pw_set("chair-1", users["chair-1"])
+        chair.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
+        chair.connect(broker.host, broker.port)
+        chair.loop_start()
+        for bed in ("chair-2", "chair-1"):  # chair-2's first: the broker drops it, then chair-1's own arrives
+            chair.publish(topics.topic(SITE, bed, "state"), state(bed), qos=1, retain=True).wait_for_publish(10)
+        wait_until(lambda: central.bed("chair-1") is not None, what="chair-1's own state")
+        assert central.station.bed(SITE, "chair-2") is None and central.station.rejected_total == 0
+        for leaf in ("state", "status"):
+            chair.publish(topics.topic(SITE, "chair-1", leaf), b"", qos=1, retain=True).wait_for_publish(10)
+        wait_until(lambda: central.bed("chair-1") is None, what="chair-1 retired")
+    finally:
+        chair.loop_stop()
+        chair.disconnect()
+        if central is not None:
+            central.stop()
+        broker.stop()

@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stale-after", type=_seconds, metavar="SECONDS",
                    help="a bed silent this long (by this screen's clock) shows 'no data' (default 10)")
     p.add_argument("--keepalive", type=int, metavar="SECONDS", help="MQTT keep-alive with the broker (default 10)")
-    p.add_argument("--client-id", help="the MQTT client id (default: per host and user, so a restart keeps its "
-                   "session; give each central screen on one host its own)")
+    p.add_argument("--client-id", help="the MQTT client id (default: per host, user and process; two clients with "
+                   "one id take each other's connection)")
     p.add_argument("--quit-after", type=_seconds, metavar="SECONDS", help="close after this many seconds")
     p.add_argument("--screenshot", metavar="PNG", help="save the window just before --quit-after closes it")
     p.add_argument("--force", action="store_true", help="let --screenshot replace an existing file")

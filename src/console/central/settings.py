@@ -38,7 +38,7 @@ class CentralSettings(BaseModel):
     key_file: FilePath | None = None
     stale_after_s: float = Field(STALE_AFTER_S, ge=2, le=300)  # a bed silent this long has no data
     keepalive_s: int = Field(10, ge=2, le=600)
-    client_id: Name | None = Field(None, min_length=1, max_length=120)  # default: per host and user
+    client_id: Name | None = Field(None, min_length=1, max_length=120)  # default: per host, user and process
 
     @model_validator(mode="after")
     def _pairs(self) -> CentralSettings:

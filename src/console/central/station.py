@@ -13,6 +13,7 @@ queue, never a lock held by the network); the window (or a test, or a benchmark)
   thing the broker kept, maybe from long ago: it names the bed but never counts as live data.
 - A bed whose last state is idle (its session ended: the bedside replaced its retained state)
   is idle, not an alarm, online or not.
+- An empty state or status (a retained message cleared on the broker) retires the bed.
 - Malformed or unexpected messages (a rogue publisher, a wrong schema, a topic outside the
   scheme, a payload naming another bed, a bed past the display's 16) are counted per reason
   and never change a bed.
@@ -250,6 +251,12 @@ class Station:
         site, name, leaf = where
         if self.site is not None and site != self.site:
             self._reject(item, f"another site's topic ({site!r})")
+            return
+        if not item.payload and leaf in ("state", "status"):
+            # An empty message clears a retained one: how a site retires a chair (docs/central.md).
+            if self._beds.pop((site, name), None) is not None:
+                self.alarm_log.append((item.received, name if self.site else f"{site}/{name}",
+                                       "retired (its retained messages were cleared)"))
             return
         parsed = payloads.parse(item.payload, leaf)
         if not parsed.ok:

@@ -6,9 +6,12 @@ Station's thread-safe ``offer``) stamped with the central's receive time.
 The thread is ours, not paho's ``loop_start``, for the same reason as the bedside's publisher:
 paho's own loop swallows why a connection failed, and the person at the central must read it
 ("the broker's TLS certificate is not trusted", "refused user 'central'"). Reconnects back off
-from 0.5 s to 5 s. A persistent session (clean_session false, a stable client id) lets the
-broker keep the QoS 1 alarm events that arrive while the central is briefly away; the retained
-state and status give the whole picture after any reconnect.
+from 0.5 s to 5 s. The session is clean (no messages queued by the broker while the central is
+away): a queued state would arrive, after an hour away, as a fresh message and look live for
+the stale time, and the central never shows an old value as current. After any (re)connect the
+retained state and status of every bed give the whole picture again, marked retained, so never
+taken for live data; only the alarm events sent while the central was away are missing from
+its history (the bedside's record has them).
 
 Nothing is ever published: the central station never acknowledges or silences a bedside.
 A callback that raises would end paho's loop, so ours never raise. Qt-free.
@@ -17,6 +20,7 @@ A callback that raises would end paho's loop, so ours never raise. Qt-free.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import ssl
@@ -36,8 +40,10 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 5.0
 
 
 def default_client_id(username: str) -> str:
-    """One id per central screen (host and user): its persistent session survives a restart."""
-    return "infusion-central-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{socket.gethostname()}-{username}")[:80]
+    """Unique per central process (host, user, pid): two screens never take each other's
+    connection (a broker drops the older of two clients with one id)."""
+    name = f"{socket.gethostname()}-{username}-{os.getpid()}"
+    return "infusion-central-" + re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80]
 
 
 class Subscriber:
@@ -58,7 +64,7 @@ class Subscriber:
         except (OSError, ssl.SSLError) as exc:
             raise CentralRefused(f"the TLS files for the broker {host}:{port} cannot be used: {exc}") from exc
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or default_client_id(username),
-                             clean_session=False, protocol=mqtt.MQTTv311)
+                             clean_session=True, protocol=mqtt.MQTTv311)
         client.username_pw_set(username, password)
         client.tls_set_context(context)
         client.on_connect = self._on_connect
