@@ -151,3 +151,32 @@ def test_a_file_the_crash_left_open_is_said_to_be_never_closed(tmp_path):
     report = build_report(review)
     assert report.missing[0].startswith("The record was never closed")
     assert session_times(review).infusion_end is None
+
+
+def test_alarm_actions_titration_and_odd_older_data_are_shown_not_fatal(whole):
+    from console.alarms.model import LogEntry
+
+    limit = LogEntry(3100.0, "limit_change", metric="SPO2", message="", value=88, limit=90, user="Dr. Rivera",
+                     detail="SPO2 medium below 90 -> 88")
+    odd = [RecordedEvent(3200.0, "chart", "MOAA/S 5", NURSE, ["not", "an", "object"]),  # type: ignore[arg-type]
+           RecordedEvent(3300.0, "plan", "Plan set", CLINICIAN, {"overrides": {"dose_mg_per_kg": "typed reason"}}),
+           RecordedEvent(1200.0, "titration", "Titration by Nurse Kim: rate 26.25 -> 20 mL/h (nausea)", NURSE,
+                         {"old_rate_ml_h": 26.25, "new_rate_ml_h": 20.0, "reason": "nausea"})]
+    report = build_report(dataclasses.replace(whole, log=[*whole.log, limit], events=[*whole.events, *odd]))
+    actions = report.section("alarms").tables[1].rows
+    assert actions == ((at(3100), "limit change", "SPO2", "SPO2 medium below 90 -> 88", "Dr. Rivera"),)
+    people = {row[0]: row[2] for row in report.section("people").tables[0].rows}
+    assert "changed alarm limits" in people["Dr. Rivera"] and "titrated" in people[NURSE]
+    plan = report.section("plan")
+    assert (at(3300), "dose_mg_per_kg", "typed reason", CLINICIAN) in plan.tables[1].rows
+    assert any("Titration by Nurse Kim" in row[1] for row in plan.tables[2].rows)
+    assert (at(3200), "MOAA/S 5", "", "", "", NURSE) in report.section("charting").tables[0].rows
+
+
+def test_an_alarm_still_active_at_the_end_says_so(whole):
+    # A crash can leave an episode open (active, no end): the chart says so, never a duration.
+    spo2 = next(a for a in whole.episodes if a.key == "SPO2.low")
+    still = dataclasses.replace(spo2, active=True, ended=None, acknowledged_at=None, acknowledged_by=None)
+    rows = build_report(dataclasses.replace(whole, episodes=[still])).section("alarms").tables[0].rows
+    assert rows == ((at(spo2.started), "high", "physiological", "SpO2 low", "still active at the end of the record",
+                     "not acknowledged", "no"),)

@@ -13,7 +13,7 @@ from console.dose import DosePlan
 from console.pump_watch import DoseFigure, ManualMark, delivered
 from console.recording.replay import RecordedEvent, Review
 from console.report.chart import Fact, Section, Table
-from console.report.sessions import NOT_RECORDED, SessionTimes, first, of_kind
+from console.report.sessions import NOT_RECORDED, SessionTimes, data_of, first, of_kind
 from console.report.when import stamp
 
 # What the pump reported of its programme, each beside the plan's value for it.
@@ -45,10 +45,11 @@ class DoseSummary:
 
 
 def _mark(ev: RecordedEvent | None) -> ManualMark | None:
-    if ev is None or not isinstance(ev.data, dict):
+    if ev is None:
         return None
-    t = ev.data.get("time")
-    return ManualMark(float(t) if isinstance(t, (int, float)) else ev.time, ev.user or "", ev.data.get("volume_ml"))
+    t, volume = data_of(ev).get("time"), data_of(ev).get("volume_ml")
+    return ManualMark(float(t) if isinstance(t, (int, float)) else ev.time, ev.user or "",
+                      float(volume) if isinstance(volume, (int, float)) else None)
 
 
 def dose_summary(review: Review) -> DoseSummary:
@@ -103,8 +104,11 @@ def pump_programme(review: Review, plan: DosePlan, start: float | None) -> tuple
 def overrides_table(review: Review) -> Table:
     rows = []
     for ev in of_kind(review, "plan"):
-        for field, o in ((ev.data or {}).get("overrides") or {}).items():
-            rows.append((stamp(review, ev.time), str(o.get("finding", field)), str(o.get("reason", "")), ev.user or ""))
+        overrides = data_of(ev).get("overrides")
+        for field, o in (overrides.items() if isinstance(overrides, dict) else ()):
+            said = o if isinstance(o, dict) else {"reason": o}
+            rows.append((stamp(review, ev.time), str(said.get("finding", field)), str(said.get("reason", "")),
+                         ev.user or ""))
     return Table(("Time", "Guardrail crossed (soft limit)", "Reason recorded", "By"), tuple(rows),
                  "Guardrail overrides", empty="no guardrail was overridden")
 

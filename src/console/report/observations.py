@@ -11,7 +11,7 @@ import numpy as np
 from console.charting import SCALES
 from console.recording.replay import Review
 from console.report.chart import Fact, Section, Series, Table, TrendPlot
-from console.report.sessions import of_kind
+from console.report.sessions import data_of, of_kind
 from console.report.when import stamp
 from console.vitals_table import HEADINGS, row_cells, vitals_rows
 
@@ -37,15 +37,15 @@ def vitals_section(review: Review) -> Section:
 def charting_section(review: Review) -> Section:
     charts = of_kind(review, "chart")
     scores = Table(("Time", "Score", "Value", "Meaning", "Phase", "By"),
-                   tuple((stamp(review, e.time), str((e.data or {}).get("label", "")),
-                          str((e.data or {}).get("value", "")), str((e.data or {}).get("words", "")),
-                          str((e.data or {}).get("phase", "")), e.user or "") for e in charts),
+                   tuple((stamp(review, e.time), str(data_of(e).get("label", e.text)),
+                          str(data_of(e).get("value", "")), str(data_of(e).get("words", "")),
+                          str(data_of(e).get("phase", "")), e.user or "") for e in charts),
                    "Scores charted", empty="no score charted")
     notes = Table(("Time", "Note or marker", "By"),
                   tuple((stamp(review, e.time), e.text if e.kind == "note" else f"[marker] {e.text}", e.user or "")
                         for e in of_kind(review, "note", "marker")),
                   "Notes and event markers", empty="no note or marker")
-    charted = {str((e.data or {}).get("item")) for e in charts}
+    charted = {str(data_of(e).get("item")) for e in charts}
     lacking = [f"{s.label} not charted" for key, s in SCALES.items() if key not in charted and key != "hama"]
     return Section("charting", "Charting", tables=(scores, notes), notes=tuple(lacking))
 
@@ -82,4 +82,4 @@ def trend_plots(review: Review) -> tuple[TrendPlot, ...]:
 
 
 def phase_marks(review: Review) -> tuple[tuple[float, str], ...]:
-    return tuple((e.time, str((e.data or {}).get("phase", ""))) for e in of_kind(review, "phase"))
+    return tuple((e.time, str(data_of(e).get("phase", ""))) for e in of_kind(review, "phase"))

@@ -15,10 +15,15 @@ from console.report.when import day, duration, stamp
 NOT_RECORDED = "not recorded by this console version"
 
 
+def data_of(ev: RecordedEvent) -> dict:
+    """An event's recorded values; an older or foreign record's non-object data reads as none."""
+    return ev.data if isinstance(ev.data, dict) else {}
+
+
 def first(review: Review, kind: str, **data: str) -> RecordedEvent | None:
     """The first event of ``kind`` whose data holds every ``data`` item."""
     for ev in review.events:
-        if ev.kind == kind and all(isinstance(ev.data, dict) and ev.data.get(k) == v for k, v in data.items()):
+        if ev.kind == kind and all(data_of(ev).get(k) == v for k, v in data.items()):
             return ev
     return None
 
@@ -116,7 +121,7 @@ def times_section(review: Review, times: SessionTimes) -> Section:
     if times.infusion_s is not None:
         facts.append(Fact("Infusion lasted", duration(times.infusion_s)))
     phases = Table(("Time", "Phase", "What the console recorded", "Recorded under"),
-                   tuple((stamp(review, e.time), str((e.data or {}).get("phase", "")), e.text, e.user or "")
+                   tuple((stamp(review, e.time), str(data_of(e).get("phase", "")), e.text, e.user or "")
                          for e in of_kind(review, "phase")), "Phase changes as recorded")
     return Section("times", "Session times", tuple(facts), (phases,))
 
@@ -159,13 +164,14 @@ def people_section(review: Review) -> Section:
         if ev.user and ev.kind in ACTIONS:
             did.setdefault(ev.user, Counter())[ACTIONS[ev.kind]] += 1
         if ev.kind in ("sign_in", "switch_user") and ev.user:
-            data = ev.data or {}
+            data = data_of(ev)
             how[ev.user] = (f"{data.get('role') or 'no role given'}, sign-in "
                             f"{'verified' if data.get('verified') else 'not verified'}")
-        if ev.kind == "sign_off" and isinstance(ev.data, dict) and ev.data.get("clinician"):
-            who = str(ev.data["clinician"])
+        signed = data_of(ev) if ev.kind == "sign_off" else {}
+        if signed.get("clinician"):
+            who = str(signed["clinician"])
             did.setdefault(who, Counter())["signed the discharge off"] += 1
-            how.setdefault(who, "clinician, " + ("verified" if ev.data.get("clinician_verified") else "not verified"))
+            how.setdefault(who, "clinician, " + ("verified" if signed.get("clinician_verified") else "not verified"))
     for entry in review.log:
         if entry.user and entry.event in LOG_ACTIONS:
             did.setdefault(entry.user, Counter())[LOG_ACTIONS[entry.event]] += 1

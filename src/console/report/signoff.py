@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from console.recording.replay import Review
 from console.report.chart import Fact, Section, Table
-from console.report.sessions import first, of_kind
+from console.report.sessions import data_of, first, of_kind
 from console.report.when import stamp
 
 
@@ -22,10 +22,10 @@ def discharge_section(review: Review) -> Section:
         return Section("discharge", "Discharge", confirmations,
                        absent="Not signed off: the record holds no discharge sign-off, so no discharge "
                               "criteria were recorded.")
-    data = ev.data if isinstance(ev.data, dict) else {}
+    data = data_of(ev)
     criteria = Table(("Criterion", "At sign-off", "Values"),
                      tuple((str(c.get("name", "")), _met(c.get("met")), str(c.get("detail", "")))
-                           for c in data.get("criteria") or ()),
+                           for c in data.get("criteria") or () if isinstance(c, dict)),
                      "Discharge criteria as they stood at the sign-off")
     clinician = str(data.get("clinician") or "not named")
     verified = "verified against the site's users (role and PIN)" if data.get("clinician_verified") \
