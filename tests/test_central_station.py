@@ -127,6 +127,17 @@ def test_no_data_is_high_when_the_beds_last_state_held_a_high_alarm():
     assert [(a.key, a.priority) for a in bed.alarms] == [("NODATA", "high")]  # the old alarm is not shown as current
 
 
+def test_live_data_after_an_offline_status_is_live_and_a_bare_number_is_named_bed_n():
+    feed = Feed()
+    feed.send("status", status("3", online=False), "3")  # a will delivered late
+    feed.live(1.0, bed="3")
+    bed = feed.station.beds[0]
+    assert bed.condition == "live" and bed.value("HR") == 72
+    feed.send("status", status("3", online=False), "3")
+    bed = feed.at(1.5).beds[0]
+    assert bed.condition == "no data" and bed.alarms[0].message == "bed 3: no data"
+
+
 def test_a_retained_state_is_not_live_data_and_an_idle_bed_is_no_alarm():
     feed = Feed(stale_after_s=10.0)
     feed.send("state", state(alarms=(("SPO2.low", "high", False),)), retained=True)

@@ -146,6 +146,11 @@ class Bed:
         return any(isinstance(a, dict) and a.get("priority") == "high" for a in alarms)
 
 
+def bed_words(label: str) -> str:
+    """How an alarm names a bed: "Chair 3", "bed-2" as they are; a bare number as "bed 3"."""
+    return label if any(ch.isalpha() for ch in label) else f"bed {label}"
+
+
 def _natural(text: str) -> list:
     """"bed-2" before "bed-10"."""
     return [int(p) if p.isdigit() else p.casefold() for p in re.split(r"(\d+)", text)]
@@ -220,7 +225,8 @@ class Station:
                 if a.priority in ("high", "medium") and not a.acknowledged:
                     out.append(Alarm(key=f"{bed.site}/{bed.name}:{a.key}", kind="technical" if a.kind == "technical"
                                      else "physiological", priority=a.priority, metric=a.key,
-                                     message=f"{bed.label}: {a.message}", started=a.since, episode=0))
+                                     message=f"{bed_words(bed.label)}: {a.message}", started=a.since,
+                                     episode=0))
         problem = self.broker_problem(now)
         if problem and self.link_down_since is not None:
             out.append(Alarm(key=BROKER_KEY, kind="technical", priority="medium", metric="CENTRAL_BROKER",
@@ -313,8 +319,10 @@ class Station:
     # ------------------------------------------------------------ judging
     def _no_data(self, bed: Bed, now: float) -> str | None:
         """Why the bed has no data now, or None when its data is live."""
-        if bed.status == "offline":
-            return "bedside offline"  # its goodbye without an idle state, or its last will
+        # Offline counts when nothing live came after it: a bedside that reconnects says online
+        # first, but a will delivered late must not hide live data that follows it.
+        if bed.status == "offline" and (bed.last_live is None or (bed.status_at or 0.0) >= bed.last_live):
+            return "bedside offline"  # its last will (a session that ends sends an idle state first)
         since = bed.last_live if bed.last_live is not None else bed.first_seen
         if now - since > self.stale_after_s:
             if bed.last_live is None:
@@ -346,7 +354,7 @@ class Station:
         alarms: list[BedAlarm] = []
         if reason is not None and bed.no_data_since is not None:
             priority: Priority = "high" if bed.held_high() else "medium"
-            alarms.append(BedAlarm("NODATA", priority, "technical", f"{bed.label}: no data", False,
+            alarms.append(BedAlarm("NODATA", priority, "technical", f"{bed_words(bed.label)}: no data", False,
                                    bed.no_data_since, "central"))
         episodes: dict[tuple[str, Any], float] = {}
         if bed.condition == "live" and bed.state is not None:

@@ -79,9 +79,10 @@ class BedDetail(QDialog):
         self.current = name_widget(QLabel(""), "central.detail.current", f"Bed {label} current alarms")
         self.current.setWordWrap(True)
         right = QVBoxLayout()
-        right.addWidget(QLabel("Alarms now"))
+        right.addWidget(name_widget(QLabel("Alarms now"), "central.detail.current_title", "Current alarms label"))
         right.addWidget(self.current)
-        right.addWidget(QLabel("Alarm events received (newest first)"))
+        right.addWidget(name_widget(QLabel("Alarm events received (newest first)"), "central.detail.alarms_title",
+                                    "Alarm events label"))
         right.addWidget(self.alarm_list, 1)
         body = QHBoxLayout()
         body.addWidget(self.plots, 3)

@@ -94,7 +94,7 @@ class BedTile(QFrame):
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(0)
         for i, (metric, caption, _colour, spoken) in enumerate(NUMBERS):
-            cap = QLabel(caption)
+            cap = name_widget(QLabel(caption), f"{prefix}.{metric}.caption", f"Bed {label} {spoken} label")
             self.captions.append(cap)
             self.numbers[metric] = label_named(metric, spoken, UNAVAILABLE_TEXT)
             self.numbers[metric].setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)

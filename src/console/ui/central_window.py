@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
 from console.alarms.signalling import AudioScheduler, flash_lit
@@ -76,6 +77,11 @@ class CentralWindow(QMainWindow):
         self.pause_button = name_widget(QPushButton(f"{SYMBOL['paused']} Audio pause (this screen only)"),
                                         "central.pause", "Audio pause, this screen only")
         self.pause_button.clicked.connect(self.pause_audio)
+        self.pause_button.setToolTip("Silence this screen for the protocol's pause time (F5); a new alarm still "
+                                     "sounds. The bedsides are not told.")
+        # the bedside's key for the same, from this window or a bed's detail (as the bedside's alarm keys)
+        pause_key = QShortcut(QKeySequence("F5"), self, activated=self.pause_audio)
+        pause_key.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self.audio_label = name_widget(QLabel(""), "central.audio", "Audio state")
         self.own_alarm = name_widget(QLabel(""), "central.own_alarm", "Central station technical alarm")
         self.empty = name_widget(QLabel("Waiting for beds: no bedside has published on the broker yet."),
@@ -197,11 +203,12 @@ class CentralWindow(QMainWindow):
             self.broker_label.setText(f"Broker {where}: {station.link_reason}")
             self.broker_label.setStyleSheet(f"color: {theme.LINK['lost']};")
         self.broker_label.setToolTip(station.link_reason)
-        problem = station.broker_problem(now) or self._audio_problem
+        problem = "; ".join(p for p in (station.broker_problem(now), self._audio_problem) if p)
         self.own_alarm.setText(problem)
         self.own_alarm.setToolTip(problem)
         medium = theme.ALARM_BG["medium"]
-        lit = bool(problem) and (self._audio_problem == problem or self.lit("medium"))
+        # medium priority: flashing while the broker is away; steady for the audio alone (shown persistently)
+        lit = bool(problem) and (problem == self._audio_problem or self.lit("medium"))
         self.own_alarm.setStyleSheet(f"background: {medium if lit else 'transparent'};"
                                      f" color: {'#000' if lit else medium}; font-weight: bold; padding: 1px 4px;")
         total = station.rejected_total
