@@ -180,3 +180,16 @@ def test_an_alarm_still_active_at_the_end_says_so(whole):
     rows = build_report(dataclasses.replace(whole, episodes=[still])).section("alarms").tables[0].rows
     assert rows == ((at(spo2.started), "high", "physiological", "SpO2 low", "still active at the end of the record",
                      "not acknowledged", "no"),)
+
+
+def test_a_trend_axis_widens_to_hold_every_value():
+    import numpy as np
+
+    from console.report.chart import Series
+    from console.report.observations import axis_range
+
+    hr = [Series("HR", np.array([0.0, 1.0, 2.0]), np.array([70.0, 181.0, np.nan]))]
+    assert axis_range(hr, 40.0, 160.0) == (40.0, 190.0)  # in steps of a quarter of the range (30)
+    assert axis_range([Series("SpO2", np.array([0.0]), np.array([72.0]))], 80.0, 100.0) == (70.0, 100.0)
+    assert axis_range([], 0.0, None) == (0.0, 10.0)
+    assert axis_range([Series("rate", np.array([0.0]), np.array([26.25]))], 0.0, None) == (0.0, 40.0)

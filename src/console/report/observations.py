@@ -73,12 +73,26 @@ def trend_plots(review: Review) -> tuple[TrendPlot, ...]:
             for label, attr in (("systolic", "systolic"), ("diastolic", "diastolic"), ("mean", "mean")):
                 series.append(Series(label, t, np.array([getattr(n, attr) for n in s.nibp_history], dtype=float),
                                      points=True))
-        top = high
-        if top is None:  # the pump's range follows its programme: a syringe at 2 mL/h is not flat at 0
-            peak = max((float(np.nanmax(x.values)) for x in series if np.isfinite(x.values).any()), default=0.0)
-            top = float(max(10, math.ceil(peak * 1.2 / 10) * 10))  # a round top: ticks at quarters
-        out.append(TrendPlot(key, title, unit, tuple(series), low, top))
+        out.append(TrendPlot(key, title, unit, tuple(series), *axis_range(series, low, high)))
     return tuple(out)
+
+
+def axis_range(series: list[Series], low: float, high: float | None) -> tuple[float, float]:
+    """The plot's fixed range, widened (in round steps) to hold every value: a heart rate of 180
+    is drawn at 180, never flattened against the top of a 40-160 axis. ``high`` None: the
+    pump's range follows its programme (a syringe at 2 mL/h is not a line along 0)."""
+    finite = [x.values[np.isfinite(x.values)] for x in series]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    peak = float(values.max()) if values.size else 0.0
+    floor = float(values.min()) if values.size else low
+    if high is None:
+        return low, float(max(10, math.ceil(peak * 1.2 / 10) * 10))  # a round top: ticks at quarters
+    step = (high - low) / 4
+    while peak > high:
+        high += step
+    while floor < low:
+        low -= step
+    return low, high
 
 
 def phase_marks(review: Review) -> tuple[tuple[float, str], ...]:

@@ -160,7 +160,7 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
 
     def xy(t: float, v: float) -> QPointF:
         return QPointF(area.left() + (t - t0) / (t1 - t0) * area.width(),
-                       area.bottom() - (min(max(v, lo), hi) - lo) / (hi - lo) * area.height())
+                       area.bottom() - (v - lo) / (hi - lo) * area.height())  # the model's range holds every value
 
     p.setPen(QPen(QColor("#dddddd"), 1))
     for i in range(5):
