@@ -198,7 +198,8 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
         p.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
         word = PHASE_LABELS.get(phase, phase)
         if labelled and x - labelled[-1][0] < fm.horizontalAdvance(labelled[-1][1]) + 24:
-            labelled[-1] = (labelled[-1][0], f"{labelled[-1][1]} / {word}")
+            if word not in labelled[-1][1].split(" / "):  # a resumed run's second start says nothing new
+                labelled[-1] = (labelled[-1][0], f"{labelled[-1][1]} / {word}")
         else:
             labelled.append((x, word))
     for x, label in labelled:
