@@ -78,6 +78,11 @@ class BedAlarm:
     acknowledged: bool  # at the bedside (the central never acknowledges)
     since: float  # the central's time it first saw this episode
     source: Literal["bedside", "central"] = "bedside"
+    active: bool = True  # False: ended, latched at the bedside until a person acknowledges it
+    escalated: bool = False
+    value: float | None = None
+    limit: float | None = None
+    unit: str = ""
 
 
 @dataclass
@@ -144,6 +149,10 @@ class Bed:
         """Whether the bed's last state (live or not) held a high alarm."""
         alarms = (self.state or {}).get("alarms") or []
         return any(isinstance(a, dict) and a.get("priority") == "high" for a in alarms)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def bed_words(label: str) -> str:
@@ -365,7 +374,10 @@ class Station:
                 seen = bed._episodes.get(episode, now)
                 episodes[episode] = seen
                 alarms.append(BedAlarm(str(a.get("key")), a["priority"], str(a.get("kind") or ""),
-                                       str(a.get("message") or a.get("key")), bool(a.get("acknowledged")), seen))
+                                       str(a.get("message") or a.get("key")), bool(a.get("acknowledged")), seen,
+                                       active=a.get("active") is not False, escalated=bool(a.get("escalated")),
+                                       value=_number(a.get("value")), limit=_number(a.get("limit")),
+                                       unit=str(a.get("unit") or "")))
             bed._episodes = episodes  # only the current episodes: bounded
         alarms.sort(key=lambda a: (-RANK[a.priority], a.acknowledged, a.since))
         bed.alarms = alarms

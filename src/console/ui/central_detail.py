@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QListWidget, QVBoxLa
 
 from console.central.station import Bed, Station
 from console.ui import theme
+from console.ui.central_tile import alarm_words
 from console.ui.tiles import name_widget
 
 # (title, [(metric, colour)], y range)
@@ -108,9 +109,7 @@ class BedDetail(QDialog):
                  "no data": f"NO DATA: {bed.no_data_reason}"}[bed.condition]
         self.heading.setText(f"Bed {bed.label}  {bed.patient_initials}  \u2013 {state}"
                              + ("  \u2013 SIMULATION" if bed.simulated else ""))
-        self.current.setText("\n".join(f"{a.priority.upper()}: {a.message}"
-                                       + (" (acknowledged at the bedside)" if a.acknowledged else "")
-                                       for a in bed.alarms) or "none")
+        self.current.setText("\n".join(alarm_words(a, whole=True) for a in bed.alarms) or "none")
         drawn = (bed.trend.total, len(bed.events) + len(self.station.alarm_log))
         if drawn == self._drawn:
             return

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout
 
-from console.central.station import Bed
+from console.central.station import Bed, BedAlarm
 from console.ui import theme
+from console.ui.alarm_bar import SYMBOL
 from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
 from console.ui.trends import clock_text
 
@@ -51,6 +52,20 @@ def phase_text(bed: Bed, now: float) -> str:
         if isinstance(length, (int, float)):
             words += f" of {clock_text(length)}"
     return words
+
+
+def alarm_words(a: BedAlarm, whole: bool = False) -> str:
+    """ "▲ SpO2 low 84 %" with the bedside's marks (escalated, acknowledged, latched: the alarm
+    bar's symbols); ``whole`` adds the limit and the marks in words (tooltips)."""
+    marks = "".join(SYMBOL[m] for m, on in (("escalated", a.escalated), ("acknowledged", a.acknowledged),
+                                             ("latched", not a.active)) if on)
+    value = f" {a.value:g} {a.unit}".rstrip() if a.value is not None and a.kind == "physiological" else ""
+    text = f"{marks + ' ' if marks else ''}{a.message}{value}"
+    if whole:
+        text = f"{a.priority.upper()}: {text}" + (f" (limit {a.limit:g})" if a.limit is not None and value else "")
+        text += "".join(words for words, on in ((", escalated", a.escalated), (", acknowledged at the bedside",
+                        a.acknowledged), (", ended: waits to be acknowledged at the bedside", not a.active)) if on)
+    return text
 
 
 def pump_text(bed: Bed) -> tuple[str, int | None]:
@@ -199,8 +214,8 @@ class BedTile(QFrame):
         if on:
             assert priority is not None
             background, colour = f"background: {theme.ALARM_BG[priority]};", theme.ALARM_FG[priority]
-        else:
-            background, colour = "background: transparent;", theme.TEXT if priority else theme.TEXT_DIM
+        else:  # the dark half of the flash: the words stay in the priority's colour, never plain
+            background, colour = "background: transparent;", theme.ALARM_BG[priority] if priority else theme.TEXT_DIM
         self.alarm_label.setStyleSheet(f"{background} color: {colour}; font-size: {self._small}px;"
                                        " font-weight: bold; padding: 1px 4px; border-radius: 2px;")
         self.setProperty("flash", priority if on else "none")
@@ -230,10 +245,9 @@ class BedTile(QFrame):
             text = "no alarm" if live else ""
         else:
             more = len(bed.alarms) - 1
-            text = urgent.message + (" (acknowledged at the bedside)" if urgent.acknowledged else "")
-            text += f"  +{more}" if more > 0 else ""
+            text = alarm_words(urgent) + (f"  +{more}" if more > 0 else "")
         self.alarm_label.setText(text)
-        self.alarm_label.setToolTip("\n".join(f"{a.priority}: {a.message}" for a in bed.alarms))
+        self.alarm_label.setToolTip("\n".join(alarm_words(a, whole=True) for a in bed.alarms))
         self._restyle(live, bed.condition)
         self._flash(urgent.priority if urgent else None, lit(urgent.priority) if urgent else False)
         spoken = ", ".join(f"{spoken} {self.numbers[m].text()}" for m, _c, _k, spoken in NUMBERS)
