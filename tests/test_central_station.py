@@ -185,6 +185,19 @@ def test_rogue_messages_are_counted_per_reason_and_change_no_bed():
     assert len(station.last_rejected) == len(garbage)
 
 
+def test_a_flood_past_the_inbox_limit_is_dropped_and_counted(monkeypatch):
+    from console.central import station as station_module
+
+    monkeypatch.setattr(station_module, "INBOX_LIMIT", 10)
+    feed = Feed()
+    for _ in range(25):
+        feed.send("numerics", numerics())
+    station = feed.at(1.0)
+    assert station.messages == 9 and sum(n for r, n in station.rejected.items() if r.startswith("dropped")) == 16
+    feed.send("numerics", numerics())
+    assert feed.at(2.0).messages == 10  # room again once the display has taken them
+
+
 def test_alarm_events_are_deduplicated_by_bed_and_seq_but_a_restarted_bedside_is_kept():
     feed = Feed()
     for seq in (1, 2, 2, 3, 1):  # QoS 1 resends after a reconnect repeat a seq

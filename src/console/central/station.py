@@ -41,6 +41,7 @@ from console.central.trend import Trend
 STALE_AFTER_S = 10.0  # default: a bed silent this long (central's clock) has no data
 MAX_BEDS = 16  # the grid's size; a 17th bed is counted, not shown
 MAX_REASONS = 32  # distinct rogue reasons kept; the rest are counted as "other"
+INBOX_LIMIT = 50_000  # messages waiting for the display; 16 beds send about 50 a second
 EVENTS_KEPT = 500  # alarm events kept per bed for its detail
 SEQS_KEPT = 4000  # seqs remembered per bed for de-duplication
 TREND_METRICS = payloads.NUMERIC_METRICS
@@ -182,9 +183,17 @@ class Station:
         self.link_down_since: float | None = started
         self.alarm_log: deque[tuple[float, str, str]] = deque(maxlen=1000)  # the central's own (time, bed, words)
         self.now = started
+        self._dropped = 0  # messages dropped at offer (written by the network thread only)
+        self._dropped_seen = 0
 
     # ------------------------------------------------------------ any thread
     def offer(self, item: Incoming | LinkNote) -> None:
+        """Hand a message over (the network thread). Past ``INBOX_LIMIT`` waiting (a flood, or a
+        display that stopped stepping) a message is dropped and counted, so memory stays bounded;
+        link notes always pass."""
+        if isinstance(item, Incoming) and self._inbox.qsize() >= INBOX_LIMIT:
+            self._dropped += 1  # only the network thread writes it
+            return
         self._inbox.put(item)
 
     # ------------------------------------------------------------ the display's thread
@@ -201,6 +210,9 @@ class Station:
                 self._link(item)
             else:
                 self._take(item)
+        dropped, self._dropped_seen = self._dropped - self._dropped_seen, self._dropped
+        if dropped:
+            self.rejected["dropped unread: more arrived than the display could take"] += dropped
         self.now = now
         for bed in self._beds.values():
             self._judge(bed, now)
