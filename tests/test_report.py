@@ -205,3 +205,18 @@ def test_unreadable_and_damaged_files_say_so_in_one_line(tmp_path, capsys):
     assert "is damaged" in err and err.count("\n") == 1 and "Traceback" not in err
     assert "Damaged file:" in text_of(out)  # the chart itself says what could not be read
     assert report_cmd.main(["--paper", "a3", str(damaged), "--out", str(out)]) == 2  # argparse: exit 2
+
+
+def test_the_command_draws_with_no_display_at_all(whole, tmp_path):
+    # A fresh interpreter with no display and no Qt platform named: the report sets offscreen
+    # itself (it opens no window) and writes the chart.
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = tmp_path / "headless.pdf"
+    done = subprocess.run([sys.executable, "-c", "import sys; from console.report_cmd import main; "
+                           "sys.exit(main(sys.argv[1:]))", str(whole), "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"report: wrote {out} (") and done.stderr.count("\n") == 1
+    assert "Page 1 of" in text_of(out)
