@@ -12,6 +12,7 @@ import pytest
 from console.recording.replay import RecordedEvent, load_review
 from console.report import build_report
 from console.report.dosing import dose_summary
+from console.report.events import DOCUMENTATION_KINDS, NOT_DOCUMENTED, NOT_RECORDED, absent
 from console.report.sessions import session_times
 from console.vitals_table import row_cells, vitals_rows
 from report_bed import CLINICIAN, NOTE, NURSE, OVERRIDE_REASON, at, crashed_and_resumed, shared, whole_session
@@ -60,7 +61,7 @@ def test_plan_pump_programme_and_the_override_with_its_reason(whole):
     shown = facts(plan)
     assert shown["Bag"] == "100 mg in 50 mL (2 mg/mL)"
     assert shown["Volume and rate"] == "17.5 mL at 26.25 mL/h"
-    assert shown["Programme checked by (second person)"] == "not recorded by this console version"
+    assert shown["Programme checked by (second person)"] == absent(whole)  # no second check in this session
     programme = {row[0]: row[1:] for row in plan.tables[0].rows}
     assert programme["Rate"] == ("26.25 mL/h", "26.2 mL/h")  # the pump reports one decimal
     assert programme["Concentration"] == ("2 mg/mL", "2 mg/mL")
@@ -112,12 +113,19 @@ def test_charting_alarms_discharge_and_people(whole):
     assert "signed the discharge off" in people[CLINICIAN][2]
 
 
-def test_a_complete_session_misses_only_what_this_console_version_does_not_record(whole):
+def test_a_complete_session_misses_only_the_documentation_it_does_not_hold(whole):
+    # The bed's nurse documents no checklist, side effect or discharge score: the chart says
+    # why in the words that fit the console that made the record (console.report.events.absent).
     report = build_report(whole)
     assert report.simulated and report.title.startswith("TRAINING SIMULATION")
-    assert report.missing and all("not recorded by this console version" in m for m in report.missing)
-    for key in ("checklist", "side_effects", "discharge_score"):
-        assert "not recorded by this console version (infusion-console 0.1.0)" in report.section(key).absent
+    words = absent(whole)
+    assert report.missing[0] == "Clinic: not recorded by this console version."
+    assert all(m.endswith(f": {words}.") for m in report.missing[1:]), report.missing
+    assert {m.split(":")[0] for m in report.missing[1:]} <= {
+        "Treatment number in the course", "Pump programme checked by a second person", "Pre-session checklist",
+        "Side effects and interventions", "Discharge score and instructions"}
+    for key in ("side_effects", "discharge_score"):
+        assert report.section(key).absent == words
     assert [p.key for p in report.trends] == ["hr", "spo2", "bp", "resp", "pump"]
     assert all(p.series for p in report.trends)
 
@@ -193,3 +201,19 @@ def test_a_trend_axis_widens_to_hold_every_value():
     assert axis_range([Series("SpO2", np.array([0.0]), np.array([72.0]))], 80.0, 100.0) == (70.0, 100.0)
     assert axis_range([], 0.0, None) == (0.0, 10.0)
     assert axis_range([Series("rate", np.array([0.0]), np.array([26.25]))], 0.0, None) == (0.0, 40.0)
+
+
+def test_absent_documentation_is_worded_after_the_console_that_made_the_record(whole):
+    older = dataclasses.replace(whole, events=[e for e in whole.events if e.kind not in DOCUMENTATION_KINDS])
+    assert absent(older) == f"{NOT_RECORDED} (infusion-console 0.1.0)"
+    assert build_report(older).section("checklist").absent == absent(older)
+    # A console that documents: one documented item, and the others were not documented.
+    checked = RecordedEvent(290.0, "pump_checked", "Pump programme checked against the plan by Sam Lee", NURSE,
+                            {"checked_by": "Sam Lee"})
+    newer = dataclasses.replace(older, events=[*older.events, checked])
+    assert absent(newer) == NOT_DOCUMENTED
+    report = build_report(newer)
+    assert facts(report.section("plan"))["Programme checked by (second person)"] == f"Sam Lee ({at(290)})"
+    assert report.section("checklist").absent == NOT_DOCUMENTED
+    assert "Pre-session checklist: not documented in this session." in report.missing
+    assert not any(m.startswith("Pump programme checked") for m in report.missing)

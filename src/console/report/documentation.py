@@ -2,10 +2,11 @@
 record (issue 17): the pre-session checklist, side effects and interventions, the discharge
 score (modified Aldrete or PADSS) with the driving restriction and written instructions.
 
-Each is one ``DocumentationItem``: its section says "not recorded by this console version"
-until the record holds events of its kinds, which are then listed as recorded (time, what,
-who). When the documentation lands, the item names its event kinds here, or gets a builder of
-its own (``build``) for a richer table; nothing else of the chart changes."""
+Each is one ``DocumentationItem`` naming the event kinds the workflow records it with: the
+events found are listed as recorded (time, what, who); none, and the section says why
+(console.report.events.absent: "not recorded by this console version", or "not documented in
+this session"). An item that wants a richer table gets a builder of its own (``build``); nothing
+else of the chart changes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from console.recording.replay import Review
 from console.report.chart import Section, Table
-from console.report.sessions import NOT_RECORDED, of_kind
+from console.report.events import absent, of_kind
 from console.report.when import stamp
 
 
@@ -30,16 +31,17 @@ class DocumentationItem:
             return self.build(review)
         events = of_kind(review, *self.kinds)
         if not events:
-            version = review.meta.get("console_version") or "unknown"
-            return Section(self.key, self.title, absent=f"{NOT_RECORDED} (infusion-console {version})")
+            return Section(self.key, self.title, absent=absent(review))
         rows = tuple((stamp(review, e.time), e.text, e.user or "") for e in events)
         return Section(self.key, self.title, tables=(Table(("Time", "Recorded", "By"), rows),))
 
 
 ITEMS = (
-    DocumentationItem("checklist", "Pre-session checklist", ("checklist",)),
+    DocumentationItem("checklist", "Pre-session checklist", ("checklist_answer", "checklist_at_start",
+                                                             "checklist_proceed")),
     DocumentationItem("side_effects", "Side effects and interventions", ("side_effect", "intervention")),
-    DocumentationItem("discharge_score", "Discharge score and instructions", ("discharge_score", "instructions")),
+    DocumentationItem("discharge_score", "Discharge score and instructions",
+                      ("discharge_score", "driving_restriction", "written_instructions")),
 )
 
 

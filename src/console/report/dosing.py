@@ -13,7 +13,8 @@ from console.dose import DosePlan
 from console.pump_watch import DoseFigure, ManualMark, delivered
 from console.recording.replay import RecordedEvent, Review
 from console.report.chart import Fact, Section, Table
-from console.report.sessions import NOT_RECORDED, SessionTimes, data_of, first, of_kind
+from console.report.events import absent, data_of, first, last, of_kind
+from console.report.sessions import SessionTimes
 from console.report.when import stamp
 
 # What the pump reported of its programme, each beside the plan's value for it.
@@ -78,7 +79,10 @@ def plan_facts(plan: DosePlan) -> tuple[Fact, ...]:
 def pump_programme(review: Review, plan: DosePlan, start: float | None) -> tuple[Table, tuple[Fact, ...]]:
     """What the pump said it was running with, beside the plan: its first report with a rate
     above 0 from the infusion's start (a pump reports its programme; the console only reads it)."""
-    checked = (Fact("Programme checked by (second person)", NOT_RECORDED),)
+    check = last(review, "pump_checked")
+    checked = (Fact("Programme checked by (second person)",
+                    f"{data_of(check).get('checked_by') or check.text} ({stamp(review, check.time)})" if check
+                    else absent(review)),)
     headings = ("Programme", "Plan", "Pump reported")
     trends = review.session.trends
     rate = trends.get("PUMP_RATE")

@@ -12,6 +12,7 @@ from console.report.alarms import alarms_section
 from console.report.chart import ChartReport, Fact, Section, Table, TrendPlot
 from console.report.documentation import documentation_sections
 from console.report.dosing import dose_section, dose_summary, plan_section
+from console.report.events import NOT_RECORDED, absent, first
 from console.report.observations import (
     baseline_section,
     charting_section,
@@ -20,7 +21,6 @@ from console.report.observations import (
     vitals_section,
 )
 from console.report.sessions import (
-    NOT_RECORDED,
     SessionTimes,
     header,
     identity_section,
@@ -44,8 +44,10 @@ def missing(review: Review, times: SessionTimes, sections: tuple[Section, ...]) 
     out += [words for attr, words in PHASE_WORDS if getattr(times, attr) is None]
     if not review.meta.get("site_name"):
         out.append(f"Clinic: {NOT_RECORDED}.")
-    out += [f"{what}: {NOT_RECORDED}." for what in ("Treatment number in the course",
-                                                   "Pump programme checked by a second person")]
+    for what, kind in (("Treatment number in the course", "treatment_number"),
+                       ("Pump programme checked by a second person", "pump_checked")):
+        if first(review, kind) is None:
+            out.append(f"{what}: {absent(review)}.")
     if review.patient is None:
         out.append("No patient identified in the record.")
     for s in sections:

@@ -11,7 +11,7 @@ import numpy as np
 from console.charting import SCALES
 from console.recording.replay import Review
 from console.report.chart import Fact, Section, Series, Table, TrendPlot
-from console.report.sessions import data_of, of_kind
+from console.report.events import data_of, of_kind
 from console.report.when import stamp
 from console.vitals_table import HEADINGS, row_cells, vitals_rows
 

@@ -8,28 +8,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from console.patient import Patient
-from console.recording.replay import RecordedEvent, Review
+from console.recording.replay import Review
 from console.report.chart import Fact, Section, Table
+from console.report.events import NOT_RECORDED, absent, data_of, first, last, of_kind
 from console.report.when import day, duration, stamp
-
-NOT_RECORDED = "not recorded by this console version"
-
-
-def data_of(ev: RecordedEvent) -> dict:
-    """An event's recorded values; an older or foreign record's non-object data reads as none."""
-    return ev.data if isinstance(ev.data, dict) else {}
-
-
-def first(review: Review, kind: str, **data: str) -> RecordedEvent | None:
-    """The first event of ``kind`` whose data holds every ``data`` item."""
-    for ev in review.events:
-        if ev.kind == kind and all(data_of(ev).get(k) == v for k, v in data.items()):
-            return ev
-    return None
-
-
-def of_kind(review: Review, *kinds: str) -> list[RecordedEvent]:
-    return [ev for ev in review.events if ev.kind in kinds]
 
 
 @dataclass(frozen=True)
@@ -87,12 +69,22 @@ def header(review: Review) -> tuple[Fact, ...]:
                             f"clinical protocol {meta.get('protocol_fingerprint') or 'not recorded'}"))
 
 
+def treatment_words(review: Review) -> str | None:
+    """The treatment number within the course, from the order or entered, as last recorded."""
+    ev = last(review, "treatment_number")
+    if ev is None:
+        return None
+    number, source = data_of(ev).get("number"), data_of(ev).get("source")
+    how = {"order": "from the order", "entered": "entered"}.get(str(source), "recorded")
+    return f"{number if number is not None else ev.text} ({how} by {ev.user or 'not named'}, {stamp(review, ev.time)})"
+
+
 def identity_section(review: Review) -> Section:
     meta = review.meta
     order = first(review, "order")
     confirmed = of_kind(review, "patient", "patient_confirmed")
     facts = [Fact("Patient", patient_words(review)),
-             Fact("Treatment number in the course", NOT_RECORDED),
+             Fact("Treatment number in the course", treatment_words(review) or absent(review)),
              Fact("Order", order.text if order else "no session order recorded"),
              Fact("Identified", "; ".join(f"{e.text} ({e.user}, {stamp(review, e.time)})" for e in confirmed)
                   or "the patient was not identified at the console")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from console.recording.replay import Review
 from console.report.chart import Fact, Section, Table
-from console.report.sessions import data_of, first, of_kind
+from console.report.events import data_of, first, of_kind
 from console.report.when import stamp
 
 
