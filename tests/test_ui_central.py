@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QListWidget, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QProgressBar, QPushButton, QWidget
 
 from console import central_cmd
 from console.central import payloads
@@ -211,6 +211,18 @@ def test_a_new_alarm_sounds_through_a_local_pause_and_garbage_is_counted_in_the_
     central.t = 31.0 + SIGNALLING.audio_pause_s + 1
     central.window.refresh()
     assert label(central.window, "central.audio") == ""
+
+
+def test_the_brokers_absence_is_the_centrals_own_alarm_and_a_long_reason_never_widens_the_window(qtbot):
+    central = FakeCentral(qtbot)
+    reason = "the broker broker.clinic.example:8883's TLS certificate is not trusted (" + "x" * 300 + ")"
+    central.station.offer(LinkNote(False, reason, 1.0))
+    central.beds(["bed-1"], 12.0)
+    assert label(central.window, "central.own_alarm") == "NO BROKER CONNECTION"
+    assert reason in central.window.findChild(QLabel, "central.own_alarm").toolTip()
+    assert label(central.window, "central.broker") == f"Broker: {reason}"
+    QApplication.processEvents()  # the layout takes the new texts
+    assert central.window.minimumSizeHint().width() <= 1280  # the reason is cut, the window never grows
 
 
 def test_the_command_refuses_bad_settings_no_password_and_no_display_in_one_line(tmp_path, capsys, monkeypatch):

@@ -17,7 +17,16 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from console.alarms.signalling import AudioScheduler, flash_lit
 from console.central.station import Station
@@ -66,6 +75,7 @@ class CentralWindow(QMainWindow):
         self.details: dict[tuple[str, str], BedDetail] = {}
         self._next_detail = 0.0
         self._audio_problem = ""
+        self._own_lit: bool | None = None
 
         self.heading = name_widget(QLabel(title), "central.title", "Central station title")
         self.heading.setStyleSheet("font-size: 18px; font-weight: bold;")
@@ -94,9 +104,12 @@ class CentralWindow(QMainWindow):
         top.addWidget(self.notice, 1)
         top.addWidget(self.audio_label)
         top.addWidget(self.pause_button)
+        for label in (self.broker_label, self.own_alarm):  # a long reason is cut (whole on hover), never
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # widens the window
+            label.setMinimumWidth(0)
         second = QHBoxLayout()
-        second.addWidget(self.broker_label, 1)
-        second.addWidget(self.own_alarm, 2)
+        second.addWidget(self.broker_label, 2)
+        second.addWidget(self.own_alarm, 3)
         second.addWidget(self.rogue)
         self.bed_area = name_widget(QWidget(), "central.grid", "Beds")
         self.bed_grid = QGridLayout(self.bed_area)
@@ -132,7 +145,7 @@ class CentralWindow(QMainWindow):
             self.scheduler.request_self_test()  # the nurse hears that this screen's speaker works
 
     def _audio_availability(self, available: bool, reason: str) -> None:
-        self._audio_problem = "" if available else f"Audio output unavailable: {reason}"
+        self._audio_problem = "" if available else f"AUDIO UNAVAILABLE: {reason}"
 
     def pause_audio(self) -> None:
         """Silence THIS screen for the protocol's pause time (a new alarm still sounds)."""
@@ -200,17 +213,22 @@ class CentralWindow(QMainWindow):
             self.broker_label.setText(f"Broker {where}: connected")
             self.broker_label.setStyleSheet(f"color: {theme.LINK['up']};")
         else:
-            self.broker_label.setText(f"Broker {where}: {station.link_reason}")
+            self.broker_label.setText(f"Broker: {station.link_reason}")  # the reason names the broker
             self.broker_label.setStyleSheet(f"color: {theme.LINK['lost']};")
         self.broker_label.setToolTip(station.link_reason)
-        problem = "; ".join(p for p in (station.broker_problem(now), self._audio_problem) if p)
+        broker_problem = station.broker_problem(now)
+        # short on the row (the broker's reason is beside it), whole on hover
+        problem = " \u00b7 ".join(p for p in ("NO BROKER CONNECTION" if broker_problem else "",
+                                              self._audio_problem) if p)
         self.own_alarm.setText(problem)
-        self.own_alarm.setToolTip(problem)
+        self.own_alarm.setToolTip("\n".join(p for p in (broker_problem, self._audio_problem) if p))
         medium = theme.ALARM_BG["medium"]
         # medium priority: flashing while the broker is away; steady for the audio alone (shown persistently)
         lit = bool(problem) and (problem == self._audio_problem or self.lit("medium"))
-        self.own_alarm.setStyleSheet(f"background: {medium if lit else 'transparent'};"
-                                     f" color: {'#000' if lit else medium}; font-weight: bold; padding: 1px 4px;")
+        if lit != self._own_lit:  # a style sheet only when the look changes
+            self._own_lit = lit
+            self.own_alarm.setStyleSheet(f"background: {medium if lit else 'transparent'};"
+                                         f" color: {'#000' if lit else medium}; font-weight: bold; padding: 1px 4px;")
         total = station.rejected_total
         self.rogue.setText(f"Refused messages: {total}")
         self.rogue.setStyleSheet(f"color: {theme.ALARM_BG['low'] if total else theme.TEXT_DIM};")
