@@ -125,6 +125,8 @@ class BedTile(QFrame):
         # the pump's words take their width before the bar, yet never widen the tile (minimum 1 px)
         self.pump_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.pump_label.setMinimumWidth(1)
+        self.title.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.title.setMinimumWidth(1)  # a 64-character bed name is cut, the grid stays even
         self.progress.setMinimumWidth(24)
         for widget in (self.phase_label, self.alarm_label, self.initials):
             # a long text is cut, never widens the tile (the grid keeps every tile the same)
