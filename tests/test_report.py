@@ -36,9 +36,10 @@ def poppler(tool: str) -> str:
 
 
 def text_of(pdf: Path) -> str:
-    """The PDF's text in drawing order, whitespace folded (a wrapped cell reads as one line)."""
+    """The PDF's text in drawing order, whitespace folded (a wrapped cell reads as one line; a
+    line broken after a hyphen, "pre-" / "session", reads "pre-session")."""
     out = subprocess.run([poppler("pdftotext"), "-raw", str(pdf), "-"], capture_output=True, text=True, check=True)
-    return " ".join(out.stdout.split())
+    return " ".join(out.stdout.replace("-\n", "-").split())
 
 
 def info(pdf: Path) -> dict[str, str]:

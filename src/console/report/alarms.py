@@ -30,8 +30,9 @@ def alarm_rows(review: Review) -> tuple[tuple[str, ...], ...]:
 
 
 def alarms_section(review: Review) -> Section:
-    episodes = Table(("Started", "Priority (highest)", "Kind", "Alarm", "Lasted", "Acknowledged", "Escalated"),
-                     alarm_rows(review), "Alarm episodes", empty="no alarm in this session")
+    episodes = Table(("Started", "Highest priority", "Kind", "Alarm", "Lasted", "Acknowledged", "Escalated"),
+                     alarm_rows(review), "Alarm episodes", empty="no alarm in this session",
+                     widths=(12, 9, 12, 25, 9, 21, 10))  # the alarm's words get the room, no word is split
     actions = Table(("Time", "Action", "Alarm or metric", "Detail", "By"),
                     tuple((stamp(review, e.time), e.event.replace("_", " "), e.message or e.metric, e.detail, e.user)
                           for e in review.log if e.event in ACTIONS),

@@ -22,6 +22,7 @@ class Table:
     caption: str = ""
     empty: str = "none recorded"  # what the chart says instead of an empty table
     last_column_below: bool = False  # a wide table: its last column is printed under each row
+    widths: tuple[int, ...] = ()  # percent of the page per column, where the words need room
 
 
 @dataclass(frozen=True)

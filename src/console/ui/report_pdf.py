@@ -79,8 +79,9 @@ def _table_html(t: Table, small: bool = False) -> str:
     # spans, and is never left alone at the foot of a page.
     caption = (f"<tr><th colspan='{len(heads)}' align='left' style='font-size:{BODY_PT}pt;'>{_e(t.caption)}</th></tr>"
                if t.caption else "")
-    out.append("<thead>" + caption + "<tr>"
-               + "".join(f"<th bgcolor='#e8e8e8' align='left'>{_e(h)}</th>" for h in heads) + "</tr></thead>")
+    widths = [f" width='{w}%'" for w in t.widths] if len(t.widths) == len(heads) else [""] * len(heads)
+    cells = "".join(f"<th bgcolor='#e8e8e8' align='left'{w}>{_e(h)}</th>" for h, w in zip(heads, widths, strict=True))
+    out.append(f"<thead>{caption}<tr>{cells}</tr></thead>")
     for row in t.rows:
         cells = row[:-1] if below else row
         out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
