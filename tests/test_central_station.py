@@ -5,6 +5,7 @@ in wait-until loops with generous deadlines; nothing is judged on time."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import ssl
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from console.central import payloads, topics
@@ -87,6 +90,35 @@ class Feed:
         self.at(t)
 
 
+JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-10**400, max_value=10**400)
+                    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                    max_leaves=12)
+STATE_FIELDS = ("patient", "phase", "pump", "session_time", "wall", "simulated")
+ALARM_FIELDS = ("key", "kind", "message", "started", "active", "acknowledged", "escalated", "value", "limit", "unit")
+
+
+@st.composite
+def fuzzed_states(draw) -> bytes:
+    """A state that passes payloads.parse, with any JSON in every field the central reads beyond it."""
+    payload = json.loads(state(alarms=(("SPO2.low", "high", False),)))
+    for name in STATE_FIELDS:
+        if draw(st.booleans()):
+            payload[name] = draw(JSON)
+    for name in ("phase", "pump", "patient"):
+        if isinstance(payload.get(name), dict) and draw(st.booleans()):
+            payload[name] = {k: draw(JSON) for k in ("name", "elapsed_s", "length_s", "state", "delivered_mg",
+                                                     "planned_mg", "progress", "initials")}
+    for name in ALARM_FIELDS:
+        if draw(st.booleans()):
+            payload["alarms"][0][name] = draw(JSON)
+    payload["metrics"]["HR"]["value"] = draw(st.none() | st.integers(min_value=-10**400, max_value=10**400)
+                                             | st.floats(allow_nan=False, allow_infinity=False))
+    payload["metrics"]["HR"]["valid"] = draw(JSON)
+    return json.dumps(payload).encode()
+
+
 # ------------------------------------------------------------------ the model, no broker
 def test_a_live_bed_shows_its_values_alarms_and_simulation_mark():
     feed = Feed()
@@ -153,6 +185,20 @@ def test_a_retained_state_is_not_live_data_and_an_idle_bed_is_no_alarm():
     bed = feed.at(12.0).beds[0]
     assert bed.condition == "idle" and bed.alarms == [] and bed.patient_initials == ""
     assert feed.station.sounding(12.0) == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fuzzed_states())
+def test_any_json_in_any_field_of_a_readable_state_is_shown_or_ignored_never_a_crash(data):
+    feed = Feed()
+    feed.send("state", data)
+    feed.send("numerics", payloads.encode({"schema": 1, "kind": "numerics", "site": SITE, "bed": "bed-1",
+                                           "session_time": 1.0, "values": {"HR": 10**400, "SPO2": 97.0}}))
+    feed.send("alarm", json.dumps({**json.loads(alarm()), "value": 10**400, "limit": [1]}).encode())
+    for bed in feed.at(1.0).beds:
+        shown = (bed.value("HR"), bed.part("phase"), bed.part("pump"), bed.patient_initials, bed.most_urgent)
+        assert shown[0] is None or abs(shown[0]) < float("inf")
+    assert feed.station.sounding(1.0) is not None
 
 
 def test_an_empty_retained_state_retires_the_bed():

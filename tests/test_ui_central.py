@@ -6,6 +6,7 @@ detail; the audio pause is this screen's only. Waiting is wait-until with deadli
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 pytest.importorskip("PySide6")
 
@@ -28,6 +30,7 @@ from console.ui.audio import AlarmSound
 from console.ui.central_tile import BedTile
 from console.ui.central_window import NOTICE, CentralWindow, grid_shape
 from mqtt_broker import CENTRAL_USER, running_broker
+from test_central_station import fuzzed_states
 
 pytestmark = pytest.mark.gui
 SITE = "clinic"
@@ -211,6 +214,23 @@ def test_a_new_alarm_sounds_through_a_local_pause_and_garbage_is_counted_in_the_
     central.t = 31.0 + SIGNALLING.audio_pause_s + 1
     central.window.refresh()
     assert label(central.window, "central.audio") == ""
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=fuzzed_states())
+def test_any_json_in_a_readable_state_draws_a_tile_and_a_detail_never_a_crash(qtbot, data):
+    central = FakeCentral(qtbot)
+    central.station.offer(Incoming(f"infusion/{SITE}/bed-1/state", data, False, 1.0))
+    central.station.offer(Incoming(f"infusion/{SITE}/bed-1/alarm", json.dumps(
+        {**json.loads(payloads.encode({"schema": 1, "kind": "alarm", "site": SITE, "bed": "bed-1", "seq": 1,
+                                       "event": "start", "key": "K", "priority": "high", "message": "m"})),
+         "value": 10**400, "limit": 1.0, "user": ["x"]}).encode(), False, 1.0))
+    central.window.refresh()
+    detail = central.window.open_detail(SITE, "bed-1")
+    detail.refresh()
+    detail.close()
+    central.window.close()
 
 
 def test_the_brokers_absence_is_the_centrals_own_alarm_and_a_long_reason_never_widens_the_window(qtbot):

@@ -28,6 +28,7 @@ The central is a secondary display: nothing here sends anything to a bedside.
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 from collections import Counter, OrderedDict, deque
@@ -127,7 +128,7 @@ class Bed:
     @property
     def patient_initials(self) -> str:
         patient = (self.state or {}).get("patient") if self.fresh else None
-        return str(patient.get("initials") or "") if isinstance(patient, dict) else ""
+        return str(patient.get("initials") or "")[:16] if isinstance(patient, dict) else ""
 
     def value(self, metric: str) -> float | None:
         """The metric's current value, or None: no data, not valid at the bedside, or never sent."""
@@ -136,8 +137,7 @@ class Bed:
         entry = self.state.get("metrics", {}).get(metric)
         if not isinstance(entry, dict) or not entry.get("valid"):
             return None
-        number = entry.get("value")
-        return float(number) if isinstance(number, (int, float)) and not isinstance(number, bool) else None
+        return finite(entry.get("value"))
 
     def part(self, name: str) -> dict | None:
         """The live state's ``phase`` or ``pump`` part, or None when the bed has no live state."""
@@ -152,8 +152,16 @@ class Bed:
         return any(isinstance(a, dict) and a.get("priority") == "high" for a in alarms)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def finite(value: Any) -> float | None:
+    """A payload's number as a finite float, or None: JSON allows integers too large for a
+    float (10**400), which would raise wherever they are used; a bool is no number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def bed_words(label: str) -> str:
@@ -317,8 +325,7 @@ class Station:
             bed.trend.gap(item.received)
         bed.numerics = payload["values"]
         bed.last_live = bed.numerics_at = item.received
-        values = {m: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-                  for m, v in payload["values"].items()}
+        values = {m: finite(v) for m, v in payload["values"].items()}
         bed.trend.add(item.received, values)
 
     def _take_status(self, bed: Bed, payload: dict, item: Incoming) -> None:
@@ -382,13 +389,13 @@ class Station:
             for a in bed.state["alarms"]:
                 if a["priority"] not in RANK:
                     continue
-                episode = (str(a.get("key")), a.get("started"))
+                episode = (str(a.get("key")), finite(a.get("started")))  # a list would be unhashable
                 seen = bed._episodes.get(episode, now)
                 episodes[episode] = seen
                 alarms.append(BedAlarm(str(a.get("key")), a["priority"], str(a.get("kind") or ""),
                                        str(a.get("message") or a.get("key")), bool(a.get("acknowledged")), seen,
                                        active=a.get("active") is not False, escalated=bool(a.get("escalated")),
-                                       value=_number(a.get("value")), limit=_number(a.get("limit")),
+                                       value=finite(a.get("value")), limit=finite(a.get("limit")),
                                        unit=str(a.get("unit") or "")))
             bed._episodes = episodes  # only the current episodes: bounded
         alarms.sort(key=lambda a: (-RANK[a.priority], a.acknowledged, a.since))
@@ -396,4 +403,4 @@ class Station:
 
 
 __all__ = ["BROKER_KEY", "MAX_BEDS", "STALE_AFTER_S", "AlarmEventSeen", "Bed", "BedAlarm", "Incoming", "LinkNote",
-           "Station"]
+           "Station", "finite"]

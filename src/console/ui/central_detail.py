@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
-from console.central.station import Bed, Station
+from console.central.station import Bed, Station, finite
 from console.ui import theme
 from console.ui.central_tile import alarm_words
 from console.ui.tiles import name_widget
@@ -29,9 +29,9 @@ PLOTS = (("HR /min", (("HR", theme.PARAMETER["HR"]), ("PR", theme.PARAMETER["PR"
 
 def event_line(received_wall: float, payload: dict) -> str:
     when = dt.datetime.fromtimestamp(received_wall).strftime("%H:%M:%S")
-    value, limit = payload.get("value"), payload.get("limit")
+    value, limit = finite(payload.get("value")), finite(payload.get("limit"))
     numbers = ""
-    if isinstance(value, (int, float)) and isinstance(limit, (int, float)):
+    if value is not None and limit is not None:
         numbers = f" ({value:g} vs {limit:g})"
     user = f" by {payload['user']}" if payload.get("user") else ""
     return (f"{when}  {payload['event']:<11} {payload['priority'] or '-':<6} {payload['message']}{numbers}{user}"

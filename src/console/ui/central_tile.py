@@ -15,7 +15,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout
 
-from console.central.station import Bed, BedAlarm
+from console.central.station import Bed, BedAlarm, finite
 from console.ui import theme
 from console.ui.alarm_bar import SYMBOL
 from console.ui.tiles import UNAVAILABLE_TEXT, name_widget
@@ -44,12 +44,12 @@ def phase_text(bed: Bed, now: float) -> str:
     phase = bed.part("phase")
     if phase is None:
         return ""
-    words = str(phase.get("name", "")).capitalize()
-    elapsed, length = phase.get("elapsed_s"), phase.get("length_s")
-    if isinstance(elapsed, (int, float)) and bed.state_at is not None:
+    words = str(phase.get("name", "")).capitalize()[:40]
+    elapsed, length = finite(phase.get("elapsed_s")), finite(phase.get("length_s"))
+    if elapsed is not None and bed.state_at is not None and abs(elapsed) < 1e7:  # 1e7 s: 115 days
         elapsed += max(0.0, now - bed.state_at)  # the timer runs on between two states
         words += f" {clock_text(elapsed)}"
-        if isinstance(length, (int, float)):
+        if length is not None and abs(length) < 1e7:
             words += f" of {clock_text(length)}"
     return words
 
@@ -73,12 +73,13 @@ def pump_text(bed: Bed) -> tuple[str, int | None]:
     pump = bed.part("pump")
     if pump is None:
         return "", None
-    words = f"Pump {pump.get('state') or '?'}"
-    delivered, planned = pump.get("delivered_mg"), pump.get("planned_mg")
-    if isinstance(delivered, (int, float)) and isinstance(planned, (int, float)):
+    state = pump.get("state")
+    words = f"Pump {state[:20] if isinstance(state, str) and state else '?'}"
+    delivered, planned = finite(pump.get("delivered_mg")), finite(pump.get("planned_mg"))
+    if delivered is not None and planned is not None:
         words += f" {delivered:.1f}/{planned:g} mg"
-    progress = pump.get("progress")
-    return words, round(min(1.0, float(progress)) * 1000) if isinstance(progress, (int, float)) else None
+    progress = finite(pump.get("progress"))
+    return words, None if progress is None else round(min(1.0, max(0.0, progress)) * 1000)
 
 
 class BedTile(QFrame):
