@@ -105,7 +105,9 @@ def test_charting_alarms_discharge_and_people(whole):
     discharge = report.section("discharge")
     assert facts(discharge)["Signed off by"].startswith(CLINICIAN)
     criteria = {row[0]: row[1] for row in discharge.tables[0].rows}
-    assert set(criteria.values()) == {"met"} and "MOAA/S = 5" in criteria
+    clinical = ("SBP within 20 % of baseline", "HR within 20 % of baseline", "SpO2 \u2265 94 %", "MOAA/S = 5",
+                "Dissociation resolved", "Escort confirmed")  # console.discharge.criteria, all met here
+    assert all(criteria[name] == "met" for name in clinical), criteria
 
     people = {row[0]: row for row in report.section("people").tables[0].rows}
     assert set(people) == {NURSE, CLINICIAN}
@@ -217,3 +219,13 @@ def test_absent_documentation_is_worded_after_the_console_that_made_the_record(w
     assert report.section("checklist").absent == NOT_DOCUMENTED
     assert "Pre-session checklist: not documented in this session." in report.missing
     assert not any(m.startswith("Pump programme checked") for m in report.missing)
+
+
+def test_every_list_of_criteria_the_sign_off_recorded_is_shown(whole):
+    sign_off = next(e for e in whole.events if e.kind == "sign_off")
+    extra = {**sign_off.data, "documentation_criteria": [{"name": "Modified Aldrete score \u2265 9", "met": False,
+                                                          "detail": "not scored since recovery began"}]}
+    events = [dataclasses.replace(e, data=extra) if e is sign_off else e for e in whole.events]
+    tables = build_report(dataclasses.replace(whole, events=events)).section("discharge").tables
+    assert tables[-1].caption == "Documentation criteria at the sign-off"
+    assert tables[-1].rows == (("Modified Aldrete score \u2265 9", "NOT met", "not scored since recovery began"),)

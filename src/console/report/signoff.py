@@ -23,10 +23,15 @@ def discharge_section(review: Review) -> Section:
                        absent="Not signed off: the record holds no discharge sign-off, so no discharge "
                               "criteria were recorded.")
     data = data_of(ev)
-    criteria = Table(("Criterion", "At sign-off", "Values"),
-                     tuple((str(c.get("name", "")), _met(c.get("met")), str(c.get("detail", "")))
-                           for c in data.get("criteria") or () if isinstance(c, dict)),
-                     "Discharge criteria as they stood at the sign-off")
+    # Every list of criteria the sign-off recorded ("criteria", and any other "..._criteria",
+    # such as the documentation's), each as it stood then.
+    tables = tuple(
+        Table(("Criterion", "At sign-off", "Values"),
+              tuple((str(c.get("name", "")), _met(c.get("met")), str(c.get("detail", "")))
+                    for c in listed if isinstance(c, dict)),
+              "Discharge criteria as they stood at the sign-off" if key == "criteria"
+              else f"{key.removesuffix('_criteria').replace('_', ' ').capitalize()} criteria at the sign-off")
+        for key, listed in data.items() if key.endswith("criteria") and isinstance(listed, list))
     clinician = str(data.get("clinician") or "not named")
     verified = "verified against the site's users (role and PIN)" if data.get("clinician_verified") \
         else "not verified (no site users configured, or training)"
@@ -35,4 +40,4 @@ def discharge_section(review: Review) -> Section:
              Fact("Recorded by", ev.user or "not named"),
              Fact("Reason (criteria not met)", str(data["reason"]) if data.get("reason") else "none needed"),
              *confirmations)
-    return Section("discharge", "Discharge", facts, (criteria,))
+    return Section("discharge", "Discharge", facts, tables)
