@@ -265,6 +265,10 @@ def test_a_new_alarm_sounds_after_a_local_pause_and_a_persisting_one_keeps_its_f
     feed.live(3.0, alarms=(("HR.high", "medium", False), ("RR.low", "high", False)))
     assert {a.key: a.started for a in feed.station.sounding(3.0)} == {"clinic/bed-1:HR.high": 1.0,
                                                                       "clinic/bed-1:RR.low": 3.0}
+    escalated = json.loads(state(alarms=(("RR.low", "high", False),)))
+    escalated["alarms"][0]["escalated"] = True
+    feed.send("state", json.dumps(escalated).encode())
+    assert [a.escalated for a in feed.at(4.0).sounding(4.0)] == [True]  # louder here too, as at its bedside
 
 
 def test_more_beds_than_the_display_are_counted_and_beds_sort_naturally():

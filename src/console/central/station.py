@@ -255,7 +255,7 @@ class Station:
                     out.append(Alarm(key=f"{bed.site}/{bed.name}:{a.key}", kind="technical" if a.kind == "technical"
                                      else "physiological", priority=a.priority, metric=a.key,
                                      message=f"{bed_words(bed.label)}: {a.message}", started=a.since,
-                                     episode=0))
+                                     episode=0, escalated=a.escalated))  # louder, as at its bedside
         problem = self.broker_problem(now)
         if problem and self.link_down_since is not None:
             out.append(Alarm(key=BROKER_KEY, kind="technical", priority="medium", metric="CENTRAL_BROKER",
