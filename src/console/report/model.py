@@ -2,8 +2,8 @@
 clinic's session chart lists it (CLINICAL.md section 8), with the list of what is missing.
 
 Missing is said, never papered over: a record never closed or resumed after a crash, gaps, a
-phase the session never reached, a score not charted, a sign-off not given, and documentation
-this console version does not record."""
+phase the session never reached, a score not charted, a sign-off not given, and the nurse's
+documentation the record does not hold (console.report.events says why)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from console.patient import Patient
 from console.recording.replay import Review
 from console.report.chart import Fact, Section, Table
 from console.report.events import NOT_RECORDED, absent, data_of, first, last, of_kind
-from console.report.when import day, duration, stamp
+from console.report.when import clock, duration, stamp
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ def patient_words(review: Review) -> str:
 def header(review: Review) -> tuple[Fact, ...]:
     meta = review.meta
     return (Fact("Patient", patient_words(review)),
-            Fact("Session", f"{day(review, review.start)}, record {review.path.name}"),
+            Fact("Session", f"{review.wall(review.start).strftime('%Y-%m-%d %H:%M:%S')} to {clock(review, review.end)}"
+                            f" {review.wall(review.start).strftime('(UTC%z)')}, {duration(review.duration)}, "
+                            f"record {review.path.name}"),
             Fact("Clinic", str(meta["site_name"]) if meta.get("site_name") else NOT_RECORDED),
             Fact("Console", f"infusion-console {meta.get('console_version') or 'version not recorded'}, "
                             f"clinical protocol {meta.get('protocol_fingerprint') or 'not recorded'}"))

@@ -19,10 +19,5 @@ def stamp(review: Review, t: float | None) -> str:
     return f"{clock(review, t)} ({session_time(t)})"
 
 
-def day(review: Review, t: float) -> str:
-    """The date with the UTC offset the clock times use."""
-    return review.wall(t).strftime("%Y-%m-%d (UTC%z)")
-
-
 def duration(seconds: float | None) -> str:
     return "" if seconds is None else fmt_time(seconds)
