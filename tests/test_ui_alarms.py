@@ -273,7 +273,11 @@ def test_recording_failure_raises_the_high_alarm_and_monitoring_goes_on(qtbot, t
 # ---------------------------------------------------------------- issue 11: never blocked
 DIALOG_OPENERS = ("open_alarm_off", "open_limits", "open_sign_in", "open_plan", "open_titrate",
                   "open_proceed", "open_end_infusion", "open_confirm_patient", "device_picker",
-                  "infusion_started", "export_session", "vitals_export", "order_file")
+                  "infusion_started", "export_session", "vitals_export", "order_file",
+                  # the nurse's documentation (issue 17), opened from the session tab's box
+                  "documentation.open_checklist", "documentation.open_side_effect",
+                  "documentation.open_intervention", "documentation.open_score",
+                  "documentation.open_pump_check", "documentation.open_treatment")
 
 
 @pytest.mark.parametrize("opener", DIALOG_OPENERS)
@@ -307,6 +311,9 @@ def test_alarm_keys_and_the_bar_work_with_each_dialog_open(bed, qtbot, opener):
         plan = bed.window.open_plan()
         qtbot.mouseClick(plan.order_button, Qt.MouseButton.LeftButton)
         dialog = plan.findChild(QFileDialog, "plan.order_chooser")
+    elif opener.startswith("documentation."):
+        bed.window.workflow.sign_in("nurse.a")
+        dialog = getattr(bed.window.session_panel.documentation, opener.split(".", 1)[1])()
     else:
         dialog = getattr(bed.window, opener)()
     qtbot.waitExposed(dialog)

@@ -40,7 +40,7 @@ REQUIRED_SIDES: dict[tuple[str, Priority], tuple[str, ...]] = {
 }
 MAX_DELAY_S = {"high": 30.0, "medium": 60.0, "low": 60.0}
 # The protocol's only yes/no fields; true/false anywhere else is refused (it would read as 1/0).
-YES_NO_FIELDS = frozenset({"episodic"})
+YES_NO_FIELDS = frozenset({"episodic", "required", "not_applicable_allowed"})
 # The unit each metric is measured and judged in: a limit in another unit would be misread.
 METRIC_UNITS = {"HR": "/min", "SPO2": "%", "NIBP_SYS": "mmHg", "NIBP_DIA": "mmHg", "RR": "/min",
                 "ETCO2": "mmHg", "TEMP": "\u00b0C"}
@@ -266,6 +266,84 @@ class Charting(_Strict):
     gad7_severity: Gad7Severity = Gad7Severity()
 
 
+class ChecklistItem(_Strict):
+    """One pre-session check (CLINICAL.md section 8), answered yes / no (/ not applicable).
+    ``detail``: what the detail box asks (the medicine and its last dose); ``detail_needed_when``:
+    the answer that must come with that detail."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")  # recorded: stable, never translated
+    label: str = Field(min_length=1, max_length=120)
+    # strict: a 1 or "no" for a yes/no question is refused, never read as true or false
+    required: bool = Field(True, strict=True)
+    not_applicable_allowed: bool = Field(False, strict=True)
+    detail: str | None = Field(None, min_length=1, max_length=80)
+    detail_needed_when: Literal["yes", "no"] | None = None
+
+    @model_validator(mode="after")
+    def _detail_asked(self) -> ChecklistItem:
+        if self.detail_needed_when is not None and self.detail is None:
+            raise ValueError(f"{self.key}: 'detail_needed_when' needs 'detail' (what to ask)")
+        return self
+
+
+class InterventionDrug(_Strict):
+    """A drug the nurse may give for a side effect, with the units and routes offered for it."""
+
+    name: str = Field(min_length=1, max_length=60)
+    units: tuple[Annotated[str, Field(min_length=1, max_length=12)], ...] = Field(min_length=1, max_length=6)
+    routes: tuple[Annotated[str, Field(min_length=1, max_length=12)], ...] = Field(min_length=1, max_length=6)
+
+
+class DischargeScore(_Strict):
+    """The discharge score the site uses: modified Aldrete (Aldrete 1995) or PADSS (Chung 1995),
+    each of five items scored 0-2; discharge needs a total of at least ``minimum``."""
+
+    scale: Literal["aldrete", "padss"] = "aldrete"
+    minimum: int = Field(9, ge=7, le=10)
+
+
+DEFAULT_CHECKLIST = (
+    ChecklistItem(key="consent", label="Consent signed"),
+    ChecklistItem(key="fasting", label="Fasting as the site requires", detail="last food and drink"),
+    ChecklistItem(key="pregnancy_test", label="Pregnancy test negative (where applicable)",
+                  not_applicable_allowed=True, detail="test and time"),
+    ChecklistItem(key="interacting_medicines",
+                  label="Takes interacting medicines (benzodiazepines, lamotrigine, MAOIs, stimulants)",
+                  detail="medicine and its last dose", detail_needed_when="yes"),
+    ChecklistItem(key="escort_transport", label="Escort and transport home arranged", detail="who"),
+    ChecklistItem(key="suicide_risk_screen", label="Suicide-risk screen done", detail="result"),
+)
+DEFAULT_INTERVENTION_DRUGS = (
+    InterventionDrug(name="ondansetron", units=("mg",), routes=("IV", "PO", "IM")),
+    InterventionDrug(name="labetalol", units=("mg",), routes=("IV", "PO")),
+    InterventionDrug(name="clonidine", units=("mg", "microgram"), routes=("PO",)),
+    InterventionDrug(name="lorazepam", units=("mg",), routes=("IV", "PO", "SL", "IM")),
+    InterventionDrug(name="midazolam", units=("mg",), routes=("IV", "IM")),
+)
+
+
+class Documentation(_Strict):
+    """What the nurse documents in the console (CLINICAL.md section 8): the pre-session checklist,
+    the drugs offered for side effects, the discharge score, the driving restriction. Defaults
+    keep site files written before it valid."""
+
+    checklist: tuple[ChecklistItem, ...] = Field(DEFAULT_CHECKLIST, max_length=30)
+    intervention_drugs: tuple[InterventionDrug, ...] = Field(DEFAULT_INTERVENTION_DRUGS, max_length=30)
+    discharge_score: DischargeScore = DischargeScore()
+    driving_restriction_h: float = Field(24, ge=12, le=72)  # no driving or machinery for this long
+
+    @model_validator(mode="after")
+    def _unique(self) -> Documentation:
+        problems = []
+        keys = [i.key for i in self.checklist]
+        problems += [f"checklist: '{k}' appears twice" for k in sorted({k for k in keys if keys.count(k) > 1})]
+        names = [d.name.casefold() for d in self.intervention_drugs]
+        problems += [f"intervention_drugs: '{n}' appears twice" for n in sorted({n for n in names
+                                                                                if names.count(n) > 1})]
+        _issues(problems)
+        return self
+
+
 class Etco2Sampling(_Strict):
     """EtCO2 low limit by sampling (CLINICAL.md section 4): a nasal cannula under-reads, so its
     low-priority limit is lower. The ETCO2 low band in ``limits`` is the nasal one; a site
@@ -429,6 +507,7 @@ class ClinicalProtocol(_Strict):
     weight_basis: WeightBasis
     phases: Phases
     charting: Charting = Charting()
+    documentation: Documentation = Documentation()
     limits: dict[str, MetricLimits]
     etco2_sampling: Etco2Sampling
     apnoea: Apnoea

@@ -11,6 +11,13 @@ Rules beyond "within 20 % of baseline" (design choices of section 2):
 - the cuff reading used is at most ``discharge.cuff_max_age_min`` old, and taken after
   recovery began; MOAA/S and the end-of-recovery CADSS count only when charted after
   recovery began.
+
+The nurse's documentation (CLINICAL.md section 8) gives four more, ``documentation_criteria``:
+the pre-session checks answered, the discharge score (modified Aldrete or PADSS, scored after
+recovery began) at or above the protocol's minimum, the driving restriction and the written
+instructions acknowledged. They are shown with the others and recorded with the sign-off; they
+are kept out of ``criteria`` (the list whose unmet items need a sign-off reason) until the
+clinic decides they gate the sign-off too (docs/user-guide.md, "Discharge").
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from console.session_checks import valid_cuff
+from console.workflow_documentation import name_some
 
 if TYPE_CHECKING:
     from console.workflow import SessionWorkflow
@@ -146,4 +154,32 @@ def criteria(wf: SessionWorkflow, now: float) -> list[Criterion]:
                          f"by {wf.escort_confirmed_by}" if wf.escort_confirmed_by else "not confirmed"))
     out.append(Criterion("Clinician sign-off", wf.signed_off_by is not None,
                          f"by {wf.signed_off_by}" if wf.signed_off_by else "not signed off"))
+    return out
+
+
+def documentation_criteria(wf: SessionWorkflow, now: float) -> list[Criterion]:
+    """The documentation's discharge criteria, in the order the screen shows them."""
+    doc = wf.documentation
+    missing = doc.unanswered_required()
+    declined = [i.label for i in doc.checklist if i.key in doc.answers and doc.answers[i.key].answer == "no"
+                and i.detail_needed_when != "yes"]  # a "no" to a check (not to "takes medicines") is worth a look
+    detail = (f"{len(missing)} unanswered: " + name_some([i.label for i in missing])) if missing \
+        else "every required check answered"
+    if doc.checklist_reason and missing:
+        detail += f"; proceeded because: {doc.checklist_reason}"
+    if declined:
+        detail += "; answered no: " + name_some(declined)
+    out = [Criterion("Pre-session checks answered", not missing, detail)]
+    scale, minimum = doc.scale, doc.doc.discharge_score.minimum
+    rec = wf.recovery_started
+    score = doc.last_score(after=rec) if rec is not None else None
+    out.append(Criterion(f"{scale.label} \u2265 {minimum}", score.met if score else None,
+                         f"{score.total}/10 ({_ago(now - score.time)} ago, {score.user})" if score
+                         else "not scored since recovery began"))
+    hours = doc.doc.driving_restriction_h
+    out.append(Criterion(f"No driving or machinery for {hours:g} h: told", doc.driving_acknowledged_by is not None,
+                         f"by {doc.driving_acknowledged_by}" if doc.driving_acknowledged_by else "not acknowledged"))
+    out.append(Criterion("Written instructions given", doc.instructions_acknowledged_by is not None,
+                         f"by {doc.instructions_acknowledged_by}" if doc.instructions_acknowledged_by
+                         else "not acknowledged"))
     return out

@@ -9,8 +9,11 @@ File shape (every key but ``overrides`` and ``ordered_by`` required)::
       "plan": {"weight_kg": 70, "dose_mg_per_kg": 0.5, "duration_min": 40,
                "bag_mg": 35, "bag_ml": 50},
       "overrides": {"dose_mg_per_kg": "reason a soft limit is crossed"},
-      "ordered_by": "Dr. Rivera"
+      "ordered_by": "Dr. Rivera",
+      "treatment_number": 3
     }
+
+``treatment_number`` (optional): this session's place in the patient's course, 1-99.
 
 One rule for file and dialog (``check_plan_inputs``): every input must be a number above
 zero; hard guardrails refuse; a bag holding less drug than the dose refuses (the pump could
@@ -64,7 +67,8 @@ COMPUTED_WORDS = {"rate_ml_per_h": "rate", "dose_rate_mg_per_kg_per_h": "dose ra
                   "total_dose_mg": "total dose", "concentration_mg_per_ml": "concentration",
                   "bag_excess_factor": "drug in the bag over the dose"}
 PATIENT_WORDS = {"patient_id": "Patient ID", "name": "Patient name", "date_of_birth": "Date of birth"}
-ORDER_KEYS = ("patient", "plan", "overrides", "ordered_by")
+ORDER_KEYS = ("patient", "plan", "overrides", "ordered_by", "treatment_number")
+MAX_TREATMENT_NUMBER = 99  # a course is typically six; 99 catches a typed date or ID
 
 
 class SessionOrderError(Exception):
@@ -88,6 +92,7 @@ class SessionOrder(BaseModel):
     plan: DosePlan
     overrides: dict[str, str] = {}
     ordered_by: str | None = None
+    treatment_number: int | None = None  # within the patient's course, from the order
     source: str = ""  # the file it came from
 
     @property
@@ -446,6 +451,12 @@ def parse_session_order(data: object, source: str = "",
         problems.append("'ordered_by' must be the name of who ordered the session.")
     elif ordered_by is not None and text_problem(ordered_by):
         problems.append(f"'ordered_by' {text_problem(ordered_by)}.")
+    treatment = data.get("treatment_number")
+    if treatment is not None and (isinstance(treatment, bool) or not isinstance(treatment, int)
+                                  or not 1 <= treatment <= MAX_TREATMENT_NUMBER):
+        problems.append(f"'treatment_number' must be a whole number from 1 to {MAX_TREATMENT_NUMBER} "
+                        f"(not {json.dumps(treatment)}).")
+        treatment = None
     raw_plan = data.get("plan")
     check: PlanCheck | None = None
     if raw_plan is None:
@@ -460,7 +471,8 @@ def parse_session_order(data: object, source: str = "",
     if problems or check is None or check.plan is None or patient is None:
         raise SessionOrderError(where, problems)
     return SessionOrder(patient=patient, plan=check.plan, overrides=overrides,
-                        ordered_by=ordered_by.strip() if ordered_by else None, source=source)
+                        ordered_by=ordered_by.strip() if ordered_by else None, treatment_number=treatment,
+                        source=source)
 
 
 def load_session_order(path: str | Path, protocol: ClinicalProtocol | None = None) -> SessionOrder:

@@ -21,6 +21,9 @@ the module named for it:
 - ``workflow_phases``     the phase machine and the nurse's start/end marks (``PhaseMachine``)
 - ``workflow_baseline``   the baseline, its checks and the BP reason (``BaselineKeeper``)
 - ``workflow_charting``   scores, notes and markers (``ChartBook``)
+- ``workflow_documentation`` the pre-session checklist, side effects and drugs given, the
+                          discharge score, driving and written instructions, the pump check,
+                          the treatment number (``DocumentationDesk``)
 - ``workflow_due``        what is due now (``due_items``)
 - ``workflow_dose``       dose tracking for the pump panel (``dose_status``)
 - ``workflow_advisories`` the advisories raised on the engine (``AdvisoryRaiser``)
@@ -45,6 +48,7 @@ from console.clock import Clock
 from console.debrief import DebriefRow, debrief
 from console.discharge import Criterion
 from console.discharge import criteria as discharge_criteria_of
+from console.discharge import documentation_criteria as documentation_criteria_of
 from console.dose import DosePlan
 from console.patient import Patient
 from console.plan_file import SessionOrder
@@ -53,6 +57,7 @@ from console.workflow_advisories import AdvisoryRaiser
 from console.workflow_baseline import Baseline, BaselineKeeper
 from console.workflow_charting import ChartBook
 from console.workflow_discharge import DischargeDesk
+from console.workflow_documentation import DocumentationDesk, session_time_of
 from console.workflow_dose import DoseStatus, actual_rate_ml_h, dose_figure, dose_status
 from console.workflow_due import DueItem, cuff_due_since, due_items
 from console.workflow_errors import ChartRefused, NotSignedIn, PlanRefused, SignInRefused, WorkflowError
@@ -66,11 +71,12 @@ class _HeldBy:
     """A workflow attribute that one part holds: ``wf.phase`` reads (and writes) the phase
     machine's ``phase``, so the names other modules use stay while each part owns its state."""
 
-    def __init__(self, part: str) -> None:
+    def __init__(self, part: str, name: str | None = None) -> None:
         self.part = part
+        self.held_as = name  # the part's own name for it, when the workflow's differs
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        self.name = self.held_as or name
 
     def __get__(self, obj: object, owner: type | None = None):
         if obj is None:
@@ -111,6 +117,16 @@ class SessionWorkflow:
     escort_confirmed_by = _HeldBy("discharging")
     dissociation_confirmed_by = _HeldBy("discharging")
     signed_off_by = _HeldBy("discharging")
+    checklist_answers = _HeldBy("documentation", "answers")
+    checklist_reason = _HeldBy("documentation")
+    side_effects = _HeldBy("documentation")
+    interventions = _HeldBy("documentation")
+    discharge_scores = _HeldBy("documentation", "scores")
+    driving_acknowledged_by = _HeldBy("documentation")
+    instructions_acknowledged_by = _HeldBy("documentation")
+    pump_checked_by = _HeldBy("documentation")
+    pump_checked_at = _HeldBy("documentation")
+    treatment_number = _HeldBy("documentation")
 
     def __init__(self, protocol: ClinicalProtocol, session: Session, engine: AlarmEngine,
                  clock: Clock | None = None, *,
@@ -131,7 +147,9 @@ class SessionWorkflow:
         self.phases = PhaseMachine(protocol, session, self.journal, self.identity, self.plans, self.baselines,
                                    self.created)
         self.advisories = AdvisoryRaiser(protocol)
-        self.discharging = DischargeDesk(self.journal, self.identity, self.phases, self.discharge_criteria)
+        self.documentation = DocumentationDesk(protocol, self.journal, self.identity)
+        self.discharging = DischargeDesk(self.journal, self.identity, self.phases, self.discharge_criteria,
+                                         self.documentation_criteria)
         # The pump panel reads the nurse's marks and the estimate. (Session has no writer for
         # this yet: the one direct write left.)
         session.set_pump_watch(self.pump_watch)
@@ -172,6 +190,8 @@ class SessionWorkflow:
         self.plans.check_order(order)
         self.identity.expect(order, now, who)
         self.plans.apply(order.plan, dict(order.overrides), now, who, "plan")
+        if order.treatment_number is not None:
+            self.documentation.set_treatment_number(order.treatment_number, "order", now, who)
         if self.patient is None:
             return None
         return self.identity.check(now, who)
@@ -221,6 +241,8 @@ class SessionWorkflow:
         """Every display frame, before ``engine.evaluate``: phase, baseline, advisories."""
         now = self._now(now)
         self.phases.update(now)
+        if self.infusion_started is not None:
+            self.documentation.note_infusion_start(now)
         self.advisories.update(self, now)
 
     def record_infusion_start(self, volume_ml: float | None = None, at: float | None = None,
@@ -335,6 +357,87 @@ class SessionWorkflow:
         now = self._now(now)
         return self.chartbook.marker(label, now, self.identity.who())
 
+    # ------------------------------------------------------------------ documentation (workflow_documentation)
+    def session_time_of(self, clock_text: str, now: float | None = None) -> float:
+        """A time of day the nurse typed (HH:MM, blank: now) on the session clock."""
+        now = self._now(now)
+        return session_time_of(clock_text, now, self.clock.wall() - self.clock.now() + now)
+
+    @property
+    def checklist(self):
+        """The site's pre-session checks (protocol file, documentation.checklist)."""
+        return self.documentation.checklist
+
+    def answer_check(self, item: str, answer: str, detail: str | None = None, now: float | None = None):
+        """Answer one pre-session check: ``answer`` yes, no or not_applicable (where the site
+        allows it); ``detail`` as the item asks (required with the answer it names)."""
+        now = self._now(now)
+        return self.documentation.answer(item, answer, detail, now, self.identity.who())
+
+    def unanswered_checks(self):
+        """Required pre-session checks with no answer yet."""
+        return self.documentation.unanswered_required()
+
+    def proceed_despite_checklist(self, reason: str, now: float | None = None) -> None:
+        """Why the infusion runs with required checks unanswered: clears that advisory."""
+        now = self._now(now)
+        self.documentation.proceed_despite_checklist(reason, now, self.identity.who())
+
+    def record_side_effect(self, kind: str, severity: str, at: float | None = None, description: str | None = None,
+                           now: float | None = None):
+        """A side effect (console.workflow_documentation.SIDE_EFFECTS) with its severity and
+        when it began (session time, default now); "other" needs a description."""
+        now = self._now(now)
+        return self.documentation.side_effect(kind, severity, now if at is None else at, description, now,
+                                              self.identity.who())
+
+    @property
+    def intervention_drugs(self):
+        return self.documentation.doc.intervention_drugs
+
+    def record_intervention(self, drug: str, dose: object, unit: str, route: str, at: float | None = None,
+                            given_by: str | None = None, indication: str | None = None, now: float | None = None):
+        """A drug given (from the site's list) with dose, unit, route, when and who gave it
+        (default: the signed-in user)."""
+        now = self._now(now)
+        return self.documentation.intervention(drug, dose, unit, route, now if at is None else at, given_by,
+                                               indication, now, self.identity.who())
+
+    @property
+    def score_scale(self):
+        """The discharge score in force (modified Aldrete or PADSS, by the protocol)."""
+        return self.documentation.scale
+
+    def score_discharge(self, items: dict[str, object], now: float | None = None):
+        """Every item of the discharge score, each 0-2; the total is judged against the
+        protocol's minimum in the discharge check."""
+        now = self._now(now)
+        return self.documentation.score(items, now, self.identity.who())
+
+    def acknowledge_driving_restriction(self, now: float | None = None) -> None:
+        now = self._now(now)
+        self.documentation.acknowledge_driving(now, self.identity.who())
+
+    def acknowledge_written_instructions(self, now: float | None = None) -> None:
+        now = self._now(now)
+        self.documentation.acknowledge_instructions(now, self.identity.who())
+
+    def pump_checked(self, checker: str, now: float | None = None) -> str:
+        """The second person who checked the pump programme against the plan (a site user or
+        a typed name, never the signed-in nurse). Returns the name recorded."""
+        now = self._now(now)
+        plan = self.plan
+        summary = None if plan is None else {
+            "rate_ml_per_h": round(plan.rate_ml_per_h, 3), "volume_ml": round(plan.volume_ml, 3),
+            "total_mg": round(plan.total_mg, 3), "concentration_mg_per_ml": round(plan.concentration_mg_per_ml, 4),
+            "duration_min": plan.duration_min}
+        return self.documentation.check_pump(checker, summary, now, self.identity.who())
+
+    def set_treatment_number(self, number: object, now: float | None = None) -> int:
+        """The treatment number within the course, entered by the nurse (1-99)."""
+        now = self._now(now)
+        return self.documentation.set_treatment_number(number, "entered", now, self.identity.who())
+
     # ------------------------------------------------------------------ discharge (workflow_discharge)
     def confirm_escort(self, now: float | None = None) -> None:
         now = self._now(now)
@@ -349,6 +452,11 @@ class SessionWorkflow:
         """CLINICAL.md section 2, each met or not with the values behind it (console.discharge).
         A person decides."""
         return discharge_criteria_of(self, self._now(now))
+
+    def documentation_criteria(self, now: float | None = None) -> list[Criterion]:
+        """The documentation's discharge criteria (console.discharge): checks answered, the
+        discharge score, driving restriction and written instructions acknowledged."""
+        return documentation_criteria_of(self, self._now(now))
 
     def sign_off(self, clinician_name: str, now: float | None = None, reason: str | None = None, *,
                  reason_code: str | None = None, pin: str | None = None) -> None:

@@ -1,6 +1,7 @@
 """The advisory alarms the workflow raises and clears on the engine each frame (CLINICAL.md
 section 5): plan mismatch, over-delivery, overrun, baseline BP, rise over baseline, cuff due,
-no vitals data, no current baseline, and the pump rows console.pump_watch judges."""
+no vitals data, no current baseline, required pre-session checks unanswered at the start, and
+the pump rows console.pump_watch judges."""
 
 from __future__ import annotations
 
@@ -10,11 +11,30 @@ from console import advisories as adv
 from console.clinical import ClinicalProtocol
 from console.pump_watch import conc_unknown, patient_unconfirmed
 from console.session_checks import kind_of, no_current_baseline, no_vitals_data
+from console.workflow_documentation import name_some
 from console.workflow_due import cuff_due_since
 from console.workflow_phases import Phase
 
 if TYPE_CHECKING:
     from console.workflow import SessionWorkflow
+
+CHECKLIST_UNANSWERED = "ADVISORY.CHECKLIST_UNANSWERED"
+
+
+def checklist_unanswered(wf: SessionWorkflow) -> adv.Advisory | None:
+    """A required pre-session check still unanswered once the infusion has started (CLINICAL.md
+    section 5, medium): it stands until the checks are answered or a reason to proceed is
+    recorded (``proceed_despite_checklist``). Not raised once the patient is discharged."""
+    started = wf.infusion_started
+    if started is None or wf.phase == Phase.DISCHARGED or wf.checklist_reason is not None:
+        return None
+    missing = wf.unanswered_checks()
+    if not missing:
+        return None
+    return adv.Advisory(CHECKLIST_UNANSWERED, "medium", "CHECKLIST",
+                        f"Pump started with {len(missing)} pre-session check{'s' if len(missing) > 1 else ''} "
+                        f"unanswered: {name_some([i.label for i in missing], 1)}",
+                        started=started)
 
 
 class AdvisoryRaiser:
@@ -42,6 +62,7 @@ class AdvisoryRaiser:
                      if wf.phase != Phase.DISCHARGED else None)
         if wf.phase == Phase.INFUSION:
             found.append(no_current_baseline(b.nibp, wf.infusion_started, p.phases.baseline_cuff_max_age_min))
+        found.append(checklist_unanswered(wf))
         found.extend(self._pump_advisories(wf, now))
         present = {a.key: a for a in found if a is not None}
         for a in present.values():

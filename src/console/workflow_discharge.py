@@ -20,11 +20,14 @@ class DischargeDesk:
     ``criteria(now)``: the discharge criteria as they stand (console.discharge)."""
 
     def __init__(self, journal: Journal, identity: IdentityDesk, phases: PhaseMachine,
-                 criteria: Callable[[float], list[Criterion]]) -> None:
+                 criteria: Callable[[float], list[Criterion]],
+                 documentation: Callable[[float], list[Criterion]] | None = None) -> None:
         self.journal = journal
         self.identity = identity
         self.phases = phases
         self.criteria = criteria
+        # The nurse's documentation criteria: recorded with the sign-off as they stood.
+        self.documentation = documentation or (lambda _now: [])
         self.escort_confirmed_by: str | None = None
         self.dissociation_confirmed_by: str | None = None
         self.signed_off_by: str | None = None
@@ -84,5 +87,7 @@ class DischargeDesk:
                             + (f" despite unmet criteria: {why}" if why else ""), who,
                             {"clinician": clinician, "clinician_verified": verified, "reason": why,
                              "reason_code": reason_code if unmet else None,
-                             "criteria": [{"name": c.name, "met": c.met, "detail": c.detail} for c in criteria]})
+                             "criteria": [{"name": c.name, "met": c.met, "detail": c.detail} for c in criteria],
+                             "documentation": [{"name": c.name, "met": c.met, "detail": c.detail}
+                                               for c in self.documentation(now)]})
         self.phases.enter(Phase.DISCHARGED, now, f"Discharged (signed off by {clinician})")

@@ -80,6 +80,10 @@ class SessionBar(QWidget):
         self.phase = name_widget(QLabel(""), "session.phase", "Session phase")
         self.phase.setStyleSheet(f"font-size: 18px; color: {theme.TEXT}; padding: 2px 10px;"
                                  f" border: 1px solid {theme.PANEL_EDGE}; border-radius: 3px;")
+        # The treatment's place in the course (issue 17): hidden until the order or the nurse gives it.
+        self.treatment = name_widget(QLabel(""), "session.treatment", "Treatment number in the course")
+        self.treatment.setStyleSheet(f"font-size: 16px; font-weight: bold; color: {theme.TEXT};")
+        self.treatment.hide()
         self.user = name_widget(QLabel(""), "session.user_badge", "Signed-in user")
         self.user.setStyleSheet(f"font-size: 15px; color: {theme.TEXT_DIM};")
         # Permanent while the sign-in was not checked against the site's users (issue 11).
@@ -95,6 +99,7 @@ class SessionBar(QWidget):
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(self.simulation)
         row.addWidget(self.patient, 1)
+        row.addWidget(self.treatment)
         row.addWidget(self.phase)
         row.addWidget(self.user)
         row.addWidget(self.unverified)
@@ -121,6 +126,9 @@ class SessionBar(QWidget):
         if workflow.mismatch and not workflow.patient_confirmed:
             text += " \u2013 ID DIFFERS FROM THE ORDER"
         self.patient.setText(text)
+        number = getattr(workflow, "treatment_number", None)  # as sign_in_notice: a stand-in may lack it
+        self.treatment.setText(f"Treatment {number}" if number else "")
+        self.treatment.setVisible(bool(number))
         banner = workflow.banner(now)
         self.phase.setText(banner if workflow.plan else f"{banner} \u2013 no plan set")
         self.user.setText(workflow.user or "not signed in")

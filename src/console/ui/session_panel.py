@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from console.charting import MOAAS_WORDS
 from console.ui import theme
 from console.ui.dialog_parts import ERROR_STYLE, show_beside
+from console.ui.documentation_box import DocumentationBox
 from console.ui.infusion_controls import InfusionControls
 from console.ui.tiles import name_widget
 from console.ui.trends import clock_text
@@ -42,6 +43,22 @@ def criteria_html(items: list[Criterion]) -> str:
         f"{c.name}: <span style='color:{theme.TEXT_DIM}'>{c.detail}</span>" for c in items)
 
 
+def baseline_html(wf: SessionWorkflow, now: float) -> str:
+    """The baseline box: its checks until the pump starts; from then on the baseline as it was
+    fixed, in two lines (what recovery and discharge are judged against), which leaves the
+    middle column the room the discharge criteria and the documentation need."""
+    b = wf.baseline(now)
+    if wf.phase == Phase.BASELINE or not b.fixed:
+        return criteria_html(wf.baseline_checks(now))
+    cuff = f"cuff {b.nibp.systolic}/{b.nibp.diastolic} mmHg" if b.nibp else "no cuff reading"
+    hr = f"{b.hr_metric} {b.hr:.0f} /min" if b.hr is not None else f"no {b.hr_metric}"
+    spo2 = f"SpO\u2082 {b.spo2:.0f} %" if b.spo2 is not None else "no SpO\u2082"
+    text = f"Fixed at the pump's start ({clock_text(b.at)}): {cuff}, {hr}, {spo2}"
+    if wf.bp_reason:
+        text += f"<br><span style='color:{theme.TEXT_DIM}'>Proceeded despite baseline BP: {wf.bp_reason}</span>"
+    return text
+
+
 def discharge_html(wf: SessionWorkflow, now: float) -> str:
     """The discharge box: live criteria from recovery on; before that, which phase it waits
     for (never values judged at another moment); once discharged, the criteria as they stood
@@ -55,14 +72,17 @@ def discharge_html(wf: SessionWorkflow, now: float) -> str:
         signed = next((e for e in reversed(wf.timeline) if e.kind == "sign_off"), None)
         if signed is None:
             return f"Discharged (signed off by {wf.signed_off_by})"
-        items = [Criterion(c["name"], c["met"], c["detail"]) for c in signed.data.get("criteria", [])]
+        items = [Criterion(c["name"], c["met"], c["detail"])
+                 for c in signed.data.get("criteria", []) + signed.data.get("documentation", [])]
         return (f"As they stood at the sign-off ({clock_text(signed.time)}, {signed.data.get('clinician')}):<br>"
                 + criteria_html(items))
     head = ""
     if wf.phase == Phase.RECOVERY and wf.recovery_started is not None:
         head = (f"Recovery: discharge check at {clock_text(wf.recovery_started + recovery * 60)}. "
                 "Criteria now:<br>")
-    return head + criteria_html(wf.discharge_criteria(now))
+    # The documentation's criteria (checks, score, driving, instructions) before the sign-off.
+    items = wf.discharge_criteria(now)
+    return head + criteria_html(items[:-1] + wf.documentation_criteria(now) + items[-1:])  # sign-off last
 
 
 class WrappingList(QListWidget):
@@ -198,16 +218,22 @@ class SessionPanel(QWidget):
         self.signoff_reason = name_widget(QLineEdit(), "session.signoff.reason",
                                           "Reason to sign off with unmet criteria")
         self.signoff_reason.setPlaceholderText("reason, if a criterion is not met")
+        driving = name_widget(QPushButton("Told: no driving for 24 h"), "session.driving",
+                              "Driving restriction acknowledged")
+        driving.clicked.connect(lambda: self._do(self.workflow.acknowledge_driving_restriction))
+        instructions = name_widget(QPushButton("Written instructions given"), "session.instructions",
+                                   "Written instructions acknowledged")
+        instructions.clicked.connect(lambda: self._do(self.workflow.acknowledge_written_instructions))
         sign_off = name_widget(QPushButton("Sign off discharge"), "session.signoff", "Sign off discharge")
         sign_off.clicked.connect(self._sign_off)
-        checks = QGroupBox("Baseline")
+        checks = self.baseline_box = QGroupBox("Baseline")
         QVBoxLayout(checks).addWidget(self.baseline)
         dis = QGroupBox("Discharge check (a person decides)")
         dbox = QVBoxLayout(dis)
         dbox.addWidget(self.discharge)
-        row = QHBoxLayout()
-        row.addWidget(escort)
-        row.addWidget(resolved)
+        row = QGridLayout()  # two by two: the middle column stays narrow enough for 1280 px
+        for i, b in enumerate((escort, resolved, driving, instructions)):
+            row.addWidget(b, i // 2, i % 2)
         dbox.addLayout(row)
         dbox.addWidget(self.clinician)
         dbox.addWidget(self.signoff_reason)
@@ -216,10 +242,14 @@ class SessionPanel(QWidget):
         # Wide enough that the baseline and discharge lists wrap into the height Qt gives them
         # (a word-wrapped label's height is laid out for the column's minimum width).
         checks.setMinimumWidth(480)
+        dis.setMinimumWidth(480)  # the same when the baseline box is hidden (from recovery on)
         middle.addWidget(checks)
         middle.addWidget(dis)
         self.infusion = InfusionControls(lambda: self.workflow, lambda: self.refresh(force=True))
-        middle.addWidget(self.infusion)  # nurse-recorded start/end when the pump cannot say
+        # The nurse's documentation (issue 17) under the discharge check; the nurse-recorded
+        # infusion start/end moved beside the session's actions to make the room.
+        self.documentation = DocumentationBox(lambda: self.workflow, lambda: self.refresh(force=True))
+        middle.addWidget(self.documentation)
         middle.addStretch(1)
 
         # --- actions and timeline
@@ -253,6 +283,7 @@ class SessionPanel(QWidget):
         self.timeline.setSpacing(3)  # wrapped entries stay apart
         right = QVBoxLayout()
         right.addWidget(actions)
+        right.addWidget(self.infusion)  # nurse-recorded start/end when the pump cannot say
         right.addWidget(QLabel("Timeline"))
         right.addWidget(self.timeline, 1)
 
@@ -322,8 +353,12 @@ class SessionPanel(QWidget):
         due = wf.due_items(now)
         self.due.setText("<br>".join(f"\u25b6 {d.text}" for d in due) if due else "Nothing due")
         self.user.setText(f"Signed in: {wf.user}" if wf.user else "Not signed in: actions need a name")
-        self.baseline.setText(criteria_html(wf.baseline_checks(now)))
+        self.baseline.setText(baseline_html(wf, now))
+        # From recovery on the discharge criteria give each baseline value beside the current
+        # one; the box then gives its room to them and the documentation (1280x800, uncut).
+        self.baseline_box.setVisible(wf.phase in (Phase.BASELINE, Phase.INFUSION))
         self.discharge.setText(discharge_html(wf, now))  # every refresh: never stale
+        self.documentation.refresh(wf)
         for ev in wf.timeline[self._timeline_shown:]:
             self.timeline.add_top(f"{clock_text(ev.time)}  {ev.text}  ({ev.user})")
         self._timeline_shown = len(wf.timeline)
