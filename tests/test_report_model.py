@@ -229,3 +229,23 @@ def test_every_list_of_criteria_the_sign_off_recorded_is_shown(whole):
     tables = build_report(dataclasses.replace(whole, events=events)).section("discharge").tables
     assert tables[-1].caption == "Documentation criteria at the sign-off"
     assert tables[-1].rows == (("Modified Aldrete score \u2265 9", "NOT met", "not scored since recovery began"),)
+
+
+def test_the_chart_names_the_clinic_and_chair_the_site_file_gives(tmp_path):
+    """The console writes the site's name and chair into the record; the chart's header shows them."""
+    from console.bedside import Console
+    from console.clinical import load_protocol
+    from console.recording.replay import load_review
+    from console.report.sessions import header
+    from console.site import SiteConfig
+    from console.sources import ConnectionRequest
+
+    path = tmp_path / "s.sqlite"
+    console = Console(load_protocol(), str(path), site=SiteConfig(site_name="Day unit", chair="Chair 3"))
+    console.connect(ConnectionRequest(simulate="normal", speed=10.0))
+    for _ in range(5):
+        console.tick()
+    console.stop()
+    review = load_review(path)
+    assert (review.meta["site_name"], review.meta["chair"]) == ("Day unit", "Chair 3")
+    assert {f.label: f.value for f in header(review)}["Clinic"] == "Day unit, Chair 3"

@@ -239,7 +239,8 @@ class Console:
         callbacks: dict[str, Any] = dict(on_failure=failed, on_recovered=recovered, on_flushed=self.on_flushed)
         meta = {"console_version": __version__, "protocol_fingerprint": self.protocol.fingerprint(),
                 "simulated": self.session.simulated, "scenario": self.session.scenario,
-                "user": self.user, **self.record_meta}
+                "user": self.user, "site_name": getattr(self.site, "site_name", "") or None,
+                "chair": getattr(self.site, "chair", "") or None, **self.record_meta}
         if self.resume_path:
             self.recorder = resume(self.resume_path, clock, **callbacks)
             self.resume_path = None  # a later connection starts a new record

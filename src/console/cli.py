@@ -23,6 +23,8 @@ SUBCOMMAND_HELP = {
     "send-hl7": "send-hl7 SESSION_FILE --to HOST:PORT [--tls ...]: send a session's waiting HL7 messages to the "
                 "engine (exit 3: some still waiting)",
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
+    "report": "report SESSION_FILE --out FILE.pdf [--paper a4|letter] [--force]: the signed session chart as PDF "
+              "(no display needed)",
 }
 EXIT_CODES_HELP = ("exit status: 0 ok; 1 partial: data that could not be written to the record was saved "
                    "to a rescue file (its path is printed), or a damaged file was exported/reviewed as "
@@ -36,6 +38,7 @@ HEADLESS_COMMANDS = {
     "export": "console.export_cmd",
     "send-hl7": "console.send_hl7_cmd",  # the HL7 backlog of a session that ended while the engine was down
     "hash-pin": "console.users",  # a user's pin_hash for the site file (PIN read without echo)
+    "report": "console.report_cmd",  # the session chart as PDF; Qt (offscreen) only inside its main
 }
 
 

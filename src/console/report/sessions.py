@@ -66,7 +66,8 @@ def header(review: Review) -> tuple[Fact, ...]:
             Fact("Session", f"{review.wall(review.start).strftime('%Y-%m-%d %H:%M:%S')} to {clock(review, review.end)}"
                             f" {review.wall(review.start).strftime('(UTC%z)')}, {duration(review.duration)}, "
                             f"record {review.path.name}"),
-            Fact("Clinic", str(meta["site_name"]) if meta.get("site_name") else NOT_RECORDED),
+            Fact("Clinic", (str(meta["site_name"]) + (f", {meta['chair']}" if meta.get("chair") else ""))
+                 if meta.get("site_name") else NOT_RECORDED),
             Fact("Console", f"infusion-console {meta.get('console_version') or 'version not recorded'}, "
                             f"clinical protocol {meta.get('protocol_fingerprint') or 'not recorded'}"))
 
