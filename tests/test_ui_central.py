@@ -265,7 +265,9 @@ def test_the_command_refuses_bad_settings_no_password_and_no_display_in_one_line
 
 
 @pytest.mark.integration
-def test_the_command_shows_a_bedside_process_and_saves_its_screenshot(broker, tmp_path, qtbot):
+def test_the_command_shows_a_bedside_process_and_saves_its_screenshot(broker, tmp_path):
+    """central_cmd.main in a process of its own, as the command runs: its QApplication exec()
+    and quit would leave this test process's Qt closing (later windows' timers stop)."""
     (tmp_path / "pw").write_text(broker.users[CENTRAL_USER] + "\n")
     (tmp_path / "central.json").write_text(
         f'{{"broker": "{broker.url}", "username": "{CENTRAL_USER}", "ca_file": "{broker.ca_file}",'
@@ -277,10 +279,13 @@ def test_the_command_shows_a_bedside_process_and_saves_its_screenshot(broker, tm
     shot = tmp_path / "central.png"
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "connected"
-        code = central_cmd.main(["--config", str(tmp_path / "central.json"), "--password-file", str(tmp_path / "pw"),
-                                 "--quit-after", "3", "--screenshot", str(shot)])
+        central = subprocess.run([sys.executable, "-c", "import sys; from console.central_cmd import main; "
+                                  "sys.exit(main(sys.argv[1:]))", "--config", str(tmp_path / "central.json"),
+                                  "--password-file", str(tmp_path / "pw"), "--quit-after", "3", "--screenshot",
+                                  str(shot)], capture_output=True, text=True, timeout=120,
+                                 env={**env, "QT_QPA_PLATFORM": "offscreen"})
     finally:
         process.kill()
         process.wait(5)
-    assert code == 0
+    assert central.returncode == 0, central.stderr[-3000:]  # a clean exit, no crash at shutdown
     assert shot.exists() and shot.stat().st_size > 10_000 and (shot.stat().st_mode & 0o777) == 0o600
