@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout
+from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QStyle,
+    QStyleOption,
+    QVBoxLayout,
+)
 
 from console.central.station import Bed, BedAlarm, finite
 from console.ui import theme
@@ -82,6 +93,23 @@ def pump_text(bed: Bed) -> tuple[str, int | None]:
     return words, None if progress is None else round(min(1.0, max(0.0, progress)) * 1000)
 
 
+class ElidedLabel(QLabel):
+    """One line that ends with "…" when too long for its room, so a cut text says it is cut;
+    ``text()`` stays whole (tooltips, screen readers and tests read it all)."""
+
+    def paintEvent(self, e) -> None:
+        painter = QPainter(self)
+        option = QStyleOption()
+        option.initFrom(self)
+        # the style sheet's background (the alarm's colour) and border, as QLabel would draw them
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, option, painter, self)
+        room = self.contentsRect()
+        words = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, room.width())
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(room, int(self.alignment().value), words)
+        painter.end()
+
+
 class BedTile(QFrame):
     opened = Signal(str, str)  # site, bed
 
@@ -95,12 +123,12 @@ class BedTile(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"Bed {label}: click for its trends and alarm list")
 
-        def label_named(key: str, spoken: str, text: str = "") -> QLabel:
-            widget = name_widget(QLabel(text), f"{prefix}.{key}", f"Bed {label} {spoken}")
+        def label_named(key: str, spoken: str, text: str = "", elided: bool = False) -> QLabel:
+            widget = name_widget((ElidedLabel if elided else QLabel)(text), f"{prefix}.{key}", f"Bed {label} {spoken}")
             widget.setTextFormat(Qt.TextFormat.PlainText)
             return widget
 
-        self.title = label_named("name", "name", label)
+        self.title = label_named("name", "name", label, elided=True)
         self.initials = label_named("patient", "patient initials")
         self.simulation = label_named("simulation", "simulation mark", "SIMULATION")
         self.state_word = label_named("condition", "data state")
@@ -117,12 +145,12 @@ class BedTile(QFrame):
             row, column = divmod(i, 3)
             grid.addWidget(cap, row * 2, column)
             grid.addWidget(self.numbers[metric], row * 2 + 1, column)
-        self.phase_label = label_named("phase", "phase and timer")
-        self.pump_label = label_named("pump", "pump state and dose")
+        self.phase_label = label_named("phase", "phase and timer", elided=True)
+        self.pump_label = label_named("pump", "pump state and dose", elided=True)
         self.progress = name_widget(QProgressBar(), f"{prefix}.progress", f"Bed {label} dose progress")
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
-        self.alarm_label = label_named("alarm", "most urgent alarm")
+        self.alarm_label = label_named("alarm", "most urgent alarm", elided=True)
         # the pump's words take their width before the bar, yet never widen the tile (minimum 1 px)
         self.pump_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.pump_label.setMinimumWidth(1)
