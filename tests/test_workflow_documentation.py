@@ -371,3 +371,39 @@ def test_a_typed_time_of_day_is_session_time():
     assert b.wf.session_time_of("", now=b.now) == b.now
     with pytest.raises(WorkflowError, match="HH:MM"):
         b.wf.session_time_of("25:00", now=b.now)
+
+
+# ---------------------------------------------------------------- the record
+def test_every_documentation_event_reaches_the_session_record_with_its_fields(tmp_path):
+    """Through the recorder as the console attaches it: the events table holds each kind with
+    its user and its data, as docs/recording.md ("Documentation events") gives them."""
+    import sqlite3
+
+    from console.recording.recorder import Recorder
+
+    b = Bed()
+    rec = Recorder(tmp_path / "session.sqlite", b.clock, background=False)  # written on tick, not a thread
+    rec.attach(b.session, b.engine)
+    rec.attach_workflow(b.wf)
+    answer_all(b)
+    b.wf.set_plan(PLAN, now=b.now)
+    b.wf.pump_checked("Nurse Lee", now=b.now)
+    b.wf.set_treatment_number(2, now=b.now)
+    b.wf.record_side_effect("vomiting", "mild", now=b.now)
+    b.wf.record_intervention("ondansetron", 4, "mg", "IV", now=b.now)
+    b.wf.score_discharge(ALDRETE_9, now=b.now)
+    b.wf.acknowledge_driving_restriction(now=b.now)
+    b.wf.acknowledge_written_instructions(now=b.now)
+    b.clock.advance(1.5)
+    rec.tick(b.clock.now())
+    assert rec.close()
+    with sqlite3.connect(tmp_path / "session.sqlite") as conn:
+        rows = conn.execute("SELECT kind, user, data FROM events").fetchall()
+    got = {kind: (user, json.loads(data)) for kind, user, data in rows}
+    for kind in ("checklist_answer", "pump_checked", "treatment_number", "side_effect", "intervention",
+                 "discharge_score", "driving_restriction", "written_instructions"):
+        assert got[kind][0] == "Nurse Kim", kind
+    assert got["intervention"][1]["drug"] == "ondansetron" and got["intervention"][1]["route"] == "IV"
+    assert got["discharge_score"][1]["items"] == ALDRETE_9 and got["discharge_score"][1]["met"] is True
+    assert got["pump_checked"][1]["checked_by"] == "Nurse Lee"
+    assert sum(1 for kind, _, _ in rows if kind == "checklist_answer") == 6
