@@ -169,6 +169,8 @@ def test_a_session_reaches_the_central_with_state_alarms_and_numerics(broker, tm
         assert state["metrics"]["HR"]["valid"] is True and state["metrics"]["HR"]["value"] == 72
         assert state["metrics"]["SPO2"]["value"] == 84 and state["metrics"]["SPO2"]["time"] is not None
         assert any(a["priority"] == "high" and a["key"] == "SPO2.low" for a in state["alarms"])
+        wait_until(lambda: any(p["values"].get("SPO2") == 84 for p, _q, _r in central.of("numerics")),
+                   what="numerics with the low SpO2")
         numerics = central.of("numerics")
         assert numerics and all(p["schema"] == 1 and q == 0 for p, q, _r in numerics)
         assert numerics[-1][0]["values"]["SPO2"] == 84

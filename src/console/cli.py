@@ -23,6 +23,8 @@ SUBCOMMAND_HELP = {
     "send-hl7": "send-hl7 SESSION_FILE --to HOST:PORT [--tls ...]: send a session's waiting HL7 messages to the "
                 "engine (exit 3: some still waiting)",
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
+    "central": "central --broker mqtts://HOST:8883 [--site SITE] --username U [--password-file F]: the central "
+               "station, every chair of the clinic on one screen (a secondary display)",
     "report": "report SESSION_FILE --out FILE.pdf [--paper a4|letter] [--force]: the signed session chart as PDF "
               "(no display needed)",
 }
@@ -38,6 +40,7 @@ HEADLESS_COMMANDS = {
     "export": "console.export_cmd",
     "send-hl7": "console.send_hl7_cmd",  # the HL7 backlog of a session that ended while the engine was down
     "hash-pin": "console.users",  # a user's pin_hash for the site file (PIN read without echo)
+    "central": "console.central_cmd",  # the central station's window; Qt only once it can open
     "report": "console.report_cmd",  # the session chart as PDF; Qt (offscreen) only inside its main
 }
 
