@@ -208,3 +208,15 @@ def test_the_tab_and_each_dialog_fit_1280x800_named_and_uncut(ward, artifacts_di
         assert unnamed_controls(dialog) == [], opener
         assert clipped_labels(dialog) == [], opener
         dialog.close()
+
+
+def test_the_sign_off_dialog_shows_the_documentation_not_complete(ward):
+    from console.ui.session_dialogs import SignOffDialog
+
+    b = ward
+    b.wf.acknowledge_driving_restriction(now=b.now)
+    dialog = SignOffDialog(b.wf, b.window)
+    b.qtbot.addWidget(dialog)
+    text = child(dialog, QLabel, "signoff.criteria").text()
+    assert "Documentation not complete" in text and "Written instructions given: not acknowledged" in text
+    assert "No driving" not in text  # acknowledged: not listed

@@ -434,6 +434,12 @@ class SignOffDialog(QDialog):
                 + "<br>Signing off needs a reason from the list and what you judged.")
         else:
             summary.setText("Every criterion is met.")
+        # The nurse's documentation (issue 17): shown for the clinician to judge, recorded with
+        # the sign-off; it does not add to what needs a reason.
+        undocumented = [c for c in workflow.documentation_criteria() if c.met is not True]
+        if undocumented:
+            summary.setText(summary.text() + "<br><br>Documentation not complete:<br>" + "<br>".join(
+                f"\u2717 {c.name}: {c.detail}" for c in undocumented))
         self.clinician = name_widget(QLineEdit(), "signoff.clinician", "Clinician name")
         self.clinician.setPlaceholderText("the clinician signing off (not the nurse signed in)")
         self.pin = name_widget(QLineEdit(), "signoff.pin", "Clinician PIN")
