@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.engine import Simulation
@@ -50,6 +50,10 @@ class Bed:
     wf: SessionWorkflow
     sim: Simulation
     rec: Recorder
+    # what the nurse charts when it falls due: MOAA/S in the infusion, CADSS at the infusion's end,
+    # GAD-7 at baseline and at the discharge check (a course varies them session by session)
+    scores: dict[str, int] = field(default_factory=lambda: {"moaas_infusion": 4, "cadss_infusion": 18,
+                                                             "gad7_baseline": 13, "gad7_after": 6})
 
 
 def _scenario():
@@ -58,9 +62,9 @@ def _scenario():
     return sc.model_copy(update={"plan": sc.plan.model_copy(update={"bag_mg": 100.0, "bag_ml": 50.0})})
 
 
-def _open(path: Path, clock: FakeClock, recorder: Recorder | None = None) -> Bed:
+def _open(path: Path, clock: FakeClock, recorder: Recorder | None = None, scenario=None) -> Bed:
     protocol = load_protocol()
-    sim = Simulation(_scenario(), seed=2)
+    sim = Simulation(scenario or _scenario(), seed=2)
     plan, patient = scenario_plan_and_patient(sim.scenario)
     session = Session(protocol, clock, simulated=True, scenario="normal")
     engine = AlarmEngine(protocol, user=NURSE)
@@ -87,11 +91,11 @@ def _open(path: Path, clock: FakeClock, recorder: Recorder | None = None) -> Bed
 def _chart_due(b: Bed, now: float) -> None:
     for due in b.wf.due_items(now):
         if due.key == "moaas":
-            b.wf.chart("MOAA/S", 4 if b.wf.phase == Phase.INFUSION else 5, now=now)
+            b.wf.chart("MOAA/S", b.scores["moaas_infusion"] if b.wf.phase == Phase.INFUSION else 5, now=now)
         elif due.key.startswith("cadss"):
-            b.wf.chart("CADSS", 18 if due.key == "cadss_infusion" else 1, now=now)
+            b.wf.chart("CADSS", b.scores["cadss_infusion"] if due.key == "cadss_infusion" else 1, now=now)
         elif due.key.startswith("gad7"):
-            b.wf.chart("GAD-7", 13 if due.key == "gad7_baseline" else 6, now=now)
+            b.wf.chart("GAD-7", b.scores["gad7_baseline" if due.key == "gad7_baseline" else "gad7_after"], now=now)
 
 
 def _run(b: Bed, t_end: float, *, t0: float = 0.0, acknowledge: bool = True) -> None:
@@ -121,15 +125,24 @@ def _close(b: Bed) -> None:
     assert b.rec.close()
 
 
-def whole_session(path: Path) -> Path:
-    """Sign-in to discharge sign-off, about 105 minutes of session time."""
-    b = _open(path, FakeClock(0.0, wall0=WALL0))
+def whole_session(path: Path, *, wall0: float = WALL0, scenario=None, scores: dict[str, int] | None = None,
+                  desaturation: bool = True, during: Callable[[Bed], None] | None = None) -> Path:
+    """Sign-in to discharge sign-off, about 105 minutes of session time. A course's sessions
+    (tests/course_bed.py) give their own start, scenario (dose, patient, BP and HR response),
+    scores, and what the nurse documents in the infusion (``during``, at 20 min)."""
+    b = _open(path, FakeClock(0.0, wall0=wall0), scenario=scenario)
+    if scores:
+        b.scores.update(scores)
     _run(b, 200)
     b.wf.marker("patient anxious", now=b.clock.now())
+    if during is not None:  # (a run split in two restarts the decoders: only when asked)
+        _run(b, 1200)
+        during(b)
     _run(b, 1500)
     b.wf.note(NOTE, now=b.clock.now())
     _run(b, DESATURATION_AT)
-    b.sim.inject("desaturation", spo2=84, onset_s=10, hold_s=40, recovery_s=20)
+    if desaturation:
+        b.sim.inject("desaturation", spo2=84, onset_s=10, hold_s=40, recovery_s=20)
     _run(b, 6400)
     assert b.wf.phase == Phase.DISCHARGE_CHECK, b.wf.phase
     b.wf.confirm_dissociation_resolved(now=b.clock.now())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,11 +141,10 @@ def _ticks(t0: float, t1: float) -> list[float]:
     return [float(t) for t in np.arange(math.ceil(t0 / step) * step, t1 + 0.001, step)]
 
 
-def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tuple[float, float],
-               width: int, height: int, gaps: tuple[tuple[float, float], ...] = ()) -> QImage:
-    """One trend plot at print resolution: fixed y range, session time on x, phase changes as
-    dashed lines, a gap in the data drawn as a gap (a span not recorded, shaded), cuff readings
-    as marks."""
+def plot_canvas(width: int, height: int, widest_label: str, right: int) -> tuple[QImage, QPainter, QRectF]:
+    """A white image at print resolution, its painter (the plots' font set; the caller ends
+    it), and the plotting area: room on the left for ``widest_label``, above for the legend
+    and the phase labels, below for the axis labels."""
     img = QImage(width, height, QImage.Format.Format_RGB32)
     img.fill(QColor("white"))
     p = QPainter(img)
@@ -153,9 +153,31 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
     font.setPixelSize(int(height * 0.075))
     p.setFont(font)
     fm = p.fontMetrics()
-    # Room above the plot for the legend and the phase labels, below for the time axis.
-    left, right, top, bottom = fm.horizontalAdvance("0000") + 30, 20, 2 * fm.height() + 12, 1.6 * fm.height() + 8
-    area = QRectF(left, top, width - left - right, height - top - bottom)
+    left, top, bottom = fm.horizontalAdvance(widest_label) + 30, 2 * fm.height() + 12, 1.6 * fm.height() + 8
+    return img, p, QRectF(left, top, width - left - right, height - top - bottom)
+
+
+def y_grid(p: QPainter, area: QRectF, lo: float, hi: float) -> None:
+    """Five grid lines from ``lo`` to ``hi``, each labelled left of the area; leaves the grid's pen set."""
+    fm = p.fontMetrics()
+    for i in range(5):
+        v = lo + (hi - lo) * i / 4
+        y = area.bottom() - i / 4 * area.height()
+        p.setPen(QPen(QColor("#dddddd"), 1))
+        p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
+        p.setPen(QColor("#333333"))
+        p.drawText(QRectF(0, y - fm.height() / 2, area.left() - 8, fm.height()),
+                   int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), f"{v:g}")
+    p.setPen(QPen(QColor("#dddddd"), 1))
+
+
+def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tuple[float, float],
+               width: int, height: int, gaps: tuple[tuple[float, float], ...] = ()) -> QImage:
+    """One trend plot at print resolution: fixed y range, session time on x, phase changes as
+    dashed lines, a gap in the data drawn as a gap (a span not recorded, shaded), cuff readings
+    as marks."""
+    img, p, area = plot_canvas(width, height, "0000", 20)
+    fm = p.fontMetrics()
     t0, t1 = span[0], max(span[1], span[0] + 60.0)
     lo, hi = plot.low, plot.high
 
@@ -163,15 +185,7 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
         return QPointF(area.left() + (t - t0) / (t1 - t0) * area.width(),
                        area.bottom() - (v - lo) / (hi - lo) * area.height())  # the model's range holds every value
 
-    p.setPen(QPen(QColor("#dddddd"), 1))
-    for i in range(5):
-        v = lo + (hi - lo) * i / 4
-        y = xy(t0, v).y()
-        p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
-        p.setPen(QColor("#333333"))
-        p.drawText(QRectF(0, y - fm.height() / 2, left - 8, fm.height()),
-                   int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), f"{v:g}")
-        p.setPen(QPen(QColor("#dddddd"), 1))
+    y_grid(p, area, lo, hi)
     for t in _ticks(t0, t1):
         x = xy(t, lo).x()
         p.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
@@ -250,8 +264,13 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
 
 # ------------------------------------------------------------------------------ pages
 def _app() -> QGuiApplication:
+    """The running application, or a new QApplication: a widgets one, so that windows can still
+    be opened in the same process after a PDF was drawn (a bare QGuiApplication would make every
+    later QWidget abort the process: the review window, the GUI tests after the report tests)."""
+    from PySide6.QtWidgets import QApplication
+
     app = QGuiApplication.instance()
-    return app if isinstance(app, QGuiApplication) else QGuiApplication([])
+    return app if isinstance(app, QGuiApplication) else QApplication([])
 
 
 def _watermark(p: QPainter, w: float, h: float) -> None:
@@ -275,6 +294,26 @@ class RenderedPdf:
 
 def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | None = None) -> RenderedPdf:
     """The chart as a PDF document in memory, ``paper`` "a4" or "letter"."""
+    running = report.header[0].value if report.header else report.title
+    plot_h = int(PLOT_HEIGHT_MM / 25.4 * DPI)
+
+    def content(w: int) -> tuple[str, dict[str, QImage]]:
+        images = {f"plot:{plot.key}": plot_image(plot, report.marks, report.span, w, plot_h, report.gaps)
+                  for plot in report.trends}
+        return chart_html(report, int(w * CSS_DPI / DPI), int(plot_h * CSS_DPI / DPI)), images
+
+    return paint_document(report.title, content,
+                          ("TRAINING SIMULATION - " if report.simulated else "") + f"Session chart: {running}",
+                          report.simulated, paper, printed)
+
+
+def paint_document(title: str, content: Callable[[int], tuple[str, dict[str, QImage]]], running: str,
+                   simulated: bool, paper: str = "a4", printed: dt.datetime | None = None,
+                   source: str = "the session record") -> RenderedPdf:
+    """Any document of the console's (the session chart, the treatment course) as a PDF in
+    memory: ``content(page width in device pixels)`` gives its HTML and the images it names;
+    each page gets the running heading, "Printed ... / Page X of Y", and on a training record
+    the SIMULATION watermark."""
     _app()
     data = QByteArray()
     buffer = QBuffer(data)
@@ -284,7 +323,7 @@ def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | No
     writer.setPageLayout(QPageLayout(QPageSize(PAPERS[paper]), QPageLayout.Orientation.Portrait,
                                      QMarginsF(MARGIN_MM, MARGIN_MM, MARGIN_MM, MARGIN_MM),
                                      QPageLayout.Unit.Millimeter))
-    writer.setTitle(report.title)
+    writer.setTitle(title)
     writer.setCreator("infusion-console")
     page = writer.pageLayout().paintRectPixels(DPI)
     w, h = float(page.width()), float(page.height())
@@ -295,14 +334,12 @@ def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | No
     doc.setDefaultFont(_font(BODY_PT))
     doc.setPageSize(QSizeF(w, body_h))
     doc.setDocumentMargin(0)
-    plot_h = int(PLOT_HEIGHT_MM / 25.4 * DPI)
-    for plot in report.trends:
-        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"plot:{plot.key}"),
-                        plot_image(plot, report.marks, report.span, int(w), plot_h, report.gaps))
-    doc.setHtml(chart_html(report, int(w * CSS_DPI / DPI), int(plot_h * CSS_DPI / DPI)))
+    body, images = content(int(w))
+    for name, image in images.items():
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
+    doc.setHtml(body)
     pages = doc.pageCount()
     printed = printed or dt.datetime.now().astimezone()
-    running = report.header[0].value if report.header else report.title
 
     p = QPainter(writer)
     small = _font(SMALL_PT + 0.5)
@@ -317,16 +354,15 @@ def render_pdf(report: ChartReport, paper: str = "a4", printed: dt.datetime | No
         p.restore()
         p.setFont(small)
         p.setPen(QColor("#333333"))
-        top = ("TRAINING SIMULATION - " if report.simulated else "") + f"Session chart: {running}"
         p.drawText(QRectF(0, 0, w, BAND_PX - 30), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom),
-                   top)
+                   running)
         p.drawLine(QPointF(0, BAND_PX - 20), QPointF(w, BAND_PX - 20))
         p.drawLine(QPointF(0, h - BAND_PX + 20), QPointF(w, h - BAND_PX + 20))
         p.drawText(QRectF(0, h - BAND_PX + 30, w, BAND_PX - 30), int(Qt.AlignmentFlag.AlignLeft),
-                   f"Printed {printed.strftime('%Y-%m-%d %H:%M (UTC%z)')} by infusion-console from the session record")
+                   f"Printed {printed.strftime('%Y-%m-%d %H:%M (UTC%z)')} by infusion-console from {source}")
         p.drawText(QRectF(0, h - BAND_PX + 30, w, BAND_PX - 30), int(Qt.AlignmentFlag.AlignRight),
                    f"Page {i + 1} of {pages}")
-        if report.simulated:
+        if simulated:
             _watermark(p, w, h)
     p.end()
     buffer.close()

@@ -333,6 +333,11 @@ class ReviewWindow(QMainWindow):
         self.replay_button.setEnabled(on_replay is not None)
         self.export_button = name_widget(QPushButton("Export CSV\u2026"), "review.export", "Export the session as CSV")
         self.export_button.clicked.connect(self.export_csv)
+        self.course_button = name_widget(QPushButton("Course\u2026"), "review.course",
+                                         "Show this patient's treatment course")
+        self.course_button.clicked.connect(self.open_course)
+        self.course_button.setEnabled(getattr(review.patient, "patient_id", None) is not None)
+        self.course_windows: list = []  # course windows opened from here
         self.status = value("status", "Review status", "")
         self.status.setWordWrap(True)
 
@@ -356,6 +361,7 @@ class ReviewWindow(QMainWindow):
         actions.addWidget(self.speed)
         actions.addWidget(self.replay_button)
         actions.addWidget(self.export_button)
+        actions.addWidget(self.course_button)
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(6, 6, 6, 6)
@@ -472,6 +478,18 @@ class ReviewWindow(QMainWindow):
     def export_csv(self) -> QFileDialog:
         return export_to_folder(self, self.review.path, self._exported)
 
+    def open_course(self):
+        """The patient's treatment course (console.ui.course_view), from the sessions in this
+        file's directory and the data directory; a window of its own, never modal."""
+        from console.ui.course_view import course_directories, open_course_window
+
+        patient_id = getattr(self.review.patient, "patient_id", None)
+        if patient_id is None:
+            return None
+        window = open_course_window(patient_id, course_directories(self.review.path))
+        self.course_windows.append(window)
+        return window
+
     def _exported(self, ok: bool, text: str) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"font-size: 15px; color: {theme.TEXT if ok else theme.ALARM_BG['medium']};")
@@ -481,4 +499,8 @@ class ReviewWindow(QMainWindow):
             with contextlib.suppress(RuntimeError):  # already deleted by Qt
                 window.close()
         self.replays.clear()
+        for window in self.course_windows:
+            with contextlib.suppress(RuntimeError):
+                window.close()
+        self.course_windows.clear()
         super().closeEvent(event)
