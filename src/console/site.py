@@ -162,7 +162,26 @@ BrokerUrl = Annotated[str, AfterValidator(_printable), AfterValidator(_broker_ur
 TopicLevel = Annotated[str, AfterValidator(_topic_level)]
 
 
-class CentralStation(_Strict):
+class BrokerAddress:
+    """``host`` and ``port`` of a ``broker`` URL (mqtts://HOST[:PORT], 8883 by default): the
+    bedside's ``central`` section and the central station's own settings read it alike."""
+
+    broker: str
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).hostname or ""
+
+    @property
+    def port(self) -> int:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).port or 8883
+
+
+class CentralStation(BrokerAddress, _Strict):
     """The central station's broker (docs/central.md): the bedside publishes its state, alarm
     events and numerics to ``infusion/<site>/<bed>/...`` on the clinic's MQTT broker over TLS,
     as ``username``. ``bed`` is the site file's ``chair``; ``site`` defaults to ``site_name``."""
@@ -188,18 +207,6 @@ class CentralStation(_Strict):
         if self.waveforms:
             raise ValueError("'waveforms': true is not supported yet (numerics only); set it false")
         return self
-
-    @property
-    def host(self) -> str:
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.broker).hostname or ""
-
-    @property
-    def port(self) -> int:
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.broker).port or 8883
 
 
 def _listen_address(text: str) -> str:

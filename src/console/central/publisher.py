@@ -72,6 +72,19 @@ def connection_words(exc: BaseException, host: str, port: int) -> str:
     return f"the broker {host}:{port}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{host}:{port}: {exc}"
 
 
+def tls_context(host: str, port: int, ca_file: str | None, cert_file: str | None,
+                key_file: str | None) -> ssl.SSLContext:
+    """The TLS context for the broker (the bedside's and the central's): the system's CAs or
+    ``ca_file``, and a client certificate when given; files that cannot be used are said."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+        if cert_file and key_file:
+            context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise CentralRefused(f"the TLS files for the broker {host}:{port} cannot be used: {exc}") from exc
+    return context
+
+
 class CentralPublisher:
     """A Sink: ``publish`` (monitor's thread) builds the payloads and queues them; the network
     thread ``central-mqtt`` connects, reconnects and publishes."""
@@ -95,12 +108,7 @@ class CentralPublisher:
         self.grace_s = grace_s
         self.alarm_capacity = alarm_capacity
         self._wall = wall
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-            if cert_file and key_file:
-                context.load_cert_chain(cert_file, key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise CentralRefused(f"the TLS files for the broker {host}:{port} cannot be used: {exc}") from exc
+        context = tls_context(host, port, ca_file, cert_file, key_file)
         simulated = bool(session.simulated)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or _client_id(site, bed),
                              clean_session=False, protocol=mqtt.MQTTv311)
@@ -384,4 +392,5 @@ def open_publisher(site_config: Any, session: Any, engine: Any, workflow: Any, c
                             patient_display=central.patient_display, clock=clock)
 
 
-__all__ = ["CentralPublisher", "CentralRefused", "connection_words", "open_publisher", "read_password"]
+__all__ = ["CentralPublisher", "CentralRefused", "connection_words", "open_publisher", "read_password",
+           "tls_context"]

@@ -19,14 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from console.central.publisher import CentralRefused, read_password
 from console.central.station import STALE_AFTER_S
 from console.clinical import SettingsFileError, describe_problems, problems_of, read_json
-from console.site import BrokerUrl, FilePath, Name, TopicLevel
+from console.site import BrokerAddress, BrokerUrl, FilePath, Name, TopicLevel
 
 
 class CentralSettingsError(SettingsFileError):
     """The central station's settings are missing or invalid; every problem listed."""
 
 
-class CentralSettings(BaseModel):
+class CentralSettings(BrokerAddress, BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     broker: BrokerUrl  # mqtts://HOST:PORT (8883 when no port is given)
@@ -45,18 +45,6 @@ class CentralSettings(BaseModel):
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("a client certificate needs both 'cert_file' and 'key_file'")
         return self
-
-    @property
-    def host(self) -> str:
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.broker).hostname or ""
-
-    @property
-    def port(self) -> int:
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.broker).port or 8883
 
 
 def load_settings(config: str | None, overrides: dict) -> CentralSettings:

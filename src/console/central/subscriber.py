@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from console.central import topics
-from console.central.publisher import CentralRefused, connection_words
+from console.central.publisher import connection_words, tls_context
 from console.central.station import Incoming, LinkNote
 
 log = logging.getLogger(__name__)
@@ -57,12 +56,7 @@ class Subscriber:
         self.deliver = deliver
         self.clock = clock
         self.keepalive_s = keepalive_s
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-            if cert_file and key_file:
-                context.load_cert_chain(cert_file, key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise CentralRefused(f"the TLS files for the broker {host}:{port} cannot be used: {exc}") from exc
+        context = tls_context(host, port, ca_file, cert_file, key_file)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or default_client_id(username),
                              clean_session=True, protocol=mqtt.MQTTv311)
         client.username_pw_set(username, password)
