@@ -82,6 +82,8 @@ def test_the_checklist_dialog_answers_each_check_with_who_and_when(ward):
     click(b, d, "checklist.interacting_medicines.yes")  # yes needs the medicine and its last dose
     assert "last dose is needed" in child(d, QLabel, "checklist.error").text()
     assert "interacting_medicines" not in b.wf.checklist_answers
+    assert not child(d, QPushButton, "checklist.interacting_medicines.yes").isChecked()  # refused: not shown as given
+    assert child(d, QPushButton, "checklist.consent.yes").isChecked()
     type_into(b, d, "checklist.interacting_medicines.detail", "lorazepam 1 mg at 22:00")
     click(b, d, "checklist.interacting_medicines.yes")
     assert b.wf.checklist_answers["interacting_medicines"].detail == "lorazepam 1 mg at 22:00"

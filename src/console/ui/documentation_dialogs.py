@@ -33,6 +33,9 @@ from console.workflow import SessionWorkflow, WorkflowError
 from console.workflow_documentation import ANSWERS, SEVERITIES, SIDE_EFFECTS
 
 TIME_HINT = "HH:MM, blank: now"
+# The answer recorded stands out on its button (the state beside it says who and when), in a
+# neutral colour: a "no" to consent is recorded, not approved.
+ANSWER_STYLE = f"QPushButton:checked {{ background: {theme.TEXT}; color: #000; font-weight: bold; }}"
 DIM = f"color: {theme.TEXT_DIM};"
 
 
@@ -64,6 +67,7 @@ class ChecklistDialog(QDialog):
         grid.setHorizontalSpacing(8)
         self.details: dict[str, QLineEdit] = {}
         self.states: dict[str, QLabel] = {}
+        self.answer_buttons: dict[tuple[str, str], QPushButton] = {}
         for row, item in enumerate(workflow.checklist):
             question = name_widget(QLabel(item.label + ("" if item.required else " (optional)")),
                                    f"checklist.{item.key}.label", item.label)
@@ -79,8 +83,11 @@ class ChecklistDialog(QDialog):
                                 f"{item.label}: {ANSWERS[answer]}")
                 b.setAutoDefault(False)
                 b.setFixedWidth(54)
+                b.setCheckable(True)
+                b.setStyleSheet(ANSWER_STYLE)
                 b.clicked.connect(lambda _=False, k=item.key, a=answer: self.answer(k, a))
                 buttons.addWidget(b)
+                self.answer_buttons[item.key, answer] = b
             grid.addLayout(buttons, row, 1)
             detail = name_widget(QLineEdit(), f"checklist.{item.key}.detail",
                                  f"{item.label}: {item.detail or 'detail'}")
@@ -120,8 +127,8 @@ class ChecklistDialog(QDialog):
     def answer(self, key: str, answer: str) -> None:
         detail = self.details[key].text()
         if _attempt(self.error, lambda: self.workflow.answer_check(key, answer, detail)):
-            self.refresh()
             self._on_change()
+        self.refresh()  # a refused answer leaves its button as the record has it
 
     def _proceed(self) -> None:
         if _attempt(self.error, lambda: self.workflow.proceed_despite_checklist(self.reason.text())):
@@ -133,13 +140,16 @@ class ChecklistDialog(QDialog):
         answers = self.workflow.checklist_answers
         for item in self.workflow.checklist:
             got = answers.get(item.key)
+            for (key, answer), button in self.answer_buttons.items():
+                if key == item.key:
+                    button.setChecked(got is not None and got.answer == answer)
             label = self.states[item.key]
             if got is None:
                 label.setText("unanswered" + (" (required)" if item.required else ""))
                 label.setStyleSheet(f"color: {theme.ALARM_BG['medium']}; font-weight: bold;")
             else:
                 label.setText(f"{ANSWERS[got.answer]} \u00b7 {got.user} at {clock_text(got.time)}")
-                label.setStyleSheet(f"color: {theme.LINK['up']};")
+                label.setStyleSheet(f"color: {theme.TEXT};")
                 if got.detail and not self.details[item.key].text():
                     self.details[item.key].setText(got.detail)
 
