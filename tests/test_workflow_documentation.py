@@ -407,3 +407,12 @@ def test_every_documentation_event_reaches_the_session_record_with_its_fields(tm
     assert got["discharge_score"][1]["items"] == ALDRETE_9 and got["discharge_score"][1]["met"] is True
     assert got["pump_checked"][1]["checked_by"] == "Nurse Lee"
     assert sum(1 for kind, _, _ in rows if kind == "checklist_answer") == 6
+
+
+def test_side_effects_and_drugs_given_are_drawn_on_the_trends():
+    """Beside the vitals they explain: the session's events (the trends' lines) hold them."""
+    b = Bed()
+    b.clock.advance(600)
+    b.wf.record_side_effect("nausea", "moderate", now=b.now)
+    texts = [e.text for e in b.wf.session.events if e.kind == "note"]
+    assert any(text.startswith("Side effect: nausea") for text in texts), texts

@@ -205,7 +205,7 @@ class DocumentationDesk:
         self.journal.record(now, "side_effect", f"Side effect: {label}, {severity}{self._at(at, now)}"
                             + (f" ({words})" if words and kind != "other" else ""), who,
                             {"kind": kind, "label": SIDE_EFFECTS[kind], "severity": severity, "at": at,
-                             "description": words})
+                             "description": words}, on_trends=True)
         return entry
 
     def drug(self, name: str) -> InterventionDrug:
@@ -233,7 +233,7 @@ class DocumentationDesk:
                             f"Given: {d.name} {value:g} {unit} {route}{self._at(at, now)} by {giver}"
                             + (f" for {why}" if why else ""), who,
                             {"drug": d.name, "dose": value, "unit": unit, "route": route, "at": at,
-                             "given_by": giver, "indication": why})
+                             "given_by": giver, "indication": why}, on_trends=True)
         return entry
 
     @staticmethod

@@ -12,7 +12,9 @@ from console.session import Session
 # of a recorded session draws the same ones from this table.
 ON_TRENDS = {"phase": "phase", "chart": "chart", "note": "note", "marker": "marker",
              "titration": "note", "proceed_despite_bp": "note",
-             "infusion_start_manual": "note", "infusion_end_manual": "note"}
+             "infusion_start_manual": "note", "infusion_end_manual": "note",
+             # What the patient went through and what was given: beside the vitals it explains.
+             "side_effect": "note", "intervention": "note"}
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,10 @@ class WorkflowEvent:
     ``kind``: sign_in, sign_out, switch_user, order, patient, patient_mismatch,
     patient_confirmed, plan, titration, phase, baseline, proceed_despite_bp, end_infusion,
     chart, note, marker, escort, dissociation_resolved, sign_off, infusion_start_manual,
-    infusion_end_manual, pump_no_interface. ``data`` holds the values
+    infusion_end_manual, pump_no_interface; the nurse's documentation (workflow_documentation,
+    docs/recording.md "Documentation events"): checklist_answer, checklist_at_start,
+    checklist_proceed, side_effect, intervention, discharge_score, driving_restriction,
+    written_instructions, pump_checked, treatment_number. ``data`` holds the values
     (plan fields, overrides with reasons, score and item, ...), JSON-ready.
     """
 
