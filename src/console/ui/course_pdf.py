@@ -13,7 +13,7 @@ import datetime as dt
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainterPath, QPen
+from PySide6.QtGui import QColor, QImage, QPen
 
 from console.report.course import Course, course_notes, course_table
 from console.ui.report_pdf import (
@@ -25,6 +25,7 @@ from console.ui.report_pdf import (
     RenderedPdf,
     _e,
     _table_html,
+    broken_line,
     paint_document,
     plot_canvas,
     y_grid,
@@ -82,20 +83,11 @@ def course_plot_image(title: str, unit: str, series: tuple[tuple[str, tuple[floa
     for c, (label, values) in enumerate(series):
         colour = QColor(COLOURS[c % len(COLOURS)])
         p.setPen(QPen(colour, 4))
-        path = QPainterPath()
-        down = False
-        for i, v in enumerate(values):
-            if v is None:
-                down = False
-                continue
-            point = xy(i, v)
-            p.drawEllipse(point, 9, 9)
-            if down:
-                path.lineTo(point)
-            else:
-                path.moveTo(point)
-                down = True
-        p.drawPath(path)
+        points = [None if v is None else xy(i, v) for i, v in enumerate(values)]
+        for point in points:
+            if point is not None:
+                p.drawEllipse(point, 9, 9)
+        p.drawPath(broken_line(points))
         p.drawLine(QPointF(legend_x, fm.height() / 2 + 4), QPointF(legend_x + 40, fm.height() / 2 + 4))
         p.setPen(QColor("#333333"))
         p.drawText(QPointF(legend_x + 48, fm.ascent() + 2), label)

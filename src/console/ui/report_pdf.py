@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,6 +171,21 @@ def y_grid(p: QPainter, area: QRectF, lo: float, hi: float) -> None:
     p.setPen(QPen(QColor("#dddddd"), 1))
 
 
+def broken_line(points: Iterable[QPointF | None]) -> QPainterPath:
+    """A line through the points, broken where a point is None (a value missing)."""
+    path = QPainterPath()
+    pen_down = False
+    for c in points:
+        if c is None:
+            pen_down = False
+        elif pen_down:
+            path.lineTo(c)
+        else:
+            path.moveTo(c)
+            pen_down = True
+    return path
+
+
 def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tuple[float, float],
                width: int, height: int, gaps: tuple[tuple[float, float], ...] = ()) -> QImage:
     """One trend plot at print resolution: fixed y range, session time on x, phase changes as
@@ -237,19 +252,8 @@ def plot_image(plot: TrendPlot, marks: tuple[tuple[float, str], ...], span: tupl
                     c = xy(float(t), float(v))
                     p.drawEllipse(c, 7, 7)
         else:
-            path = QPainterPath()
-            pen_down = False
-            for t, v in zip(s.times, s.values, strict=True):
-                if not math.isfinite(v):
-                    pen_down = False
-                    continue
-                c = xy(float(t), float(v))
-                if pen_down:
-                    path.lineTo(c)
-                else:
-                    path.moveTo(c)
-                    pen_down = True
-            p.drawPath(path)
+            p.drawPath(broken_line(xy(float(t), float(v)) if math.isfinite(v) else None
+                                   for t, v in zip(s.times, s.values, strict=True)))
         p.setClipping(False)
         p.drawLine(QPointF(legend_x, fm.height() / 2 + 4), QPointF(legend_x + 40, fm.height() / 2 + 4))
         p.setPen(QColor("#333333"))
