@@ -5,6 +5,8 @@ with waveforms, documented as a nurse would; recorded once into DIR and reused) 
 patient ID and summarized (console.report.course_find.find_course), and the course PDF is drawn
 (console.ui.course_pdf.render_course_pdf). The baseline, in the same run and on the same files:
 console.recording.replay.load_review of the twelve files alone, the reading every summary needs.
+And an experiment: the same reading with the waveform items skipped (they are most of a file,
+and no course figure uses them), to size what a ``load_review`` option for that would give.
 
     .venv/bin/python bench/bench_course.py [--dir DIR] [--repeat 3]
 """
@@ -72,12 +74,25 @@ def main() -> int:
 
     render_course_pdf(course)  # type: ignore[arg-type]  # the first draw also loads the fonts
     draw, pdf = timed(lambda: render_course_pdf(course), args.repeat)  # type: ignore[arg-type]
+    # An experiment, not what the course does today: the same reading with the waveform items
+    # skipped (the summary needs none of them), by patching the replay's waveform reader.
+    import console.recording.replay as replay
+
+    waveforms = replay._waveforms
+    replay._waveforms = lambda conn, anchor: iter(())  # type: ignore[assignment]
+    try:
+        light, light_reviews = timed(lambda: [load_review(p) for p in paths], args.repeat)
+    finally:
+        replay._waveforms = waveforms
+    same = [summarize(r) for r in light_reviews] == [summarize(r) for r in reviews]  # type: ignore[attr-defined]
     print(f"median of {args.repeat} runs each:")
     print(f"  find by patient ID (read each file's patient row): {1000 * scan:8.1f} ms")
     print(f"  baseline: load_review of the {N} files alone:       {load:8.2f} s  ({1000 * load / N:.0f} ms a file)")
     print(f"  summarize the {N} loaded reviews:                   {1000 * summ:8.1f} ms")
     print(f"  find_course (find + load + summarize):            {whole:8.2f} s  ({100 * whole / load:.0f} % of "
           "the baseline)")
+    print(f"  experiment: load_review without the waveform items:  {light:8.2f} s  ({1000 * light / N:.0f} ms a file;"
+          f" the same summaries: {same})")
     print(f"  draw the course PDF ({pdf.pages} pages, {len(pdf.data) / 1e3:.0f} kB):         "  # type: ignore[attr-defined]
           f"{1000 * draw:8.1f} ms")
     return 0
