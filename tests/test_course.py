@@ -195,3 +195,26 @@ def test_the_course_pdf_holds_every_session_row(course_dir, course, tmp_path, ar
     assert "612 x 792" in info(pdf)["Page size"]  # Letter
     pngs = pages_png(pdf, artifacts_dir / "course")
     assert len(pngs) == pages
+
+
+def test_the_course_pdf_is_drawn_with_no_display_and_carries_the_watermark(course_dir, tmp_path):
+    # A fresh interpreter with no display and no Qt platform named; a course file of one session
+    # (quick to read); the training session's pages carry the SIMULATION watermark.
+    import subprocess
+    import sys
+
+    from test_report import pages_png, reddish_pixels
+
+    listed = tmp_path / "one.json"
+    listed.write_text(json.dumps({"format": "infusion-console-course",
+                                  "sessions": [str(course_dir / "session-01.sqlite")]}))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = tmp_path / "headless.pdf"
+    done = subprocess.run([sys.executable, "-c", "import sys; from console.course_cmd import main; "
+                           "sys.exit(main(sys.argv[1:]))", PATIENT, "--course-file", str(listed), "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"course: wrote {out} (1 session") and done.stderr.count("\n") == 1
+    text = text_of(out)
+    assert "35.0 mg (0.50 mg/kg)" in text and "too few to speak of a trend" in text
+    assert reddish_pixels(pages_png(out, tmp_path / "pages")[0]) > 500

@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
             write_private(out, pdf.data, force=args.force)
         except OSError as exc:
             return _refused(describe(out, exc))
-        print(f"course: wrote {out} ({len(course.sessions)} sessions, {pdf.pages} pages, "
+        n = len(course.sessions)
+        print(f"course: wrote {out} ({n} session{'s' if n != 1 else ''}, {pdf.pages} pages, "
               f"{PAPER_WORDS[args.paper]}) for patient {args.patient_id}; searched: {'; '.join(course.searched)}",
               file=sys.stderr)
     for line in problems:
