@@ -260,12 +260,17 @@ def course_table(course: Course) -> Table:
                  widths=(9, 9, 11, 8, 8, 7, 7, 8, 21, 12))  # the side effects' words get the room
 
 
+def left_out(course: Course) -> tuple[str, ...]:
+    """The files not in the course and why: another person under the same ID, or not readable.
+    Shown first, where a reader cannot miss them."""
+    return tuple([f"REFUSED (not this patient): {r.path}: {r.why}." for r in course.refused]
+                 + [f"Damaged, not read: {r.path}: {r.why}." for r in course.damaged])
+
+
 def course_notes(course: Course) -> tuple[str, ...]:
     """What a reader needs beside the table: where it was looked for, what was refused or
     unreadable, what the figures rest on."""
-    out = [f"Searched: {'; '.join(course.searched)}."]
-    out += [f"REFUSED (not this patient): {r.path}: {r.why}." for r in course.refused]
-    out += [f"Damaged, not read: {r.path}: {r.why}." for r in course.damaged]
+    out = [f"Searched: {'; '.join(course.searched)}.", *left_out(course)]
     if any(cs.numbered_by_order for cs in course.sessions):
         out.append(f"* {NUMBERED_BY_ORDER}.")
     for cs in course.sessions:

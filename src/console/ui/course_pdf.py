@@ -15,7 +15,7 @@ import math
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPen
 
-from console.report.course import Course, course_notes, course_table
+from console.report.course import Course, course_notes, course_table, left_out
 from console.ui.report_pdf import (
     BODY_PT,
     COLOURS,
@@ -109,6 +109,10 @@ def course_html(course: Course, plot_w: int, plot_h: int) -> str:
     out = [f"<h1 style='font-size:{TITLE_PT}pt;margin-bottom:4px;'>{_e(title)}</h1><table cellpadding='1'>",
            f"<tr><td><b>Patient</b></td><td>{_e(course.patient)}</td></tr>",
            f"<tr><td><b>Sessions</b></td><td>{len(course.sessions)}</td></tr></table>"]
+    warned = left_out(course)
+    if warned:
+        out.append(f"{h2.replace(';margin-top', ';color:#8a4b00;margin-top')}Files not in this course</h2>")
+        out += [f"<p style='margin:2px 0;'>{_e(n)}</p>" for n in warned]
     out.append(_table_html(course_table(course), small=True))
     out.append(f"{h2}Trends across the course</h2>")
     out += [f"<p style='margin:2px 0;'>{_e(t.words)}</p>" for t in course.trends]
@@ -117,7 +121,7 @@ def course_html(course: Course, plot_w: int, plot_h: int) -> str:
     for key, *_ in course_plots(course):
         out.append(f"<p style='margin:0 0 4px 0;'><img src='plot:{key}' width='{plot_w}' height='{plot_h}'></p>")
     out.append(f"{h2}Where the sessions came from</h2>")
-    out += [f"<p style='margin:2px 0;'>{_e(n)}</p>" for n in course_notes(course)]
+    out += [f"<p style='margin:2px 0;'>{_e(n)}</p>" for n in course_notes(course) if n not in warned]
     out.append("<ul style='margin-top:0;'>" + "".join(
         f"<li>Treatment {cs.number}: {_e(cs.summary.path)}</li>" for cs in course.sessions) + "</ul>")
     return "".join(out)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.report.course import Course, course_notes, course_table
+from console.report.course import Course, course_notes, course_table, left_out
 from console.ui import theme
 from console.ui.course_pdf import course_plots, session_labels
 from console.ui.tiles import name_widget
@@ -144,11 +144,10 @@ class CourseWindow(QMainWindow):
         self.trends.setText("<b>Trends</b><br>" + "<br>".join(t.words for t in course.trends)
                             + "<br><i>First against last and a least-squares slope: a description of these "
                               "sessions, not a statistical test.</i>")
-        notes = course_notes(course)
-        warn = [n for n in notes if n.startswith(("REFUSED", "Damaged"))]
+        warn = left_out(course)
         self.refused.setText("\n".join(warn))
         self.refused.setVisible(bool(warn))
-        self.notes.setText("\n".join(n for n in notes if n not in warn))
+        self.notes.setText("\n".join(n for n in course_notes(course) if n not in warn))
         self._draw_plots(course)
 
     def _draw_plots(self, course: Course) -> None:
