@@ -25,6 +25,8 @@ SUBCOMMAND_HELP = {
     "hash-pin": "hash-pin: a user's pin_hash for the site file (the PIN is read without echo)",
     "central": "central --broker mqtts://HOST:8883 [--site SITE] --username U [--password-file F]: the central "
                "station, every chair of the clinic on one screen (a secondary display)",
+    "course": "course PATIENT_ID [--dir DIR ...] [--course-file F] [--out FILE.pdf]: the patient's treatment "
+              "course, session by session",
     "report": "report SESSION_FILE --out FILE.pdf [--paper a4|letter] [--force]: the signed session chart as PDF "
               "(no display needed)",
 }
@@ -41,6 +43,7 @@ HEADLESS_COMMANDS = {
     "send-hl7": "console.send_hl7_cmd",  # the HL7 backlog of a session that ended while the engine was down
     "hash-pin": "console.users",  # a user's pin_hash for the site file (PIN read without echo)
     "central": "console.central_cmd",  # the central station's window; Qt only once it can open
+    "course": "console.course_cmd",  # the treatment course as a table or PDF; Qt only inside its main
     "report": "console.report_cmd",  # the session chart as PDF; Qt (offscreen) only inside its main
 }
 
