@@ -33,6 +33,7 @@ from console.records import LinkEvent, Received
 from console.session import Session
 from console.vitals_table import session_time
 from console.workflow import Phase, SessionWorkflow
+from workflow_bed import answer_checklist, document_discharge
 
 WALL0 = 1_767_258_000.0  # 2026-01-01 09:00 UTC
 OVERRIDE_REASON = "single 100 mg vial; VTBI set to the dose volume, checked twice"
@@ -85,6 +86,7 @@ def _open(path: Path, clock: FakeClock, recorder: Recorder | None = None, scenar
                                 "report test", protocol)
     wf.load_order(order, now=clock.now())
     wf.identify(patient, now=clock.now())
+    answer_checklist(wf, clock.now())  # the pre-session checks, before the pump starts
     return Bed(path, clock, session, engine, wf, sim, rec)
 
 
@@ -147,6 +149,7 @@ def whole_session(path: Path, *, wall0: float = WALL0, scenario=None, scores: di
     assert b.wf.phase == Phase.DISCHARGE_CHECK, b.wf.phase
     b.wf.confirm_dissociation_resolved(now=b.clock.now())
     b.wf.confirm_escort(now=b.clock.now())
+    document_discharge(b.wf, b.clock.now())  # the score, the driving restriction, the instructions
     b.wf.sign_off(CLINICIAN, now=b.clock.now(), reason=None, reason_code=None)
     _close(b)
     return path

@@ -116,8 +116,9 @@ def test_charting_alarms_discharge_and_people(whole):
 
 
 def test_a_complete_session_misses_only_the_documentation_it_does_not_hold(whole):
-    # The bed's nurse documents no checklist, side effect or discharge score: the chart says
-    # why in the words that fit the console that made the record (console.report.events.absent).
+    # The bed's nurse answers the checklist and scores the discharge, but records no side effect:
+    # the chart shows what was documented and says why the rest is absent, in the words that fit
+    # the console that made the record (console.report.events.absent).
     report = build_report(whole)
     assert report.simulated and report.title.startswith("TRAINING SIMULATION")
     words = absent(whole)
@@ -126,8 +127,10 @@ def test_a_complete_session_misses_only_the_documentation_it_does_not_hold(whole
     assert {m.split(":")[0] for m in report.missing[1:]} <= {
         "Treatment number in the course", "Pump programme checked by a second person", "Pre-session checklist",
         "Side effects and interventions", "Discharge score and instructions"}
-    for key in ("side_effects", "discharge_score"):
-        assert report.section(key).absent == words
+    assert report.section("side_effects").absent == words
+    for key in ("checklist", "discharge_score"):
+        assert report.section(key).absent is None, key
+    assert not any(m.startswith(("Pre-session checklist", "Discharge score")) for m in report.missing)
     assert [p.key for p in report.trends] == ["hr", "spo2", "bp", "resp", "pump"]
     assert all(p.series for p in report.trends)
 

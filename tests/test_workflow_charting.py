@@ -17,7 +17,7 @@ from console.workflow import (
     SignInRefused,
     WorkflowError,
 )
-from workflow_bed import PATIENT, PLAN, Bed
+from workflow_bed import PATIENT, PLAN, Bed, answer_checklist, document_discharge
 
 
 # ---------------------------------------------------------------- sign-in
@@ -240,6 +240,11 @@ def test_discharge_criteria_with_their_values():
     assert all(c.met for name, c in crit.items() if name != "Clinician sign-off")
     assert crit["Clinician sign-off"].met is False
     assert b.wf.phase == Phase.DISCHARGE_CHECK
+    # The documentation's criteria count too (CLINICAL.md section 8: Aldrete >= 9 to discharge).
+    with pytest.raises(WorkflowError, match=r"criteria not met.*Modified Aldrete score"):
+        b.wf.sign_off("Dr. Rivera", now=b.now)
+    answer_checklist(b.wf, b.now)
+    document_discharge(b.wf, b.now)
     with pytest.raises(WorkflowError, match="clinician"):
         b.wf.sign_off(" ", now=b.now)
     b.wf.sign_off("Dr. Rivera", now=b.now)

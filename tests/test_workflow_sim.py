@@ -16,6 +16,7 @@ from console.plan_file import parse_session_order
 from console.records import Received
 from console.session import Session
 from console.workflow import Phase, SessionWorkflow
+from workflow_bed import answer_checklist, document_discharge
 
 
 class SimBed:
@@ -65,8 +66,7 @@ def test_a_whole_normal_session_from_sign_in_to_discharge():
     b.wf.sign_in("Nurse Kim", now=0.0)
     b.wf.load_order(b.order, now=0.0)
     assert b.wf.identify(b.patient, now=0.0) is None
-    for item in b.wf.checklist:  # the pre-session checks, as a nurse answers them (issue 17)
-        b.wf.answer_check(item.key, "no" if item.detail_needed_when == "yes" else "yes", now=0.0)
+    answer_checklist(b.wf, 0.0)  # the pre-session checks, as a nurse answers them (issue 17)
     b.run_until(290)
     checks = {c.name: c.met for c in b.wf.baseline_checks(b.clock.now())}
     assert all(checks.values()), checks
@@ -82,6 +82,7 @@ def test_a_whole_normal_session_from_sign_in_to_discharge():
     assert b.phase_seen[Phase.DISCHARGE_CHECK] == pytest.approx(2700 + 3600, abs=3)
     b.wf.confirm_dissociation_resolved(now=b.clock.now())
     b.wf.confirm_escort(now=b.clock.now())
+    document_discharge(b.wf, b.clock.now())
     criteria = {c.name: c for c in b.wf.discharge_criteria(b.clock.now())}
     unmet = {n: c.detail for n, c in criteria.items() if not c.met and n != "Clinician sign-off"}
     assert not unmet

@@ -93,3 +93,17 @@ class Bed:
     def advisory(self, key):
         alarm = self.alarms().get(f"ADVISORY.{key}")
         return alarm if alarm is not None and alarm.active else None
+
+
+def answer_checklist(wf, now: float) -> None:
+    """The pre-session checks as a nurse answers them for a patient with nothing to declare."""
+    for item in wf.checklist:
+        wf.answer_check(item.key, "no" if item.detail_needed_when == "yes" else "yes", now=now)
+
+
+def document_discharge(wf, now: float) -> None:
+    """The discharge documentation of a patient fit to go: every score item 2, the driving
+    restriction told and the written instructions given."""
+    wf.score_discharge({item.key: 2 for item in wf.score_scale.items}, now=now)
+    wf.acknowledge_driving_restriction(now=now)
+    wf.acknowledge_written_instructions(now=now)

@@ -71,7 +71,10 @@ class DischargeDesk:
             raise WorkflowError(f"Discharge sign-off is possible in the discharge check (now: "
                                 f"{self.phases.phase.value}).")
         criteria = [c for c in self.criteria(now) if c.name != "Clinician sign-off"]
-        unmet = [c for c in criteria if c.met is not True]
+        documentation = self.documentation(now)
+        # The documentation's criteria (score, driving restriction, instructions, checks) count as
+        # the clinical ones do: a discharge without them is against the criteria, and says why.
+        unmet = [c for c in (*criteria, *documentation) if c.met is not True]
         why = None
         if unmet:  # a discharge against the criteria needs a reason of substance (console.sign_off)
             what = "Discharge with criteria not met (" + ", ".join(c.name for c in unmet) + ")"
@@ -89,5 +92,5 @@ class DischargeDesk:
                              "reason_code": reason_code if unmet else None,
                              "criteria": [{"name": c.name, "met": c.met, "detail": c.detail} for c in criteria],
                              "documentation": [{"name": c.name, "met": c.met, "detail": c.detail}
-                                               for c in self.documentation(now)]})
+                                               for c in documentation]})
         self.phases.enter(Phase.DISCHARGED, now, f"Discharged (signed off by {clinician})")
