@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     from console.report import build_report
 
     try:
-        review = load_review(args.session_file)
+        review = load_review(args.session_file, waveforms=False)  # the chart draws no waveform
     except NotASessionFile as exc:
         return _refused(str(exc))
     try:

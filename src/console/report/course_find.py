@@ -110,7 +110,7 @@ def open_course(patient_id: str, paths: Iterable[Path], searched: Iterable[str],
     reviews: list[Review] = []
     for path in dict.fromkeys(Path(p) for p in paths):  # a file listed twice is read once
         try:
-            review = load_review(path)
+            review = load_review(path, waveforms=False)  # no course figure reads a waveform
         except store.NotASessionFile as exc:
             bad.append(Refused(path, str(exc).removeprefix(f"{path}: ")))
             continue
