@@ -283,3 +283,19 @@ def test_recorded_waveforms_are_in_a_nurses_units(window, qtbot):
     _t, v = window.waves.curves["ECG"].getData()
     assert 0.2 < float(np.nanmax(v)) < 5.0  # an R wave in millivolts
     assert not window.waves.items["PLETH"].getAxis("left").style["showValues"]
+
+
+def test_print_pdf_draws_the_chart_in_a_process_of_its_own(window, qtbot, tmp_path):
+    """"Print / PDF...": the chart drawn by `infusion-console report` (never in the window's
+    process: the window and its alarms do not wait), the answer in words."""
+    out = tmp_path / "chart"  # the ".pdf" is added
+    find(window, QAbstractButton, "review.chart").click()
+    choose(window.chooser, out)
+    status = find(window, QLabel, "review.status")
+    qtbot.waitUntil(lambda: status.text().startswith("Session chart"), timeout=60_000)
+    assert status.text() == f"Session chart written: {out}.pdf", status.text()
+    text = subprocess.run(["pdftotext", f"{out}.pdf", "-"], capture_output=True, text=True, check=True).stdout
+    assert "Session chart" in text
+    choose(window.save_chart(), out)  # the same file again: never written over, and said
+    qtbot.waitUntil(lambda: "not written" in status.text(), timeout=60_000)
+    assert "exists" in status.text(), status.text()

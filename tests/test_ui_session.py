@@ -263,13 +263,26 @@ def test_a_whole_simulated_session_through_every_phase(qtbot, artifacts_dir):
         bed.type(w, "session.signoff.reason", "reviewed at bedside")
         bed.click(w, "session.signoff")
         assert wf.phase == Phase.DISCHARGED, w.findChild(QLabel, "session.message").text()
+        # Signed off: the chart is written beside the session file by a process of its own,
+        # the frames (and the alarms) going on meanwhile, and the record says where it went.
+        from console.ui.chart_job import chart_path_beside
+
+        chart = chart_path_beside(console.recorder.path)
+        message = w.findChild(QLabel, "session.message")
+        qtbot.waitUntil(lambda: message.text().startswith("Session chart"), timeout=60_000)
+        assert message.text() == f"Session chart written: {chart}" and chart.stat().st_mode & 0o777 == 0o600
         w.refresh(force=True)
         assert "DISCHARGED" in w.findChild(QLabel, "session.phase").text()
         assert {"switch_user", "chart", "phase", "sign_off"} <= set(seen)  # took over from the training sign-in
         assert any(ev.kind == "sign_off" and ev.user == "Nurse Ana" for ev in wf.timeline)
+        record = console.recorder.path
     finally:
         w.timer.stop()
         console.stop()
+    from console.recording.replay import load_review
+
+    notes = [ev.text for ev in load_review(record, waveforms=False).events if ev.kind == "note"]
+    assert f"Session chart written: {chart}" in notes
 
 
 def unnamed_controls(root):

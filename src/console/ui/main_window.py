@@ -50,12 +50,13 @@ from console.ui.trends import TrendsView, clock_text
 from console.ui.vitals_table_view import VitalsTableView
 from console.ui.waveforms import WaveformPanel
 from console.vitals_table import nibp_text, value_text
-from console.workflow import SessionWorkflow
+from console.workflow import Phase, SessionWorkflow
 
 FRAME_MS = 33
 ALARM_KEYS = ("F5", "F6", "F7", "F8")  # audio pause, acknowledge, alarm off, limits
 TILE_EVERY_S = 0.25
 DEVICES_EVERY_S = 0.5
+CHART_AFTER_MS = 2500  # the chart at sign-off waits for the record's next flush (every second)
 TRENDS_EVERY_S = 1.0
 SESSION_EVERY_S = 0.5  # the session tab rebuilds its lists and discharge box: 2 Hz is plenty
 
@@ -313,6 +314,8 @@ class MainWindow(QMainWindow):
         self.frames = 0
         self.frame_seconds: list[float] = []  # draw time of recent frames, for the benchmark
         self._next = {"tiles": 0.0, "devices": 0.0, "trends": 0.0, "session": 0.0}
+        self._charted: object = None  # the session file whose chart was written at sign-off
+        self._chart_jobs: list = []
         self._shown_state: tuple = ()
 
         self.bar = SessionBar()
@@ -332,6 +335,7 @@ class MainWindow(QMainWindow):
         self.session_panel.end_infusion_requested.connect(self.open_end_infusion)
         self.session_panel.confirm_patient_requested.connect(self.open_confirm_patient)
         self.session_panel.export_requested.connect(self.export_session)
+        self.session_panel.chart_requested.connect(self.save_chart)
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
         self.vitals_table = VitalsTableView()
@@ -529,6 +533,46 @@ class MainWindow(QMainWindow):
 
         return export_session(self, getattr(self.console, "recorder", None))
 
+    def save_chart(self):
+        """"Print / PDF...": this session's chart as PDF where the nurse chooses (what is in memory
+        written to the record first)."""
+        from console.ui.chart_job import save_chart_as
+
+        recorder = getattr(self.console, "recorder", None)
+        if recorder is None:
+            self._chart_said(False, "Session chart not written: this session is not being recorded.")
+            return None
+        return save_chart_as(self, recorder.path, self._chart_said, before=recorder.flush)
+
+    def _chart_said(self, ok: bool, words: str) -> None:
+        message = self.session_panel.message
+        message.setText(words)
+        message.setStyleSheet(f"font-size: 15px; color: {theme.TEXT if ok else theme.ALARM_BG['medium']};")
+
+    def _chart_at_discharge(self) -> None:
+        """Once a session is signed off, its chart is written beside its session file (after the
+        next flush, so it holds the sign-off), by a process of its own: monitoring goes on. The
+        record says where it went, or why it could not be drawn (a low technical alarm)."""
+        recorder = getattr(self.console, "recorder", None)
+        if recorder is None or self.workflow.phase != Phase.DISCHARGED or self._charted == recorder.path:
+            return
+        from console.ui.chart_job import ChartJob, chart_path_beside
+
+        self._charted = path = recorder.path
+        recorder.flush()
+        engine, loop = self.engine, self.loop
+
+        def written(ok: bool, words: str) -> None:
+            self._chart_said(ok, words)
+            with loop.lock:
+                if getattr(self.console, "recorder", None) is recorder:
+                    recorder.add_event(self.session.now(), "note", words, user=None)
+                engine.set_condition("CHART", not ok, kind="technical", priority="low", metric="CHART",
+                                     message=words, now=self.session.now())
+
+        QTimer.singleShot(CHART_AFTER_MS, lambda: self._chart_jobs.append(
+            ChartJob(path, chart_path_beside(path), written, self)))
+
     def closeEvent(self, event) -> None:
         panel = getattr(self, "instructor", None)
         if panel is not None:
@@ -549,6 +593,7 @@ class MainWindow(QMainWindow):
         self.loop.step()
         with self.loop.lock:  # the loop's thread waits while the frame reads what it shows
             self._render(force)
+        self._chart_at_discharge()
         for hook in self.frame_hooks:
             hook()
         self.frames += 1

@@ -333,6 +333,9 @@ class ReviewWindow(QMainWindow):
         self.replay_button.setEnabled(on_replay is not None)
         self.export_button = name_widget(QPushButton("Export CSV\u2026"), "review.export", "Export the session as CSV")
         self.export_button.clicked.connect(self.export_csv)
+        self.chart_button = name_widget(QPushButton("Print / PDF\u2026"), "review.chart",
+                                        "Save the session chart as PDF")
+        self.chart_button.clicked.connect(self.save_chart)
         self.course_button = name_widget(QPushButton("Course\u2026"), "review.course",
                                          "Show this patient's treatment course")
         self.course_button.clicked.connect(self.open_course)
@@ -361,6 +364,7 @@ class ReviewWindow(QMainWindow):
         actions.addWidget(self.speed)
         actions.addWidget(self.replay_button)
         actions.addWidget(self.export_button)
+        actions.addWidget(self.chart_button)
         actions.addWidget(self.course_button)
         central = QWidget()
         box = QVBoxLayout(central)
@@ -477,6 +481,12 @@ class ReviewWindow(QMainWindow):
 
     def export_csv(self) -> QFileDialog:
         return export_to_folder(self, self.review.path, self._exported)
+
+    def save_chart(self) -> QFileDialog:
+        """The signed session chart as PDF (console.report), drawn by a process of its own."""
+        from console.ui.chart_job import save_chart_as
+
+        return save_chart_as(self, self.review.path, self._exported)
 
     def open_course(self):
         """The patient's treatment course (console.ui.course_view), from the sessions in this

@@ -121,6 +121,7 @@ class SessionPanel(QWidget):
     end_infusion_requested = Signal()
     confirm_patient_requested = Signal()
     export_requested = Signal()
+    chart_requested = Signal()
 
     def __init__(self, marker_labels: tuple[str, ...]) -> None:
         super().__init__()
@@ -266,6 +267,7 @@ class SessionPanel(QWidget):
             ("Titrate rate\u2026", "session.titrate", self.titrate_requested),
             ("End infusion\u2026", "session.end_infusion", self.end_infusion_requested),
             ("Export record (CSV)\u2026  Ctrl+E", "session.export", self.export_requested),
+            ("Print / PDF (session chart)\u2026", "session.chart", self.chart_requested),
         ):
             b = name_widget(QPushButton(text), name, text.split("\u2026")[0])
             b.clicked.connect(signal)
