@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-from console.private_files import describe, write_private
+from console.pdf_file import draw_and_write
 
 EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED = 0, 1, 2
 PAPER_WORDS = {"a4": "A4", "letter": "Letter"}
@@ -99,16 +99,14 @@ def main(argv: list[str]) -> int:
     if out is None:
         sys.stdout.write(course_text(course))
     else:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the course opens no window
-        try:
+        def render():
             from console.ui.course_pdf import render_course_pdf
-        except ImportError as exc:
-            return _refused(f"Qt cannot be loaded to draw the PDF: {exc}")
-        pdf = render_course_pdf(course, args.paper)
-        try:
-            write_private(out, pdf.data, force=args.force)
-        except OSError as exc:
-            return _refused(describe(out, exc))
+
+            return render_course_pdf(course, args.paper)
+
+        pdf, problem = draw_and_write(render, out, force=args.force)
+        if problem:
+            return _refused(problem)
         n = len(course.sessions)
         print(f"course: wrote {out} ({n} session{'s' if n != 1 else ''}, {pdf.pages} pages, "
               f"{PAPER_WORDS[args.paper]}) for patient {args.patient_id}; searched: {'; '.join(course.searched)}",

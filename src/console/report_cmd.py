@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from console.private_files import describe, write_private
+from console.pdf_file import draw_and_write
 from console.recording.store import NotASessionFile
 
 EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED = 0, 1, 2
@@ -70,17 +70,14 @@ def main(argv: list[str]) -> int:
         return _refused(f"cannot make a chart of {args.session_file}: its contents are not readable "
                         f"({type(exc).__name__}: {exc})")
 
-    # The report opens no window: offscreen needs no display and makes no connection to one.
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    try:
+    def render():
         from console.ui.report_pdf import render_pdf
-    except ImportError as exc:
-        return _refused(f"Qt cannot be loaded to draw the PDF: {exc}")
-    pdf = render_pdf(report, args.paper)
-    try:
-        write_private(out, pdf.data, force=args.force)
-    except OSError as exc:
-        return _refused(describe(out, exc))
+
+        return render_pdf(report, args.paper)
+
+    pdf, problem = draw_and_write(render, out, force=args.force)
+    if problem:
+        return _refused(problem)
     paper = PAPER_WORDS[args.paper]
     if review.damage:
         print(f"report: {args.session_file} is damaged; wrote the chart of what was readable to {out} "
