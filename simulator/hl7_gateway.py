@@ -9,6 +9,11 @@ sends each message and waits for its ACK, and keeps what came back (``acks``).
 
     python -m simulator.hl7_gateway --to 127.0.0.1:2575 --patient-id MRN123 --interval 5
 
+It is the device side of the console's HL7 inbound driver (``console.drivers.hl7_inbound``, the
+listener and its ACKs; ``console.drivers.hl7_inbound_codec``, the reading of each message): the
+driver's tests run it over TCP on loopback (tests/test_hl7_gateway.py), and the fuzzer mutates
+its messages (bench/faults/fuzz.py).
+
 What it may get wrong on purpose (training and tests): ``patient_id`` another patient's,
 ``facility`` one the listener does not allow. It never reads anything but ACKs.
 """

@@ -90,6 +90,7 @@ def test_another_patients_report_is_refused_with_a_technical_alarm(bed):
     assert [a.code for a in stranger.acks] == ["AR"]
     assert not console.session.reading("HR", now).available  # nothing of the stranger's is shown
     right = GatewayEmulator(FixedSource(), Patient(patient_id="MRN123", name="Test Patient"), interval_s=20)
-    send_in_background(right, port, 20.0).join(0)
-    step_until(console, lambda now: console.session.reading("HR", now).available)
+    send_in_background(right, port, 20.0)
+    # The value may be shown a moment before the gateway has read its ACK: wait for both.
+    step_until(console, lambda now: console.session.reading("HR", now).available and bool(right.acks))
     assert [a.code for a in right.acks] == ["AA"]

@@ -21,10 +21,9 @@ import argparse
 import os
 import sys
 
-from console.pdf_file import draw_and_write
+from console.pdf_file import PAPER_WORDS, draw_and_write
 
 EXIT_OK, EXIT_PARTIAL, EXIT_REFUSED = 0, 1, 2
-PAPER_WORDS = {"a4": "A4", "letter": "Letter"}
 
 
 def _parser() -> argparse.ArgumentParser:

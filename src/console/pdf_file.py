@@ -11,6 +11,8 @@ from typing import Any
 
 from console.private_files import describe, write_private
 
+PAPER_WORDS = {"a4": "A4", "letter": "Letter"}  # --paper's choices, as the commands say them
+
 
 def draw_and_write(render: Callable[[], Any], out: Path, *, force: bool) -> tuple[Any, str | None]:
     """``render()`` (returns an object with ``.data`` bytes and ``.pages``), written to ``out``

@@ -553,8 +553,10 @@ class MainWindow(QMainWindow):
         """Once a session is signed off, its chart is written beside its session file (after the
         next flush, so it holds the sign-off), by a process of its own: monitoring goes on. The
         record says where it went, or why it could not be drawn (a low technical alarm)."""
+        # Every frame: two attribute reads until the sign-off (the phase read without the lock:
+        # one reference, and a frame late is nothing here).
         recorder = getattr(self.console, "recorder", None)
-        if recorder is None or self.workflow.phase != Phase.DISCHARGED or self._charted == recorder.path:
+        if recorder is None or self._charted == recorder.path or self.loop.workflow.phase != Phase.DISCHARGED:
             return
         from console.ui.chart_job import ChartJob, chart_path_beside
 
