@@ -92,7 +92,8 @@ def read_talk(path: Path) -> tuple[list[dict], list[dict]]:
 def use_toy_driver(monkeypatch):
     """Put the toy talking driver (tests/toy_driver.py) into the registry for one test, as
     its author's one registry line would; undone by ``monkeypatch`` and ``forget_toy_driver``."""
-    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, "toy_driver"])
+    toy_line = registry.Listing("toy", "toy_driver", ("vitals",))
+    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, toy_line])
     registry.all_drivers.cache_clear()
     toy_driver.BAD_SENDER.clear()
     return registry.driver("toy")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "console"
 @pytest.fixture
 def toy(monkeypatch):
     """The one registry line a new driver's author adds."""
-    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, "toy_driver"])
+    toy_line = registry.Listing("toy", "toy_driver", ("vitals",))
+    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES, toy_line])
     registry.all_drivers.cache_clear()
     toy_driver.BAD_SENDER.clear()
     toy_driver.LOSE_AFTER_POLLS.clear()
@@ -68,7 +71,39 @@ def test_a_toy_driver_is_usable_from_the_command_line(toy):
     assert (request.vitals.url, request.vitals.driver) == ("/dev/ttyUSB9", "toy")
     with pytest.raises(SystemExit):  # a vitals-only driver is no pump: refused with usage, exit 2
         build_window_parser().parse_args(["--pump", "/dev/ttyUSB9", "--pump-protocol", "toy"])
-    assert "toy: Toy monitor" in build_window_parser().format_help()
+    assert "toy (vitals): Toy monitor" in build_window_parser().format_help()
+
+
+def test_starting_the_console_loads_only_the_drivers_it_uses():
+    """The registry's lines give the command line its choices: building the window's parser
+    and reading a --simulate request loads no driver module (all of them took 0.1 s of every
+    start); naming a driver loads that one alone."""
+    code = (
+        "import sys\n"
+        "from console.cli import build_window_parser, request_from_args\n"
+        "args = build_window_parser().parse_args(['--simulate', 'normal'])\n"
+        "request_from_args(args)\n"
+        "from console.drivers import driver\n"
+        "print(sorted(m for m in sys.modules if m.startswith('console.drivers.') and m != 'console.drivers.base'))\n"
+        "driver('bcc')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('console.drivers.') and m != 'console.drivers.base'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    before, after = out.stdout.splitlines()
+    assert before == "[]", before
+    assert "'console.drivers.bcc'" in after and "hl7_inbound" not in after and "intellivue" not in after, after
+
+
+def test_a_registry_line_that_disagrees_with_its_driver_is_refused(monkeypatch):
+    monkeypatch.setattr(registry, "DRIVER_MODULES", [*registry.DRIVER_MODULES,
+                                                     registry.Listing("toy", "toy_driver", ("pump",))])
+    registry.all_drivers.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="registry line says 'toy' for \\['pump'\\]"):
+            registry.driver("toy")
+        assert "toy" in registry.driver_names("pump")  # the line alone, before loading
+    finally:
+        registry.all_drivers.cache_clear()
 
 
 def test_a_toy_driver_is_usable_from_decode(toy, tmp_path, capsys):

@@ -227,7 +227,6 @@ def run_window(args: argparse.Namespace) -> int:
     # Qt Multimedia reports every optional codec library it does not find; a nurse needs
     # none of that on the terminal. Real failures still reach the "audio unavailable" alarm.
     os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false")
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from console.ui.main_window import MainWindow
@@ -253,18 +252,26 @@ def run_window(args: argparse.Namespace) -> int:
     window.connect_requested.connect(open_picker)
     arrange_quit(app, window, args, lambda: console.session.now())  # the session may be replaced
 
-    from console.ui.audio import AlarmSound
-
-    window.attach_sound(AlarmSound(window))
     window.resize(1280, 800)
     window.show()
     window.start()
     console.monitor.start()  # decides alarms on a thread of its own: a slow paint never delays one
-    window.start_self_test()
-    if request is not None and request.simulated:
-        window.open_instructor()  # a separate window, for the instructor's screen
-    if request is None:
-        QTimer.singleShot(0, open_picker)
+
+    def after_first_frame() -> None:
+        # What the first frame does not need waits for it (the window shows sooner): the
+        # audio device probe, then the sounded self-test, the instructor's window, the picker.
+        from console.ui.audio import AlarmSound
+
+        window.attach_sound(AlarmSound(window))
+        window.start_self_test()
+        if request is not None and request.simulated:
+            window.open_instructor()  # a separate window, for the instructor's screen
+        if request is None:
+            open_picker()
+
+    from console.ui.first_paint import AfterFirstPaint
+
+    AfterFirstPaint(window, after_first_frame)
     app.exec()
     window.timer.stop()
     console.stop()

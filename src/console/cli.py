@@ -56,6 +56,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _WindowParser(_Parser):
+    """The window's parser: its --help ends with every device driver, described by the
+    driver itself (loaded for the help only: a start needs their names, not their modules)."""
+
+    def format_help(self) -> str:
+        from console.drivers import all_drivers
+
+        lines = [f"  {d.name} ({', '.join(sorted(d.roles))}): {d.title}\n      {d.description}" for d in all_drivers()]
+        return super().format_help() + "\ndevice drivers (--vitals-protocol, --pump-protocol):\n" + \
+            "\n".join(lines) + "\n"
+
+
 def _speed(text: str) -> float:
     try:
         value = float(text)
@@ -113,15 +125,17 @@ def _device_url(text: str) -> str:
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
     """--vitals/--pump and their protocols, from the driver registry (the window and
     ``record`` take the same devices)."""
-    from console.drivers import DEFAULT_DRIVER, driver_names, for_role
+    from console.drivers import DEFAULT_DRIVER, driver_names
 
+    # Names only: a driver's title would load its module, and every start builds this parser.
     for role, what in (("vitals", "vitals monitor"), ("pump", "infusion pump")):
-        names = "; ".join(f"{d.name}: {d.title}" for d in for_role(role))
+        names = ", ".join(driver_names(role))
         p.add_argument(f"--{role}", metavar="URL", type=_device_url,
                        help=f"{what}: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port, udp://host:port, "
                             "or DRIVER+udp://host (e.g. intellivue+udp://10.1.2.3: the driver and its port)")
         p.add_argument(f"--{role}-protocol", choices=driver_names(role), default=DEFAULT_DRIVER,
-                       help=f"what the {what} speaks ({names}; default {DEFAULT_DRIVER})")
+                       help=f"what the {what} speaks: {names} (default {DEFAULT_DRIVER}; "
+                            "each is described at the end of this help)")
     p.add_argument("--other-pump", metavar="URL", type=_device_url, action="append", default=[],
                    help="another pump of the rack (repeat for each): shown with its alarms, it never drives "
                         "the dose or the phases; --pump is the one that carries the plan")
@@ -177,7 +191,7 @@ def request_from_args(args: argparse.Namespace):
 
 def build_window_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {SUBCOMMAND_HELP.get(name, name)}" for name in HEADLESS_COMMANDS)
-    p = _Parser(
+    p = _WindowParser(
         prog="infusion-console",
         description="Bedside console for an intravenous ketamine session (the window). "
         "Subcommands, each with its own --help (infusion-console COMMAND --help):\n" + commands,

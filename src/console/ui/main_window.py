@@ -296,6 +296,9 @@ class MainWindow(QMainWindow):
                  engine: AlarmEngine | None = None, workflow: SessionWorkflow | None = None, *,
                  monitor: Monitor | None = None) -> None:
         super().__init__()
+        # Before any child exists: each widget is then styled once as it is made, not all of
+        # them again at the end (that re-polish took 40 ms of every start).
+        self.setStyleSheet(theme.STYLE_SHEET)
         self.setObjectName("main")
         self.setAccessibleName("Infusion console")
         self.setWindowTitle("Infusion console")
@@ -359,7 +362,6 @@ class MainWindow(QMainWindow):
         box.addWidget(self.alarm_bar)
         box.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.setStyleSheet(theme.STYLE_SHEET)
 
         for keys, action in (
             (("F2", "Ctrl+1"), lambda: self.tabs.setCurrentWidget(self.monitor)),
