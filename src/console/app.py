@@ -259,7 +259,8 @@ def run_window(args: argparse.Namespace) -> int:
 
     def after_first_frame() -> None:
         # What the first frame does not need waits for it (the window shows sooner): the
-        # audio device probe, then the sounded self-test, the instructor's window, the picker.
+        # audio device probe, then the sounded self-test, the instructor's window, the picker,
+        # and the tabs not shown yet.
         from console.ui.audio import AlarmSound
 
         window.attach_sound(AlarmSound(window))
@@ -268,6 +269,7 @@ def run_window(args: argparse.Namespace) -> int:
             window.open_instructor()  # a separate window, for the instructor's screen
         if request is None:
             open_picker()
+        window.build_pages(one_per_turn=True)
 
     from console.ui.first_paint import AfterFirstPaint
 

@@ -157,9 +157,8 @@ class CourseWindow(QMainWindow):
         ticks = [list(enumerate(labels))]
         colours = (theme.PARAMETER["SPO2"], theme.PARAMETER["RR"])  # distinct on the dark background
         for row, (key, title, unit, series) in enumerate(course_plots(course)):
-            p = self.plots.addPlot(row=row, col=0)
+            p = self.plots.addPlot(row=row, col=0, enableMenu=False)
             p.setTitle(f"{title} ({unit})", color=theme.TEXT, size="10pt")
-            p.setMenuEnabled(False)
             p.hideButtons()
             p.setMouseEnabled(x=False, y=False)
             p.getAxis("bottom").setTicks(ticks)

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QSizePolicy,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +41,7 @@ from console.ui.alarm_dialogs import AlarmOffDialog, LimitsDialog
 from console.ui.alarm_log import AlarmLogView
 from console.ui.devices import DevicesView
 from console.ui.dialog_parts import show_beside
+from console.ui.lazy_tabs import LazyPage, ViewTabs
 from console.ui.pump_panel import PumpPanel
 from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDialog
 from console.ui.session_panel import SessionPanel
@@ -329,28 +329,23 @@ class MainWindow(QMainWindow):
         self.alarm_bar.acknowledge_all_requested.connect(self.acknowledge_all)
         self.alarm_bar.alarm_off_requested.connect(self.open_alarm_off)
         self.alarm_bar.limits_requested.connect(self.open_limits)
-        self.alarm_log = AlarmLogView()
-        self.session_panel = SessionPanel(tuple(protocol.charting.markers))
-        self.session_panel.sign_in_requested.connect(self.open_sign_in)
-        self.session_panel.plan_requested.connect(self.open_plan)
-        self.session_panel.titrate_requested.connect(self.open_titrate)
-        self.session_panel.proceed_requested.connect(self.open_proceed)
-        self.session_panel.end_infusion_requested.connect(self.open_end_infusion)
-        self.session_panel.confirm_patient_requested.connect(self.open_confirm_patient)
-        self.session_panel.export_requested.connect(self.export_session)
-        self.session_panel.chart_requested.connect(self.save_chart)
         self.monitor = MonitorView(protocol)
         self.trends = TrendsView()
-        self.vitals_table = VitalsTableView()
-        self.devices = DevicesView()
-        self.devices.connect_requested.connect(self.connect_requested)
-        self.tabs = name_widget(QTabWidget(), "tabs", "Views")
+        # The other tabs are built when first needed (console.ui.lazy_tabs): the first paint
+        # waits for the monitor only.
+        self._pages = {
+            "vitals_table": LazyPage("vitals_table", "Vitals table", VitalsTableView),
+            "devices": LazyPage("devices", "Devices", self._build_devices),
+            "alarm_log": LazyPage("alarm_log", "Alarm log", AlarmLogView),
+            "session_panel": LazyPage("session_panel", "Session", self._build_session_panel),
+        }
+        self.tabs = name_widget(ViewTabs(), "tabs", "Views")
         self.tabs.addTab(self.monitor, "Monitor F2")
         self.tabs.addTab(self.trends, "Trends F3")
-        self.tabs.addTab(self.vitals_table, "Vitals table")
-        self.tabs.addTab(self.devices, "Devices F4")
-        self.tabs.addTab(self.alarm_log, "Alarm log F9")
-        self.tabs.addTab(self.session_panel, "Session F12")
+        self.tabs.addTab(self._pages["vitals_table"], "Vitals table")
+        self.tabs.addTab(self._pages["devices"], "Devices F4")
+        self.tabs.addTab(self._pages["alarm_log"], "Alarm log F9")
+        self.tabs.addTab(self._pages["session_panel"], "Session F12")
         self.tabs.setCornerWidget(self.alarm_bar.controls, Qt.Corner.TopRightCorner)
         self.tabs.currentChanged.connect(lambda _i: self.refresh(force=True))
 
@@ -388,8 +383,63 @@ class MainWindow(QMainWindow):
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
-        self.session_panel.set_workflow(self.workflow)
         self.refresh(force=True)
+
+    # ---------------------------------------------------------------- tabs built on first use
+    @property
+    def vitals_table(self) -> VitalsTableView:
+        return self._pages["vitals_table"].view  # type: ignore[return-value]
+
+    @property
+    def devices(self) -> DevicesView:
+        return self._pages["devices"].view  # type: ignore[return-value]
+
+    @property
+    def alarm_log(self) -> AlarmLogView:
+        return self._pages["alarm_log"].view  # type: ignore[return-value]
+
+    @property
+    def session_panel(self) -> SessionPanel:
+        return self._pages["session_panel"].view  # type: ignore[return-value]
+
+    def build_pages(self, one_per_turn: bool = False) -> None:
+        """Build every tab not built yet (the application does it after the first paint,
+        one per turn of the event loop)."""
+        tabs = self.__dict__.get("tabs")  # None while the window is being built
+        if tabs is not None:
+            tabs.build_pending(one_per_turn)
+
+    # Asking the window for its widgets means all of them: the tabs not built yet are built
+    # first (tests, tools and screen readers find every widget by name; the nurse's start
+    # does not ask, so it still paints before they exist).
+    def findChild(self, *args, **kwargs):  # type: ignore[override]
+        self.build_pages()
+        return super().findChild(*args, **kwargs)
+
+    def findChildren(self, *args, **kwargs):  # type: ignore[override]
+        self.build_pages()
+        return super().findChildren(*args, **kwargs)
+
+    def _built(self, name: str):
+        return self._pages[name].built
+
+    def _build_devices(self) -> DevicesView:
+        devices = DevicesView()
+        devices.connect_requested.connect(self.connect_requested)
+        return devices
+
+    def _build_session_panel(self) -> SessionPanel:
+        panel = SessionPanel(tuple(self.protocol.charting.markers))
+        panel.sign_in_requested.connect(self.open_sign_in)
+        panel.plan_requested.connect(self.open_plan)
+        panel.titrate_requested.connect(self.open_titrate)
+        panel.proceed_requested.connect(self.open_proceed)
+        panel.end_infusion_requested.connect(self.open_end_infusion)
+        panel.confirm_patient_requested.connect(self.open_confirm_patient)
+        panel.export_requested.connect(self.export_session)
+        panel.chart_requested.connect(self.save_chart)
+        panel.set_workflow(self.workflow)
+        return panel
 
     def start(self) -> None:
         self.timer.start(FRAME_MS)
@@ -404,8 +454,10 @@ class MainWindow(QMainWindow):
     def set_monitor(self, loop: Monitor) -> None:
         """Render another connection's Monitor (the device picker connected something new)."""
         self._use(loop)
-        self.session_panel.set_workflow(self.workflow)
-        self.alarm_log.reset()
+        if self._built("session_panel") is not None:  # else it is built with this workflow
+            self.session_panel.set_workflow(self.workflow)
+        if self._built("alarm_log") is not None:
+            self.alarm_log.reset()
         if self.sound is not None and not self.sound.available:
             self._audio_availability(False, self.sound.reason)  # the new engine must know
         self.refresh(force=True)
@@ -619,7 +671,7 @@ class MainWindow(QMainWindow):
         # Refresh cadence is wall time: at 60x a simulated second is 17 ms, and the tiles
         # need not redraw more often than a person can read them.
         wall = time.monotonic()
-        current = self.tabs.currentWidget()
+        current = self.tabs.currentWidget()  # a tab's view (built, since it is shown)
         if current is self.monitor:
             self.monitor.waves.refresh(session, now)
         # Tiles refresh at 4 Hz, but at once when a link or the alarm set changes: the bar
@@ -636,10 +688,10 @@ class MainWindow(QMainWindow):
             due = len(workflow.due_items(now))
             # What is due is listed on the session tab; its title counts it from any tab.
             label = f"Session F12 \u25b6 {due} due" if due else "Session F12"
-            index = self.tabs.indexOf(self.session_panel)
+            index = self.tabs.indexOf(self._pages["session_panel"])
             if self.tabs.tabText(index) != label:
                 self.tabs.setTabText(index, label)
-        if current is self.devices and (force or wall >= self._next["devices"]):
+        if current is self._built("devices") and (force or wall >= self._next["devices"]):
             self._next["devices"] = wall + DEVICES_EVERY_S
             stats = self.sources.stats() if self.sources else {}
             urls = {d: (self.sources.url(d) if self.sources else "not connected") for d in session.devices}
@@ -649,14 +701,14 @@ class MainWindow(QMainWindow):
                                  getattr(self.console, "hl7_note", None),
                                  central.station_state() if central is not None else None,
                                  getattr(self.console, "central_note", None))
-        if current is self.alarm_log:
+        if current is self._built("alarm_log"):
             self.alarm_log.refresh(engine.log)
-        if current is self.session_panel and (force or wall >= self._next["session"]):
+        if current is self._built("session_panel") and (force or wall >= self._next["session"]):
             self._next["session"] = wall + SESSION_EVERY_S
             self.session_panel.refresh()
         if current is self.trends and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.trends.refresh(session, now)
-        if current is self.vitals_table and (force or wall >= self._next["trends"]):
+        if current is self._built("vitals_table") and (force or wall >= self._next["trends"]):
             self._next["trends"] = wall + TRENDS_EVERY_S
             self.vitals_table.refresh(session, now)

@@ -176,12 +176,12 @@ class ReviewWaves(QWidget):
         self.items: dict[str, pg.PlotItem] = {}
         first = None
         for row, (channel, label, colour, yr) in enumerate(CHANNELS):
-            p = self.plots.addPlot(row=row, col=0, axisItems={"bottom": SessionTimeAxis(orientation="bottom")})
+            p = self.plots.addPlot(row=row, col=0, axisItems={"bottom": SessionTimeAxis(orientation="bottom")},
+                                   enableMenu=False)
             p.setLabel("left", label, color=colour)
             p.getAxis("left").setWidth(70)
             if channel == "PLETH":
                 p.getAxis("left").setStyle(showValues=False)
-            p.setMenuEnabled(False)
             p.hideButtons()
             p.setMouseEnabled(x=False, y=False)
             if yr:

@@ -123,10 +123,9 @@ class TrendsView(QWidget):
         first: pg.PlotItem | None = None
         for row, (title, series, yr) in enumerate(ROWS):
             axis = SessionTimeAxis(orientation="bottom")
-            p = self.layout_widget.addPlot(row=row + 1, col=0, axisItems={"bottom": axis})
+            p = self.layout_widget.addPlot(row=row + 1, col=0, axisItems={"bottom": axis}, enableMenu=False)
             p.setLabel("left", title, color=theme.TEXT_DIM)
             p.getAxis("left").setWidth(70)
-            p.setMenuEnabled(False)
             p.hideButtons()
             p.setMouseEnabled(x=True, y=False)
             p.setYRange(*yr, padding=0.02)
@@ -160,13 +159,12 @@ class TrendsView(QWidget):
         super().showEvent(event)
 
     def _make_event_strip(self) -> pg.PlotItem:
-        strip = self.layout_widget.addPlot(row=0, col=0)
+        strip = self.layout_widget.addPlot(row=0, col=0, enableMenu=False)
         strip.setLabel("left", "Events", color=theme.TEXT_DIM)
         strip.getAxis("left").setWidth(70)
         strip.getAxis("left").setStyle(showValues=False)
         strip.getAxis("left").setTicks([[]])
         strip.hideAxis("bottom")
-        strip.setMenuEnabled(False)
         strip.hideButtons()
         strip.setMouseEnabled(x=True, y=False)
         strip.setYRange(0, LANES + 1, padding=0)

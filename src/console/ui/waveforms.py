@@ -60,7 +60,7 @@ class WaveformStrip(pg.PlotWidget):
     def __init__(self, channel: str, label: str, colour: str, window_s: float,
                  fixed_range: tuple[float, float] | None = None,
                  sensor: tuple[str, str] | None = None, beat_min_span: float | None = None) -> None:
-        super().__init__(background=theme.BACKGROUND)
+        super().__init__(background=theme.BACKGROUND, enableMenu=False)  # no menus built: 5 ms a strip
         name_widget(self, f"wave.{channel}", f"{label} waveform")
         self.channel = channel
         self.window_s = window_s
@@ -76,7 +76,6 @@ class WaveformStrip(pg.PlotWidget):
         axis.setTextPen(theme.TEXT_DIM)
         if fixed_range is None:
             axis.setStyle(showValues=False)  # auto-sized traces: device numbers mean nothing here
-        item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
         self.setXRange(0, window_s, padding=0)
