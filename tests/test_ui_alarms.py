@@ -407,3 +407,35 @@ def test_etco2_tile_shows_the_limits_the_engine_judges_by(qtbot, sampling, label
     window.refresh(force=True)
     assert window.findChild(QLabel, "tile.ETCO2.limits").text() == label
     assert engine.limits.outer_range("ETCO2") == (float(label[:2]), 50.0)
+
+
+def test_a_long_workflow_alarm_fits_its_row_what_first_the_names_after(bed, qtbot, artifacts_dir):
+    """The pre-session checklist alarm ("Pump started with 6 pre-session checks unanswered:
+    Consent signed and 5 more") ran past the row's edge at 1280x800, cut mid-word. Its words
+    are shorter now; the words after a colon go to the second line, and a line still too long
+    ends at a word with an ellipsis."""
+    from PySide6.QtGui import QFontMetrics
+
+    message = ("6 pre-session checks unanswered at pump start: Consent signed and witnessed by a "
+               "second nurse and 5 more")
+    bed.engine.set_condition("ADVISORY.CHECKLIST_UNANSWERED", True, priority="medium", message=message,
+                             now=bed.clock.now())
+    bed.engine.set_condition("ADVISORY.OTHER", True, priority="low", message="A second and equally long "
+                             "advisory that names every one of the things a nurse has not done yet today",
+                             now=bed.clock.now())
+    bed.second(1)
+    qtbot.wait(50)
+    bed.window.refresh(force=True)
+    assert bed.window.grab().save(str(artifacts_dir / "alarm-bar-long-workflow-1280x800.png"))
+    area = "technical" if "CHECKLIST" in (bed.find(QPushButton, "alarms.technical.row0").property("alarm_key")
+                                          or "") else "physiological"
+    row0, row1 = (bed.find(QPushButton, f"alarms.{area}.row{i}") for i in (0, 1))
+    head, detail = row0.text().split("\n")
+    assert head == "MEDIUM  6 pre-session checks unanswered at pump start", head
+    assert detail.startswith("Consent signed") and detail.endswith(("more", "\u2026")), detail
+    metrics = QFontMetrics(row0.font())
+    assert all(metrics.horizontalAdvance(line) <= row0.width() - 20 for line in (head, detail))
+    assert message in row0.toolTip()  # the whole of it, a tap away
+    one_line = row1.text()
+    assert one_line.startswith("LOW  A second") and one_line.endswith("\u2026") and "\n" not in one_line
+    assert QFontMetrics(row1.font()).horizontalAdvance(one_line) <= row1.width() - 20

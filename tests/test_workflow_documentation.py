@@ -123,6 +123,8 @@ def test_a_required_check_unanswered_at_the_pump_start_is_a_medium_advisory_unti
     alarm = b.advisory("CHECKLIST_UNANSWERED")
     assert alarm is not None and alarm.priority == "medium" and alarm.kind == "advisory"
     assert "Suicide-risk screen" in alarm.message and alarm.key == CHECKLIST_UNANSWERED
+    # what first, in words short enough for its alarm row (tests/test_ui_alarms.py), then the names
+    assert alarm.message == "1 pre-session check unanswered at pump start: Suicide-risk screen done"
     start = kinds(b, "checklist_at_start")
     assert len(start) == 1 and start[0].data["unanswered"] == ["suicide_risk_screen"]
     b.wf.answer_check("suicide_risk_screen", "yes", "low risk", now=b.now)

@@ -32,8 +32,9 @@ def checklist_unanswered(wf: SessionWorkflow) -> adv.Advisory | None:
     if not missing:
         return None
     return adv.Advisory(CHECKLIST_UNANSWERED, "medium", "CHECKLIST",
-                        f"Pump started with {len(missing)} pre-session check{'s' if len(missing) > 1 else ''} "
-                        f"unanswered: {name_some([i.label for i in missing], 1)}",
+                        # What first, short enough for its alarm row at 1280x800; the names after the colon.
+                        f"{len(missing)} pre-session check{'s' if len(missing) > 1 else ''} unanswered at "
+                        f"pump start: {name_some([i.label for i in missing], 1)}",
                         started=started)
 
 

@@ -41,8 +41,8 @@ def _short(word: str, keep: int = 12) -> str:
 def alarm_lines(a: Alarm, now: float) -> tuple[str, list[str]]:
     """What matters first, whole: priority, what, value and limit (a symbol for escalated,
     acknowledged, latched); then the rest: the reason in brackets, since when, by whom.
-    At 1280x800 the first line always fits; the second is on the most urgent row and in
-    every row's tooltip (issue 9: text was cut where it mattered)."""
+    The second line is on the most urgent row and in every row's tooltip (issue 9: text was
+    cut where it mattered); ``fitted_lines`` makes a long head fit its row."""
     what, _, reason = a.message.partition(" (")
     reason = reason[:-1] if reason.endswith(")") else reason
     reason = " ".join(_short(w) for w in reason.split(" "))
@@ -64,6 +64,28 @@ def alarm_lines(a: Alarm, now: float) -> tuple[str, list[str]]:
     return head, rest
 
 
+def fitted_lines(a: Alarm, now: float, metrics: QFontMetrics, width: int) -> tuple[str, list[str]]:
+    """``alarm_lines`` made to fit ``width``: a head too long for the row (a workflow alarm
+    naming what is missing: "... unanswered: Consent signed and 5 more") gives the words after
+    its colon to the second line; what still does not fit ends with an ellipsis at a word, never
+    cut by the row's edge. Priority and what come first, whole; the tooltip has it all."""
+    head, rest = alarm_lines(a, now)
+    if metrics.horizontalAdvance(head) > width and ": " in head:
+        head, _, detail = head.partition(": ")
+        rest = [detail, *rest]
+    return elided(head, metrics, width), rest
+
+
+def elided(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` whole if it fits ``width``, else cut at a word with an ellipsis."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    words = text.split(" ")
+    while len(words) > 2 and metrics.horizontalAdvance(" ".join(words) + "\u2026") > width:
+        words.pop()
+    return " ".join(words) + "\u2026"
+
+
 def alarm_text(a: Alarm, now: float) -> str:
     """The whole alarm in one string (tooltips, screen readers)."""
     head, rest = alarm_lines(a, now)
@@ -71,9 +93,10 @@ def alarm_text(a: Alarm, now: float) -> str:
 
 
 def fitting(parts: list[str], metrics: QFontMetrics, width: int) -> str:
-    """As many of ``parts`` as fit in ``width`` (the first always): the rest is a tap away
-    (tooltip, alarm log), never cut in the middle of a word."""
-    text = parts[0] if parts else ""
+    """As many of ``parts`` as fit in ``width`` (the first always, ending at a word with an
+    ellipsis if it is too long): the rest is a tap away (tooltip, alarm log), never cut in
+    the middle of a word."""
+    text = elided(parts[0], metrics, width) if parts else ""
     for part in parts[1:]:
         longer = f"{text} \u00b7 {part}"
         if metrics.horizontalAdvance(longer) > width:
@@ -123,6 +146,9 @@ class AlarmArea(QWidget):
         row0_font.setPixelSize(16)
         row0_font.setBold(True)
         self._row0_metrics = QFontMetrics(row0_font)
+        row_font = QFont(row0_font)
+        row_font.setPixelSize(15)
+        self._row_metrics = QFontMetrics(row_font)
 
     def _clicked(self, row: QPushButton) -> None:
         key = row.property("alarm_key")
@@ -133,8 +159,9 @@ class AlarmArea(QWidget):
         for i, row in enumerate(self.rows):
             if i < len(alarms):
                 a = alarms[i]
-                head, rest = alarm_lines(a, now)
-                text = f"{head}\n{fitting(rest, self._row0_metrics, row.width() - 24)}" if i == 0 else head
+                width = row.width() - 20  # inside the border, into no more than 2 px of each padding
+                head, rest = fitted_lines(a, now, self._row0_metrics if i == 0 else self._row_metrics, width)
+                text = f"{head}\n{fitting(rest, self._row0_metrics, width)}" if i == 0 else head
                 if row.text() != text:  # this runs every frame: touch Qt only on a change
                     row.setText(text)
                     row.setProperty("alarm_key", a.key)
