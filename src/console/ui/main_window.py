@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -38,19 +39,21 @@ from console.sources import Sources
 from console.ui import theme
 from console.ui.alarm_bar import AlarmBar
 from console.ui.alarm_dialogs import AlarmOffDialog, LimitsDialog
-from console.ui.alarm_log import AlarmLogView
-from console.ui.devices import DevicesView
 from console.ui.dialog_parts import show_beside
 from console.ui.lazy_tabs import LazyPage, ViewTabs
 from console.ui.pump_panel import PumpPanel
 from console.ui.session_dialogs import PatientPlanDialog, ReasonDialog, SignInDialog
-from console.ui.session_panel import SessionPanel
 from console.ui.tiles import NumericTile, alarm_limit_text, limits_text, name_widget
 from console.ui.trends import TrendsView, clock_text
-from console.ui.vitals_table_view import VitalsTableView
 from console.ui.waveforms import WaveformPanel
 from console.vitals_table import nibp_text, value_text
 from console.workflow import Phase, SessionWorkflow
+
+if TYPE_CHECKING:  # the hidden tabs' modules load with their tab (after the first paint)
+    from console.ui.alarm_log import AlarmLogView
+    from console.ui.devices import DevicesView
+    from console.ui.session_panel import SessionPanel
+    from console.ui.vitals_table_view import VitalsTableView
 
 FRAME_MS = 33
 ALARM_KEYS = ("F5", "F6", "F7", "F8")  # audio pause, acknowledge, alarm off, limits
@@ -334,9 +337,9 @@ class MainWindow(QMainWindow):
         # The other tabs are built when first needed (console.ui.lazy_tabs): the first paint
         # waits for the monitor only.
         self._pages = {
-            "vitals_table": LazyPage("vitals_table", "Vitals table", VitalsTableView),
+            "vitals_table": LazyPage("vitals_table", "Vitals table", self._build_vitals_table),
             "devices": LazyPage("devices", "Devices", self._build_devices),
-            "alarm_log": LazyPage("alarm_log", "Alarm log", AlarmLogView),
+            "alarm_log": LazyPage("alarm_log", "Alarm log", self._build_alarm_log),
             "session_panel": LazyPage("session_panel", "Session", self._build_session_panel),
         }
         self.tabs = name_widget(ViewTabs(), "tabs", "Views")
@@ -423,12 +426,26 @@ class MainWindow(QMainWindow):
     def _built(self, name: str):
         return self._pages[name].built
 
+    def _build_vitals_table(self) -> VitalsTableView:
+        from console.ui.vitals_table_view import VitalsTableView
+
+        return VitalsTableView()
+
+    def _build_alarm_log(self) -> AlarmLogView:
+        from console.ui.alarm_log import AlarmLogView
+
+        return AlarmLogView()
+
     def _build_devices(self) -> DevicesView:
+        from console.ui.devices import DevicesView
+
         devices = DevicesView()
         devices.connect_requested.connect(self.connect_requested)
         return devices
 
     def _build_session_panel(self) -> SessionPanel:
+        from console.ui.session_panel import SessionPanel
+
         panel = SessionPanel(tuple(self.protocol.charting.markers))
         panel.sign_in_requested.connect(self.open_sign_in)
         panel.plan_requested.connect(self.open_plan)
